@@ -1,0 +1,70 @@
+"""The landing-zone contract: day partitions with a completion marker.
+
+Layout: ``<dataset>/dt=YYYY-MM-DD/part-00000.parquet`` plus ``_SUCCESS``. The marker is written last and
+holds a small JSON manifest (row count and file names), so a reader never sees a half-written partition:
+a folder without its marker does not exist as far as the pipeline is concerned.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+DEFAULT_PREFIX = "dt="
+DEFAULT_MARKER = "_SUCCESS"
+
+
+@dataclass(frozen=True)
+class Partition:
+    day: date
+    path: Path
+    files: tuple[Path, ...]
+
+
+def write_partition(
+    table: pa.Table,
+    dataset_dir: str | Path,
+    day: date,
+    prefix: str = DEFAULT_PREFIX,
+    marker: str = DEFAULT_MARKER,
+    complete: bool = True,
+) -> Path:
+    """Write one day's partition atomically; the marker goes last (skip it to simulate a half-written one)."""
+    folder = Path(dataset_dir) / f"{prefix}{day.isoformat()}"
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / "part-00000.parquet"
+    tmp = folder / ".part-00000.parquet.tmp"
+    pq.write_table(table, tmp, compression="zstd")
+    os.replace(tmp, final)
+    if complete:
+        manifest = {"rows": table.num_rows, "files": [final.name]}
+        (folder / marker).write_text(json.dumps(manifest))
+    return folder
+
+
+def list_complete_partitions(
+    dataset_dir: str | Path, prefix: str = DEFAULT_PREFIX, marker: str = DEFAULT_MARKER
+) -> list[Partition]:
+    """Complete partitions, oldest first. Folders without the marker, or with a bad date, are ignored."""
+    root = Path(dataset_dir)
+    if not root.is_dir():
+        return []
+    found = []
+    for folder in root.iterdir():
+        if not folder.is_dir() or not folder.name.startswith(prefix):
+            continue
+        try:
+            day = date.fromisoformat(folder.name[len(prefix) :])
+        except ValueError:
+            continue
+        if not (folder / marker).exists():
+            continue
+        files = tuple(sorted(p for p in folder.glob("*.parquet") if not p.name.startswith(".")))
+        found.append(Partition(day=day, path=folder, files=files))
+    return sorted(found, key=lambda p: p.day)
