@@ -22,7 +22,7 @@ HeadKind = Literal["binary", "regression"]
 
 # Metrics each head kind reports, and whether a larger value is better.
 METRIC_DIRECTIONS: dict[HeadKind, dict[str, Literal["higher", "lower"]]] = {
-    "binary": {"roc_auc": "higher", "log_loss": "lower", "accuracy": "higher", "positive_rate": "higher"},
+    "binary": {"roc_auc": "higher", "log_loss": "lower", "accuracy": "higher"},
     "regression": {"rmse": "lower", "mae": "lower", "r2": "higher"},
 }
 

@@ -50,12 +50,12 @@ def generate_day(day: date, rows: int, seed: int = 7, shift: float = 0.0) -> pa.
     seconds = np.sort(rng.integers(0, 86_400, size=rows))
 
     # True click/cart/conversion propensities: a few interactions a tabular model has to learn.
-    cat_affinity = np.array([0.3, 0.1, -0.1, 0.2, 0.0, -0.2, 0.4, -0.3])[category]
+    cat_affinity = np.array([0.6, 0.2, -0.2, 0.4, 0.0, -0.4, 0.8, -0.6])[category]
     mobile = (device == 0).astype(float)
     logit_click = (
-        -2.0
-        + 1.8 * discount
-        + 0.25 * (rating - 4.0)
+        -2.2
+        + 3.5 * discount
+        + 0.7 * (rating - 4.0)
         + 0.08 * np.log1p(page_views)
         + cat_affinity
         - 0.15 * mobile
@@ -63,9 +63,9 @@ def generate_day(day: date, rows: int, seed: int = 7, shift: float = 0.0) -> pa.
         + 0.2 * np.sin(hour / 24.0 * 2 * np.pi)
     )
     click = rng.random(rows) < _sigmoid(logit_click)
-    logit_cart = -0.8 - 0.35 * (np.log(price) - 3.4) + 0.0008 * np.minimum(tenure, 1500) + 0.6 * discount
+    logit_cart = -0.6 - 0.8 * (np.log(price) - 3.4) + 0.0012 * np.minimum(tenure, 1500) + 1.2 * discount
     add_to_cart = click & (rng.random(rows) < _sigmoid(logit_cart))
-    logit_conv = -0.3 - 0.4 * (np.log(price) - 3.4) + 0.5 * (country == 0) - 0.3 * mobile
+    logit_conv = -0.3 - 0.8 * (np.log(price) - 3.4) + 0.9 * (country == 0) - 0.6 * mobile
     conversion = add_to_cart & (rng.random(rows) < _sigmoid(logit_conv))
     dwell = np.round(rng.lognormal(mean=1.5 + 0.6 * click + 0.1 * (rating - 4.0), sigma=0.5, size=rows), 2)
 

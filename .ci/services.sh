@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Start the local services the integration tests use, when they are not already up.
+set -uo pipefail
+
+up() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_for() {
+  local port=$1 name=$2
+  for _ in $(seq 1 60); do up "$port" && return 0; sleep 1; done
+  echo "services: $name did not come up on port $port" >&2
+  return 1
+}
+
+if ! up 5432; then
+  echo "services: starting PostgreSQL"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+  wait_for 5432 PostgreSQL || exit 1
+fi
+if ! up 6379; then
+  echo "services: starting Redis"
+  mkdir -p /var/lib/redis /var/log/redis
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log || true
+  wait_for 6379 Redis || exit 1
+fi
+if ! up 5672; then
+  echo "services: starting RabbitMQ"
+  rabbitmq-server -detached || true
+  wait_for 5672 RabbitMQ || echo "services: RabbitMQ unavailable (not needed by the default test suite)" >&2
+fi
+exit 0

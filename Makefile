@@ -1,0 +1,53 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Everything else is optional.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+# Embedded default: SQLite Airflow metadata and a SQLite MLflow store, all under this folder.
+export AIRFLOW_HOME ?= $(CURDIR)/.airflow
+export AIRFLOW__CORE__DAGS_FOLDER ?= $(CURDIR)/dags
+export AIRFLOW__CORE__PLUGINS_FOLDER ?= $(CURDIR)/plugins
+export AIRFLOW__CORE__LOAD_EXAMPLES ?= False
+export AIRFLOW__CORE__EXECUTOR ?= LocalExecutor
+export RETRAIN_LOCAL_STATE ?= $(CURDIR)/.local
+export MLFLOW_TRACKING_URI ?= sqlite:///$(RETRAIN_LOCAL_STATE)/mlflow/mlflow.db
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: install demo test lint ui services bench clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt -r requirements-dev.txt -c requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/python -m retrain.demo
+
+test: install services
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+
+# Starts PostgreSQL, Redis and RabbitMQ when they are down (CI machines start fresh).
+services:
+	bash .ci/services.sh
+
+# Airflow UI on :8080 (airflow standalone) and MLflow UI on :5000, on the embedded default.
+ui: install
+	$(BIN)/airflow db migrate >/dev/null
+	( $(BIN)/mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI) --port 5000 & ) ; \
+	$(BIN)/airflow standalone
+
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf .airflow .local

@@ -1,0 +1,108 @@
+"""Turn a pyarrow table into contiguous model inputs, with no per-row Python.
+
+Numeric columns are standardised with the training data's mean and standard deviation (nulls become the
+mean). Categorical columns map to integer ids through a vocabulary learnt from the training data; id 0 is
+reserved for unseen values and nulls. The encoder is saved with the model, so serving encodes the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from retrain.errors import DataReadError
+
+UNKNOWN_ID = 0
+
+
+@dataclass(frozen=True)
+class EncodedFeatures:
+    numeric: np.ndarray  # float32 [rows, n_numeric]
+    categorical: np.ndarray  # int64 [rows, n_categorical]
+
+    def __len__(self) -> int:
+        return self.numeric.shape[0]
+
+
+@dataclass(frozen=True)
+class FeatureEncoder:
+    numeric: list[str]
+    categorical: list[str]
+    means: dict[str, float] = field(default_factory=dict)
+    stds: dict[str, float] = field(default_factory=dict)
+    vocab: dict[str, list[str]] = field(default_factory=dict)
+
+    @classmethod
+    def fit(
+        cls, table: pa.Table, numeric: list[str], categorical: list[str], max_vocab: int = 10_000
+    ) -> FeatureEncoder:
+        means, stds, vocab = {}, {}, {}
+        for name in numeric:
+            values = _as_float(table, name)
+            mean = pc.mean(values).as_py()
+            std = pc.stddev(values).as_py()
+            means[name] = float(mean) if mean is not None else 0.0
+            stds[name] = float(std) if std else 1.0
+        for name in categorical:
+            counts = pc.value_counts(pc.drop_null(_as_string(table, name)))
+            pairs = sorted(
+                zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True),
+                key=lambda vc: (-vc[1], vc[0]),
+            )
+            vocab[name] = [value for value, _ in pairs[:max_vocab]]
+        return cls(numeric=list(numeric), categorical=list(categorical), means=means, stds=stds, vocab=vocab)
+
+    @property
+    def cardinalities(self) -> list[int]:
+        """Embedding table sizes: vocabulary plus the reserved unknown id."""
+        return [len(self.vocab[name]) + 1 for name in self.categorical]
+
+    def transform(self, table: pa.Table) -> EncodedFeatures:
+        rows = table.num_rows
+        numeric = np.empty((rows, len(self.numeric)), dtype=np.float32)
+        for j, name in enumerate(self.numeric):
+            values = pc.fill_null(_as_float(table, name), self.means[name])
+            column = values.to_numpy(zero_copy_only=False)
+            numeric[:, j] = (column - self.means[name]) / self.stds[name]
+        categorical = np.empty((rows, len(self.categorical)), dtype=np.int64)
+        for j, name in enumerate(self.categorical):
+            ids = pc.index_in(_as_string(table, name), value_set=pa.array(self.vocab[name], type=pa.string()))
+            categorical[:, j] = pc.fill_null(pc.add(ids, 1), UNKNOWN_ID).to_numpy(zero_copy_only=False)
+        return EncodedFeatures(numeric=numeric, categorical=categorical)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> FeatureEncoder:
+        return cls(**data)
+
+
+def label_array(table: pa.Table, column: str) -> np.ndarray:
+    """A target column as float32; nulls in a label are a data error, not something to impute."""
+    values = _as_float(table, column)
+    if values.null_count:
+        raise DataReadError(f"label column '{column}' has {values.null_count} null values")
+    return values.to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+
+
+def _column(table: pa.Table, name: str) -> pa.ChunkedArray:
+    if name not in table.column_names:
+        raise DataReadError(f"column '{name}' is missing; the data has {table.column_names}")
+    return table.column(name)
+
+
+def _as_float(table: pa.Table, name: str) -> pa.ChunkedArray:
+    column = _column(table, name)
+    try:
+        return pc.cast(column, pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise DataReadError(f"column '{name}' must be numeric, found {column.type}: {exc}") from None
+
+
+def _as_string(table: pa.Table, name: str) -> pa.ChunkedArray:
+    column = _column(table, name)
+    return column if pa.types.is_string(column.type) else pc.cast(column, pa.string())

@@ -1,0 +1,114 @@
+"""Freshness: is there recent, complete, large enough data to retrain on, as of the run's data interval?
+
+The check never looks at the wall clock: ``as_of`` is the end of the Airflow data interval, so a rerun of
+the same interval selects the same partitions and yields the same fingerprint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+
+from retrain.config import DataSpec
+from retrain.data.landing import Partition, list_complete_partitions
+from retrain.errors import DataReadError, StaleDataError
+
+
+@dataclass(frozen=True)
+class DataSnapshot:
+    """The exact data a run trains on. Small and JSON-friendly: it travels between tasks as an XCom."""
+
+    dataset: str
+    as_of: str
+    partitions: list[str]
+    files: list[str]
+    newest_partition: str
+    newest_rows: int
+    total_rows: int
+    fingerprint: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> DataSnapshot:
+        return cls(**data)
+
+    @property
+    def label(self) -> str:
+        """Human-readable name of the data, for messages: dataset and partition range."""
+        first, last = Path(self.partitions[0]).name, Path(self.partitions[-1]).name
+        span = first if first == last else f"{first}..{last}"
+        return f"{self.dataset} {span}"
+
+
+def _row_count(path: Path) -> int:
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetFile(path).metadata.num_rows
+    except Exception as exc:  # pyarrow raises several types for corrupt files
+        raise DataReadError(f"{path}: cannot read parquet footer ({type(exc).__name__}: {exc})") from None
+
+
+def fingerprint_files(files: list[Path], root: Path) -> str:
+    """Content hash of the snapshot: file names relative to the dataset root plus their bytes."""
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(str(path.relative_to(root)).encode())
+        with path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _partition_end(partition: Partition) -> datetime:
+    return datetime.combine(partition.day + timedelta(days=1), time.min, tzinfo=UTC)
+
+
+def select_snapshot(data: DataSpec, dataset_dir: Path, as_of: datetime) -> DataSnapshot:
+    """Pick the partitions of the training window ending at ``as_of`` and check the freshness rule.
+
+    A day partition belongs to the window when the whole day lies before ``as_of`` and the day is within
+    ``training_window_days``. Raises StaleDataError with the reason when the rule is not met.
+    """
+    if as_of.tzinfo is None:
+        as_of = as_of.replace(tzinfo=UTC)
+    window_start: date = (as_of - timedelta(days=data.training_window_days)).date()
+    complete = list_complete_partitions(dataset_dir, data.partition_prefix, data.completion_marker)
+    in_window = [p for p in complete if _partition_end(p) <= as_of and p.day >= window_start]
+    if not in_window:
+        newest = complete[-1].day.isoformat() if complete else "none"
+        raise StaleDataError(
+            f"{dataset_dir}: no complete partition in the training window {window_start}..{as_of:%Y-%m-%d %H:%M} UTC "
+            f"(newest complete partition: {newest}; a partition counts once its '{data.completion_marker}' marker exists)"
+        )
+    newest = in_window[-1]
+    age = as_of - _partition_end(newest)
+    max_age = timedelta(hours=data.freshness.max_age_hours)
+    if age > max_age:
+        raise StaleDataError(
+            f"{newest.path}: newest partition is {age.total_seconds() / 3600:.1f} h old at {as_of:%Y-%m-%d %H:%M} UTC, "
+            f"more than the allowed {data.freshness.max_age_hours:g} h"
+        )
+    if not newest.files:
+        raise StaleDataError(f"{newest.path}: partition is marked complete but holds no parquet file")
+    newest_rows = sum(_row_count(f) for f in newest.files)
+    if newest_rows < data.freshness.min_rows:
+        raise StaleDataError(
+            f"{newest.path}: newest partition has {newest_rows} rows, fewer than the required {data.freshness.min_rows}"
+        )
+    files = [f for p in in_window for f in p.files]
+    total_rows = newest_rows + sum(_row_count(f) for p in in_window[:-1] for f in p.files)
+    return DataSnapshot(
+        dataset=str(dataset_dir),
+        as_of=as_of.isoformat(),
+        partitions=[str(p.path) for p in in_window],
+        files=[str(f) for f in files],
+        newest_partition=newest.day.isoformat(),
+        newest_rows=newest_rows,
+        total_rows=total_rows,
+        fingerprint=fingerprint_files(files, dataset_dir),
+    )

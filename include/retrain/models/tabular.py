@@ -1,0 +1,31 @@
+"""A generic tabular model: embeddings for categorical columns, an MLP, one output per head."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from retrain.models.base import ModelConfig
+from retrain.models.layers import CategoricalEmbeddings, mlp
+
+
+class TabularMLP(nn.Module):
+    """Works on any table a spec describes. Binary heads output probabilities, regression heads label units."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.inputs = CategoricalEmbeddings(config.cardinalities, config.embedding_dim, config.n_numeric)
+        self.body, width = mlp(self.inputs.output_dim, config.hidden_units, config.dropout)
+        self.outputs = nn.ModuleDict({head.name: nn.Linear(width, 1) for head in config.heads})
+
+    def forward(self, numeric: torch.Tensor, categorical: torch.Tensor) -> dict[str, torch.Tensor]:
+        hidden = self.body(self.inputs(numeric, categorical))
+        predictions = {}
+        for head in self.config.heads:
+            raw = self.outputs[head.name](hidden).squeeze(-1)
+            if head.kind == "binary":
+                predictions[head.name] = torch.sigmoid(raw)
+            else:
+                predictions[head.name] = raw * head.label_std + head.label_mean
+        return predictions

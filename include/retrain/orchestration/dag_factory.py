@@ -1,0 +1,183 @@
+"""One DAG per model spec. The DAG only wires tasks; each task body calls one pipeline stage.
+
+Chain: check_freshness -> validate_data -> train -> evaluate -> gate -> decide -> promote | reject -> notify.
+Heavy libraries (torch, mlflow, great_expectations, pandas) are imported inside the task callables,
+so parsing this file stays fast.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from pathlib import Path
+
+from retrain.config import BrokenSpec, LoadedSpec, ModelSpec, discover_specs
+from retrain.orchestration.retries import default_task_args
+from retrain.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+
+def _schedule(spec: ModelSpec):
+    from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable
+
+    from retrain.assets import dataset_asset
+
+    cron = spec.schedule.cron
+    timetable = CronTriggerTimetable(cron, timezone=spec.schedule.timezone) if cron else None
+    if spec.schedule.on_data_arrival:
+        asset = dataset_asset(spec.data.location)
+        return AssetOrTimeSchedule(timetable=timetable, assets=[asset]) if timetable else [asset]
+    return timetable
+
+
+def _as_of(context) -> datetime:
+    """The point in time a run trains as of: the end of its data interval, never the wall clock."""
+    for key in ("data_interval_end", "logical_date"):
+        value = context.get(key)
+        if value is not None:
+            return value
+    return context["dag_run"].run_after
+
+
+def _run_info(context):
+    from retrain.pipeline.context import RunInfo
+
+    ti = context["ti"]
+    return RunInfo(dag_id=ti.dag_id, run_id=context["run_id"], try_number=ti.try_number, as_of=_as_of(context))
+
+
+def _failure_callback(context) -> None:
+    from retrain.alerts import task_failure_callback
+
+    task_failure_callback(context)
+
+
+def build_dag(loaded: LoadedSpec):
+    from airflow.sdk import DAG, TriggerRule, get_current_context, task
+
+    spec = loaded.spec
+    doc = (
+        f"### {spec.name}\n\n{spec.description}\n\n"
+        f"* owner: `{spec.owner}`\n* spec: `{loaded.path.name}`\n"
+        f"* heads: {', '.join(f'`{h.name}` ({h.kind})' for h in spec.heads)}\n"
+        f"* data: `{spec.data.location}`, window {spec.data.training_window_days} days\n"
+    )
+    with DAG(
+        dag_id=spec.dag_id,
+        description=f"Retrain {spec.name}: freshness, data contract, training, gate, promotion",
+        schedule=_schedule(spec),
+        start_date=datetime.fromisoformat(spec.schedule.start_date),
+        catchup=spec.schedule.catchup,
+        max_active_runs=1,
+        tags=["retrain", *spec.tags],
+        doc_md=doc,
+        params={"model_name": spec.name, "slack_channel": spec.alerts.slack_channel},
+        default_args={"owner": spec.owner, "on_failure_callback": _failure_callback, **default_task_args()},
+    ) as dag:
+
+        @task
+        def check_freshness() -> dict:
+            from retrain.pipeline.data_stages import check_freshness as stage
+
+            return stage(loaded, _as_of(get_current_context()))
+
+        @task
+        def validate_data(snapshot: dict) -> dict:
+            from retrain.pipeline.data_stages import validate_data as stage
+
+            return stage(loaded, snapshot)
+
+        @task
+        def train(snapshot: dict, validation: dict) -> dict:
+            from retrain.pipeline.training_stage import train_candidate
+
+            return train_candidate(loaded, snapshot, _run_info(get_current_context()), validation)
+
+        @task
+        def evaluate(snapshot: dict, trained: dict) -> dict:
+            from retrain.pipeline.gating_stage import evaluate as stage
+
+            return stage(loaded, snapshot, trained)
+
+        @task
+        def gate(evaluation: dict, trained: dict) -> dict:
+            from retrain.pipeline.gating_stage import gate as stage
+
+            return stage(loaded, evaluation, trained)
+
+        @task.branch
+        def decide(decision: dict) -> str:
+            return "promote" if decision["promote"] else "reject"
+
+        @task
+        def promote(trained: dict, decision: dict) -> dict:
+            from retrain.pipeline.gating_stage import promote as stage
+
+            return stage(loaded, trained, decision)
+
+        @task
+        def reject(trained: dict, decision: dict) -> dict:
+            from retrain.pipeline.gating_stage import reject as stage
+
+            return stage(loaded, trained, decision)
+
+        @task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
+        def notify(trained: dict, evaluation: dict) -> str:
+            from retrain.pipeline.notify_stage import notify_outcome
+
+            context = get_current_context()
+            outcome = context["ti"].xcom_pull(task_ids="promote") or context["ti"].xcom_pull(task_ids="reject")
+            return notify_outcome(loaded, context["run_id"], trained, evaluation, outcome)
+
+        snapshot = check_freshness()
+        validation = validate_data(snapshot)
+        trained = train(snapshot, validation)
+        evaluation = evaluate(snapshot, trained)
+        decision = gate(evaluation, trained)
+        promoted, rejected = promote(trained, decision), reject(trained, decision)
+        decide(decision) >> [promoted, rejected] >> notify(trained, evaluation)
+    return dag
+
+
+def build_broken_spec_dag(broken: BrokenSpec):
+    """A visible placeholder for a spec that failed to load: the error is in its docs and its one task."""
+    from airflow.sdk import DAG, task
+
+    message = str(broken.error)
+    with DAG(
+        dag_id=broken.dag_id,
+        description=f"INVALID SPEC {broken.path.name}: {message}"[:1000],
+        schedule=None,
+        start_date=datetime(2026, 1, 1),
+        catchup=False,
+        tags=["retrain", "invalid-spec"],
+        doc_md=f"### Invalid model spec\n\n`{broken.path}`\n\n```\n{message}\n```\n",
+        default_args={"owner": "retrain", "on_failure_callback": _failure_callback, **default_task_args()},
+    ) as dag:
+
+        @task
+        def spec_error() -> None:
+            raise broken.error
+
+        spec_error()
+    return dag
+
+
+def build_all(specs_dir: str | Path | None = None) -> dict:
+    """Every spec's DAG by id. A broken spec yields its placeholder; the other DAGs load regardless."""
+    dags = {}
+    for item in discover_specs(specs_dir or get_settings().specs_dir):
+        if isinstance(item, BrokenSpec):
+            log.error("model spec %s is invalid, its DAG only reports the error: %s", item.path, item.error)
+            dags[item.dag_id] = build_broken_spec_dag(item)
+            continue
+        try:
+            dags[item.spec.dag_id] = build_dag(item)
+        except Exception as exc:  # one spec must never take the other DAGs down
+            log.exception("cannot build the DAG for %s", item.path)
+            from retrain.errors import SpecError
+
+            broken = BrokenSpec(item.path, SpecError(f"{item.path}: cannot build DAG: {exc}", path=str(item.path)))
+            dags[broken.dag_id] = build_broken_spec_dag(broken)
+    return dags

@@ -1,0 +1,23 @@
+"""The last stage: a short, readable summary of what the run did, for the log, Slack and `make demo`."""
+
+from __future__ import annotations
+
+from retrain.config import LoadedSpec
+
+
+def render_summary(loaded: LoadedSpec, run_id: str, trained: dict, evaluation: dict, outcome: dict) -> str:
+    spec = loaded.spec
+    lines = [f"Retrained {spec.name} (Airflow run {run_id}, MLflow run {trained['run_id']})"]
+    for head, metrics in evaluation["candidate"].items():
+        shown = ", ".join(f"{m}={v:.4f}" for m, v in metrics.items() if m != "positive_rate")
+        champion = (evaluation.get("champion") or {}).get(head)
+        if champion:
+            shown += " | champion: " + ", ".join(f"{m}={v:.4f}" for m, v in champion.items() if m != "positive_rate")
+        lines.append(f"  {head}: {shown}")
+    if outcome.get("promoted"):
+        previous = outcome.get("previous_champion") or "none"
+        lines.append(f"Gate: PROMOTED. Champion is now version {outcome['version']} (was {previous}).")
+    else:
+        lines.append("Gate: REJECTED. " + "; ".join(outcome.get("reasons", [])))
+        lines.append(f"Champion stays at version {outcome.get('version') or 'none'}.")
+    return "\n".join(lines)

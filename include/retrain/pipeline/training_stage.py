@@ -1,0 +1,186 @@
+"""Stage 3: train the candidate and log it, with everything needed to trust it, to MLflow."""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from retrain.config import LoadedSpec, ModelSpec
+from retrain.data.freshness import DataSnapshot
+from retrain.pipeline.context import RunInfo
+from retrain.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+MODEL_NAME_IN_RUN = "model"
+
+
+def _params(spec: ModelSpec, snapshot: DataSnapshot) -> dict[str, str]:
+    t, a = spec.training, spec.architecture
+    return {
+        "architecture": a.type,
+        "hidden_units": json.dumps(a.hidden_units),
+        "embedding_dim": str(a.embedding_dim),
+        "dropout": str(a.dropout),
+        "epochs": str(t.epochs),
+        "batch_size": str(t.batch_size),
+        "learning_rate": str(t.learning_rate),
+        "weight_decay": str(t.weight_decay),
+        "seed": str(t.seed),
+        "heads": ",".join(f"{h.name}:{h.kind}" for h in spec.heads),
+        "numeric_features": ",".join(spec.features.numeric),
+        "categorical_features": ",".join(spec.features.categorical),
+        "holdout_fraction": str(spec.data.holdout_fraction),
+        "training_window_days": str(spec.data.training_window_days),
+        "partitions": str(len(snapshot.partitions)),
+        "rows": str(snapshot.total_rows),
+    }
+
+
+def build_and_fit(spec: ModelSpec, train_table, holdout_table, device, on_epoch=None):
+    """Fit the encoder and the model on the training rows. Returns the bundle and the epoch history."""
+    from retrain.data.encoding import FeatureEncoder, label_array
+    from retrain.models.base import HeadConfig, ModelConfig, build_model
+    from retrain.models.bundle import ModelBundle
+    from retrain.training.trainer import TrainingData, fit, set_seed
+
+    encoder = FeatureEncoder.fit(train_table, spec.features.numeric, spec.features.categorical)
+    train_labels = {h.name: label_array(train_table, h.label) for h in spec.heads}
+    holdout_labels = {h.name: label_array(holdout_table, h.label) for h in spec.heads}
+    heads = []
+    for h in spec.heads:
+        y = train_labels[h.name]
+        if h.kind == "regression":
+            heads.append(HeadConfig(h.name, h.kind, float(np.mean(y)), float(np.std(y)) or 1.0))
+        else:
+            heads.append(HeadConfig(h.name, h.kind))
+    config = ModelConfig(
+        architecture=spec.architecture.type,
+        n_numeric=len(spec.features.numeric),
+        cardinalities=encoder.cardinalities,
+        heads=heads,
+        hidden_units=list(spec.architecture.hidden_units),
+        embedding_dim=spec.architecture.embedding_dim,
+        dropout=spec.architecture.dropout,
+    )
+    set_seed(spec.training.seed)
+    model = build_model(config).to(device)
+    train = TrainingData.from_arrays(encoder.transform(train_table), train_labels, device)
+    holdout = TrainingData.from_arrays(encoder.transform(holdout_table), holdout_labels, device)
+    history = fit(
+        model,
+        heads,
+        train,
+        epochs=spec.training.epochs,
+        batch_size=spec.training.batch_size,
+        learning_rate=spec.training.learning_rate,
+        weight_decay=spec.training.weight_decay,
+        seed=spec.training.seed,
+        loss_weights={h.name: h.loss_weight for h in spec.heads},
+        holdout=holdout,
+        on_epoch=on_epoch,
+    )
+    return ModelBundle(config=config, encoder=encoder, model=model.cpu()), history
+
+
+def load_split(spec: ModelSpec, snapshot: DataSnapshot):
+    """The snapshot's training and holdout rows; the split depends only on the data and the seed."""
+    from retrain.data.loading import read_table, split_holdout
+
+    columns = [*spec.features.columns, *[h.label for h in spec.heads]]
+    table = read_table(snapshot.files, columns=columns)
+    return split_holdout(table, spec.data.holdout_fraction, spec.training.seed)
+
+
+def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, validation: dict | None = None) -> dict:
+    """Train, log and return ``{"run_id", "model_uri"}``. A retry of the same Airflow run reuses its MLflow run."""
+    import mlflow
+    import torch
+
+    from retrain.tracking import mlflow_store
+    from retrain.tracking import pyfunc_entry
+    from retrain.training.devices import resolve_device
+
+    spec, settings = loaded.spec, get_settings()
+    snapshot = DataSnapshot.from_dict(snapshot_dict)
+    client = mlflow_store.connect(settings)
+    exp_id = mlflow_store.experiment_id(client, settings, spec.name)
+    earlier = mlflow_store.find_run_for_airflow_run(client, exp_id, run.dag_id, run.run_id)
+    if earlier is not None and earlier.data.tags.get("retrain.model_uri"):
+        log.info("reusing MLflow run %s from an earlier try: its model is already logged", earlier.info.run_id)
+        return {"run_id": earlier.info.run_id, "model_uri": earlier.data.tags["retrain.model_uri"]}
+
+    device = resolve_device(spec.training.device)
+    commit, dirty = mlflow_store.git_commit(settings.project_root)
+    tags = {
+        **run.tags(),
+        "retrain.model": spec.name,
+        "retrain.owner": spec.owner,
+        "retrain.spec_file": str(loaded.path),
+        "retrain.spec_sha256": loaded.sha256,
+        "retrain.data_fingerprint": snapshot.fingerprint,
+        "retrain.data_partitions": ",".join(Path(p).name for p in snapshot.partitions),
+        "retrain.device": str(device),
+        "mlflow.source.git.commit": commit,
+        "retrain.git_dirty": str(dirty).lower(),
+        "retrain.python": platform.python_version(),
+        "retrain.torch": torch.__version__,
+    }
+    run_id = earlier.info.run_id if earlier is not None else None
+    with mlflow.start_run(run_id=run_id, experiment_id=exp_id, run_name=f"{spec.name} {run.as_of:%Y-%m-%d}") as active:
+        mlflow.set_tags(tags)
+        mlflow.log_params(_params(spec, snapshot))
+        mlflow.log_text(loaded.path.read_text(), "spec/" + loaded.path.name)
+        mlflow.log_dict(snapshot.to_dict(), "data/snapshot.json")
+        if validation is not None:
+            mlflow.log_dict(validation, "validation/report.json")
+
+        train_table, holdout_table = load_split(spec, snapshot)
+
+        def log_epoch(result) -> None:
+            metrics = {"train_loss": result.train_loss, "samples_per_second": result.samples_per_second}
+            if result.holdout_loss is not None:
+                metrics["holdout_loss"] = result.holdout_loss
+            mlflow.log_metrics(metrics, step=result.epoch)
+
+        bundle, history = build_and_fit(spec, train_table, holdout_table, device, on_epoch=log_epoch)
+        # Integer features are declared as doubles so that serving data with nulls passes the signature.
+        example = holdout_table.select(bundle.feature_columns).slice(0, 5).to_pandas()
+        example[spec.features.numeric] = example[spec.features.numeric].astype("float64")
+        with tempfile.TemporaryDirectory() as tmp:
+            bundle_dir = bundle.save(Path(tmp) / "bundle")
+            info = mlflow.pyfunc.log_model(
+                name=MODEL_NAME_IN_RUN,
+                python_model=str(Path(pyfunc_entry.__file__)),
+                artifacts={"bundle": str(bundle_dir)},
+                code_paths=[str(Path(__file__).resolve().parents[1])],
+                signature=_signature(spec),
+                input_example=example,
+                pip_requirements=_pip_requirements(),
+            )
+        mlflow.set_tag("retrain.model_uri", info.model_uri)
+        log.info("logged candidate %s in MLflow run %s after %d epochs", info.model_uri, active.info.run_id, len(history))
+        return {"run_id": active.info.run_id, "model_uri": info.model_uri}
+
+
+def _signature(spec: ModelSpec):
+    """Inputs as the spec declares them: numeric columns as doubles, categoricals as strings, nulls allowed."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    inputs = [ColSpec("double", name, required=False) for name in spec.features.numeric]
+    inputs += [ColSpec("string", name, required=False) for name in spec.features.categorical]
+    outputs = [ColSpec("double", head.name) for head in spec.heads]
+    return ModelSignature(inputs=Schema(inputs), outputs=Schema(outputs))
+
+
+def _pip_requirements() -> list[str]:
+    from importlib.metadata import version
+
+    packages = ["torch", "mlflow", "pandas", "pyarrow", "numpy", "scipy"]
+    return [f"{name}=={version(name).split('+')[0]}" for name in packages]

@@ -1,0 +1,93 @@
+"""Small, explicit access to the MLflow tracking store and model registry.
+
+The embedded default is a SQLite store with artifacts in a local folder; production points
+MLFLOW_TRACKING_URI at the MLflow server (which then decides where artifacts go).
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from retrain.settings import Settings
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities.model_registry import ModelVersion
+
+log = logging.getLogger(__name__)
+
+CHAMPION = "champion"
+PREVIOUS_CHAMPION = "previous-champion"
+
+
+def connect(settings: Settings) -> MlflowClient:
+    import mlflow
+
+    uri = settings.mlflow_tracking_uri
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def experiment_id(client: MlflowClient, settings: Settings, name: str) -> str:
+    existing = client.get_experiment_by_name(name)
+    if existing is not None:
+        return existing.experiment_id
+    location = None
+    if not settings.mlflow_tracking_uri.startswith(("http://", "https://", "databricks")):
+        location = (settings.local_state / "mlflow" / "artifacts" / name).resolve().as_uri()
+    try:
+        return client.create_experiment(name, artifact_location=location)
+    except Exception:  # created concurrently by another task
+        found = client.get_experiment_by_name(name)
+        if found is None:
+            raise
+        return found.experiment_id
+
+
+def find_run_for_airflow_run(client: MlflowClient, exp_id: str, dag_id: str, airflow_run_id: str):
+    """The MLflow run an earlier try of this Airflow run created, so a retry reuses it."""
+    escaped = airflow_run_id.replace("'", "\\'")
+    runs = client.search_runs(
+        [exp_id],
+        filter_string=f"tags.`airflow.dag_id` = '{dag_id}' and tags.`airflow.run_id` = '{escaped}'",
+        max_results=1,
+        order_by=["attributes.start_time DESC"],
+    )
+    return runs[0] if runs else None
+
+
+def champion_version(client: MlflowClient, model_name: str) -> ModelVersion | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version_by_alias(model_name, CHAMPION)
+    except MlflowException:
+        return None
+
+
+def version_for_run(client: MlflowClient, model_name: str, run_id: str) -> ModelVersion | None:
+    versions = client.search_model_versions(f"name = '{model_name}' and run_id = '{run_id}'")
+    return versions[0] if versions else None
+
+
+def git_commit(root: Path) -> tuple[str, bool]:
+    """The code version: commit hash and whether the work tree had uncommitted changes."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = bool(
+            subprocess.run(
+                ["git", "status", "--porcelain", "--untracked-files=no"],
+                cwd=root, capture_output=True, text=True, timeout=10, check=True,
+            ).stdout.strip()
+        )
+        return commit, dirty
+    except (OSError, subprocess.SubprocessError):
+        return "unknown", False

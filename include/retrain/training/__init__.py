@@ -1,0 +1,1 @@
+"""Training: device choice, the batch loop, and holdout metrics."""

@@ -1,0 +1,149 @@
+"""The training loop: whole-column tensors, one shuffle per epoch, batches by slicing.
+
+Inputs are moved to the device once. Each epoch draws one permutation (seeded), gathers every tensor
+once in that order, and then takes contiguous slices as batches: no per-row Dataset, no DataLoader workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from retrain.data.encoding import EncodedFeatures
+from retrain.models.base import HeadConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """Model inputs and labels as tensors on one device."""
+
+    numeric: torch.Tensor
+    categorical: torch.Tensor
+    labels: dict[str, torch.Tensor]
+
+    @classmethod
+    def from_arrays(
+        cls, features: EncodedFeatures, labels: dict[str, np.ndarray], device: torch.device
+    ) -> TrainingData:
+        return cls(
+            numeric=torch.from_numpy(features.numeric).to(device),
+            categorical=torch.from_numpy(features.categorical).to(device),
+            labels={name: torch.from_numpy(values).to(device) for name, values in labels.items()},
+        )
+
+    def __len__(self) -> int:
+        return self.numeric.shape[0]
+
+
+@dataclass(frozen=True)
+class EpochResult:
+    epoch: int
+    train_loss: float
+    holdout_loss: float | None
+    seconds: float
+    samples_per_second: float
+
+
+def set_seed(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % (2**32))
+
+
+def head_loss(head: HeadConfig, prediction: torch.Tensor, target: torch.Tensor, weight: float = 1.0) -> torch.Tensor:
+    prediction = prediction.float()
+    if head.kind == "binary":
+        return weight * F.binary_cross_entropy(prediction.clamp(1e-7, 1 - 1e-7), target)
+    return weight * F.mse_loss(prediction / head.label_std, target / head.label_std)
+
+
+def total_loss(
+    heads: list[HeadConfig], outputs: dict[str, torch.Tensor], labels: dict[str, torch.Tensor], weights: dict[str, float]
+) -> torch.Tensor:
+    return sum(head_loss(h, outputs[h.name], labels[h.name], weights.get(h.name, 1.0)) for h in heads)
+
+
+@torch.no_grad()
+def evaluate_loss(model: nn.Module, heads: list[HeadConfig], data: TrainingData, batch_size: int,
+                  weights: dict[str, float]) -> float:
+    model.eval()
+    total, count = 0.0, 0
+    for start in range(0, len(data), batch_size):
+        end = min(start + batch_size, len(data))
+        outputs = model(data.numeric[start:end], data.categorical[start:end])
+        batch_labels = {name: y[start:end] for name, y in data.labels.items()}
+        total += float(total_loss(heads, outputs, batch_labels, weights)) * (end - start)
+        count += end - start
+    return total / max(count, 1)
+
+
+def fit(
+    model: nn.Module,
+    heads: list[HeadConfig],
+    train: TrainingData,
+    *,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    weight_decay: float = 0.0,
+    seed: int = 0,
+    loss_weights: dict[str, float] | None = None,
+    holdout: TrainingData | None = None,
+    on_epoch: Callable[[EpochResult], None] | None = None,
+) -> list[EpochResult]:
+    """Train ``model`` in place. Calls ``on_epoch`` after every epoch (for logging and tracking)."""
+    weights = loss_weights or {}
+    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    history = []
+    n = len(train)
+    for epoch in range(1, epochs + 1):
+        model.train()
+        started = time.perf_counter()
+        order = torch.randperm(n, generator=generator).to(train.numeric.device)
+        numeric, categorical = train.numeric[order], train.categorical[order]
+        labels = {name: y[order] for name, y in train.labels.items()}
+        running = 0.0
+        for start in range(0, n, batch_size):
+            end = min(start + batch_size, n)
+            outputs = model(numeric[start:end], categorical[start:end])
+            loss = total_loss(heads, outputs, {k: v[start:end] for k, v in labels.items()}, weights)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            running += loss.detach() * (end - start)
+        train_loss = float(running) / n
+        seconds = time.perf_counter() - started
+        holdout_loss = evaluate_loss(model, heads, holdout, batch_size * 4, weights) if holdout else None
+        result = EpochResult(epoch, train_loss, holdout_loss, seconds, n / seconds if seconds else float("inf"))
+        log.info(
+            "epoch %d/%d train_loss=%.5f holdout_loss=%s %.0f samples/s",
+            epoch, epochs, train_loss, f"{holdout_loss:.5f}" if holdout_loss is not None else "n/a",
+            result.samples_per_second,
+        )
+        history.append(result)
+        if on_epoch:
+            on_epoch(result)
+    return history
+
+
+@torch.no_grad()
+def predict(model: nn.Module, features: EncodedFeatures, device: torch.device, batch_size: int = 8192
+            ) -> dict[str, np.ndarray]:
+    model.eval()
+    numeric = torch.from_numpy(features.numeric).to(device)
+    categorical = torch.from_numpy(features.categorical).to(device)
+    chunks: dict[str, list[np.ndarray]] = {}
+    for start in range(0, len(features), batch_size):
+        outputs = model(numeric[start : start + batch_size], categorical[start : start + batch_size])
+        for name, values in outputs.items():
+            chunks.setdefault(name, []).append(values.float().cpu().numpy())
+    return {name: np.concatenate(parts) for name, parts in chunks.items()}

@@ -1,0 +1,55 @@
+from datetime import date
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from retrain.data.demo import generate_day
+from retrain.data.encoding import UNKNOWN_ID, FeatureEncoder, label_array
+from retrain.data.landing import write_partition
+from retrain.data.loading import read_table, split_holdout
+from retrain.errors import DataReadError
+
+
+def test_encoder_round_trip_and_unknowns():
+    table = pa.table({"x": [1.0, None, 3.0], "c": ["a", "b", None]})
+    enc = FeatureEncoder.fit(table, ["x"], ["c"])
+    encoded = enc.transform(pa.table({"x": [1.0, None], "c": ["b", "zzz"]}))
+    assert encoded.numeric.dtype == np.float32 and encoded.numeric[1, 0] == 0.0  # null -> mean -> 0
+    assert encoded.categorical[1, 0] == UNKNOWN_ID and encoded.categorical[0, 0] != UNKNOWN_ID
+    assert FeatureEncoder.from_dict(enc.to_dict()) == enc
+    assert enc.cardinalities == [3]
+
+
+def test_numbers_as_strings_are_a_clear_error():
+    table = pa.table({"x": ["1.0", "oops"]})
+    with pytest.raises(DataReadError, match="column 'x' must be numeric"):
+        FeatureEncoder.fit(table, ["x"], [])
+
+
+def test_null_label_is_an_error():
+    with pytest.raises(DataReadError, match="label column 'y' has 1 null"):
+        label_array(pa.table({"y": [1, None]}), "y")
+
+
+def test_read_table_names_missing_column_and_file(tmp_path):
+    folder = write_partition(generate_day(date(2026, 11, 1), 50), tmp_path, date(2026, 11, 1))
+    files = sorted(folder.glob("*.parquet"))
+    assert read_table(files, ["price", "click"]).num_rows == 50
+    with pytest.raises(DataReadError, match=r"part-00000\.parquet: missing column\(s\) \['nope'\]"):
+        read_table(files, ["price", "nope"])
+
+
+def test_holdout_split_is_deterministic():
+    table = generate_day(date(2026, 11, 1), 1000)
+    train_a, hold_a = split_holdout(table, 0.2, seed=3)
+    train_b, hold_b = split_holdout(table, 0.2, seed=3)
+    assert hold_a.equals(hold_b) and train_a.num_rows + hold_a.num_rows == 1000
+    assert 120 < hold_a.num_rows < 280
+
+
+def test_demo_data_is_deterministic_and_funnel_consistent():
+    a, b = generate_day(date(2026, 11, 1), 2000), generate_day(date(2026, 11, 1), 2000)
+    assert a.equals(b)
+    click, atc, conv = (a.column(c).to_numpy() for c in ("click", "add_to_cart", "conversion"))
+    assert np.all(atc <= click) and np.all(conv <= atc) and conv.sum() > 0

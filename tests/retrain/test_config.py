@@ -1,0 +1,95 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from retrain.config import BrokenSpec, LoadedSpec, discover_specs, load_spec
+from retrain.errors import SpecError
+
+SPECS = Path(__file__).resolve().parents[2] / "include" / "specs"
+
+
+def _write(tmp_path: Path, name: str, data: dict) -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _demo_spec() -> dict:
+    return yaml.safe_load((SPECS / "ecommerce_esmm.yaml").read_text())
+
+
+def test_shipped_specs_load():
+    found = discover_specs(SPECS)
+    assert found and all(isinstance(item, LoadedSpec) for item in found)
+    esmm = next(item.spec for item in found if item.spec.name == "ecommerce_esmm")
+    assert [h.name for h in esmm.heads] == ["atc", "ctcvr"]
+    assert esmm.dag_id == "retrain_ecommerce_esmm"
+
+
+def test_invalid_field_names_file_and_field(tmp_path):
+    data = _demo_spec()
+    data["training"]["learning_rate"] = -1
+    path = _write(tmp_path, "bad.yaml", data)
+    with pytest.raises(SpecError) as err:
+        load_spec(path)
+    assert str(path) in str(err.value)
+    assert "training.learning_rate" in str(err.value)
+    assert err.value.fields == ["training.learning_rate"]
+
+
+def test_missing_required_section_is_named(tmp_path):
+    data = _demo_spec()
+    del data["data"]["freshness"]
+    with pytest.raises(SpecError, match=r"data\.freshness"):
+        load_spec(_write(tmp_path, "nofresh.yaml", data))
+
+
+def test_unknown_gate_metric_is_rejected(tmp_path):
+    data = _demo_spec()
+    data["gate"]["heads"]["atc"]["thresholds"] = {"rmse": {"max": 1.0}}
+    with pytest.raises(SpecError, match="unknown metric 'rmse' for a binary head"):
+        load_spec(_write(tmp_path, "gate.yaml", data))
+
+
+def test_gate_for_unknown_head_is_rejected(tmp_path):
+    data = _demo_spec()
+    data["gate"]["heads"]["ctr"] = {"thresholds": {"roc_auc": {"min": 0.5}}}
+    with pytest.raises(SpecError, match="no head named 'ctr'"):
+        load_spec(_write(tmp_path, "gate.yaml", data))
+
+
+def test_label_used_as_feature_is_rejected(tmp_path):
+    data = _demo_spec()
+    data["features"]["numeric"].append("conversion")
+    with pytest.raises(SpecError, match="label columns also used as features"):
+        load_spec(_write(tmp_path, "leak.yaml", data))
+
+
+def test_typo_in_key_is_rejected(tmp_path):
+    data = _demo_spec()
+    data["trainig"] = data.pop("training")
+    with pytest.raises(SpecError, match="trainig"):
+        load_spec(_write(tmp_path, "typo.yaml", data))
+
+
+def test_bad_yaml_and_bad_cron(tmp_path):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: [unclosed\n")
+    with pytest.raises(SpecError, match="not valid YAML"):
+        load_spec(broken)
+    data = _demo_spec()
+    data["schedule"]["cron"] = "every day"
+    with pytest.raises(SpecError, match=r"schedule\.cron"):
+        load_spec(_write(tmp_path, "cron.yaml", data))
+
+
+def test_one_broken_spec_does_not_hide_the_others(tmp_path):
+    _write(tmp_path, "good.yaml", _demo_spec())
+    bad = _demo_spec()
+    bad["heads"] = []
+    _write(tmp_path, "bad_model.yaml", bad)
+    found = discover_specs(tmp_path)
+    assert [type(item) for item in found] == [BrokenSpec, LoadedSpec]
+    assert found[0].dag_id == "retrain_bad_model"
+    assert "heads" in str(found[0].error)

@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+import torch
+
+from retrain.data.encoding import EncodedFeatures
+from retrain.errors import GpuUnavailableError
+from retrain.models.base import HeadConfig, ModelConfig, build_model
+from retrain.training.devices import resolve_device
+from retrain.training.metrics import binary_metrics, regression_metrics, roc_auc
+from retrain.training.trainer import TrainingData, fit, predict, set_seed
+
+
+def _problem(rows: int = 4000):
+    rng = np.random.default_rng(0)
+    numeric = rng.normal(size=(rows, 2)).astype(np.float32)
+    categorical = rng.integers(0, 3, size=(rows, 1)).astype(np.int64)
+    y = (numeric[:, 0] + 0.5 * categorical[:, 0] + rng.normal(scale=0.5, size=rows) > 0.5).astype(np.float32)
+    return EncodedFeatures(numeric, categorical), {"y": y}
+
+
+def _train(seed: int, epochs: int = 3):
+    features, labels = _problem()
+    heads = [HeadConfig("y", "binary")]
+    set_seed(seed)
+    model = build_model(ModelConfig("tabular_mlp", 2, [3], heads, hidden_units=[16]))
+    data = TrainingData.from_arrays(features, labels, torch.device("cpu"))
+    seen = []
+    history = fit(model, heads, data, epochs=epochs, batch_size=256, learning_rate=0.01, seed=seed,
+                  holdout=data, on_epoch=seen.append)
+    return model, history, seen, features, labels
+
+
+def test_training_learns_and_reports_every_epoch():
+    model, history, seen, features, labels = _train(seed=1)
+    assert [r.epoch for r in seen] == [1, 2, 3] and seen == history
+    assert history[-1].train_loss < history[0].train_loss
+    scores = predict(model, features, torch.device("cpu"))["y"]
+    assert roc_auc(labels["y"], scores) > 0.8
+
+
+def test_training_is_seeded():
+    first, *_ = _train(seed=5, epochs=2)
+    second, *_ = _train(seed=5, epochs=2)
+    for a, b in zip(first.state_dict().values(), second.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_metrics_match_known_values():
+    assert roc_auc(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8])) == pytest.approx(0.75)
+    assert np.isnan(roc_auc(np.array([1, 1]), np.array([0.2, 0.3])))
+    m = binary_metrics(np.array([0, 1]), np.array([0.5, 0.5]))
+    assert m["log_loss"] == pytest.approx(np.log(2)) and m["accuracy"] == 0.5
+    r = regression_metrics(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 5.0]))
+    assert r["mae"] == pytest.approx(2 / 3) and r["rmse"] == pytest.approx(np.sqrt(4 / 3)) and r["r2"] == pytest.approx(-1.0)
+
+
+def test_device_choice():
+    assert resolve_device("cpu").type == "cpu"
+    if not torch.cuda.is_available():
+        assert resolve_device("auto").type == "cpu"
+        with pytest.raises(GpuUnavailableError, match="requires a GPU"):
+            resolve_device("cuda")
