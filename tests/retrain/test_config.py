@@ -2,7 +2,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from retrain.config import BrokenSpec, LoadedSpec, discover_specs, load_spec
 from retrain.errors import SpecError
 

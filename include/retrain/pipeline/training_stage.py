@@ -102,8 +102,7 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
     import mlflow
     import torch
 
-    from retrain.tracking import mlflow_store
-    from retrain.tracking import pyfunc_entry
+    from retrain.tracking import mlflow_store, pyfunc_entry
     from retrain.training.devices import resolve_device
 
     spec, settings = loaded.spec, get_settings()
@@ -113,7 +112,11 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
     earlier = mlflow_store.find_run_for_airflow_run(client, exp_id, run.dag_id, run.run_id)
     if earlier is not None and earlier.data.tags.get("retrain.model_uri"):
         log.info("reusing MLflow run %s from an earlier try: its model is already logged", earlier.info.run_id)
-        return {"run_id": earlier.info.run_id, "model_uri": earlier.data.tags["retrain.model_uri"]}
+        return {
+            "run_id": earlier.info.run_id,
+            "experiment_id": exp_id,
+            "model_uri": earlier.data.tags["retrain.model_uri"],
+        }
 
     device = resolve_device(spec.training.device)
     commit, dirty = mlflow_store.git_commit(settings.project_root)
@@ -165,7 +168,7 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
             )
         mlflow.set_tag("retrain.model_uri", info.model_uri)
         log.info("logged candidate %s in MLflow run %s after %d epochs", info.model_uri, active.info.run_id, len(history))
-        return {"run_id": active.info.run_id, "model_uri": info.model_uri}
+        return {"run_id": active.info.run_id, "experiment_id": exp_id, "model_uri": info.model_uri}
 
 
 def _signature(spec: ModelSpec):

@@ -3,7 +3,6 @@ from datetime import date
 import numpy as np
 import pyarrow as pa
 import pytest
-
 from retrain.data.demo import generate_day
 from retrain.data.encoding import UNKNOWN_ID, FeatureEncoder, label_array
 from retrain.data.landing import write_partition

@@ -1,7 +1,6 @@
 from datetime import UTC, date, datetime
 
 import pytest
-
 from retrain.config import DataSpec, FreshnessRule
 from retrain.data.demo import generate_day
 from retrain.data.freshness import select_snapshot

@@ -1,9 +1,8 @@
+import pyarrow as pa
 import torch
-
+from retrain.data.encoding import FeatureEncoder
 from retrain.models.base import HeadConfig, ModelConfig, build_model
 from retrain.models.bundle import ModelBundle
-from retrain.data.encoding import FeatureEncoder
-import pyarrow as pa
 
 
 def _config(arch: str, heads: list[HeadConfig]) -> ModelConfig:

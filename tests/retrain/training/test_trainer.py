@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 import torch
-
 from retrain.data.encoding import EncodedFeatures
 from retrain.errors import GpuUnavailableError
 from retrain.models.base import HeadConfig, ModelConfig, build_model

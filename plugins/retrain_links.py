@@ -1,0 +1,47 @@
+"""Airflow plugin: from any task of a retraining run, one click to its MLflow run and model version."""
+
+from __future__ import annotations
+
+from airflow.plugins_manager import AirflowPlugin
+from airflow.sdk.bases.operatorlink import BaseOperatorLink
+
+
+def _task_result(ti_key, task_id: str):
+    """The return value a task of the same DAG run pushed (a small dict), read from the metadata DB."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        query = XComModel.get_many(
+            run_id=ti_key.run_id, key="return_value", task_ids=task_id, dag_ids=ti_key.dag_id
+        ).limit(1)
+        row = session.scalars(query).first()
+        return XComModel.deserialize_value(row) if row is not None else None
+
+
+class MlflowRunLink(BaseOperatorLink):
+    name = "MLflow run"
+
+    def get_link(self, operator, *, ti_key) -> str:
+        from retrain.orchestration.links import mlflow_run_url
+
+        if not ti_key.dag_id.startswith("retrain_"):
+            return ""
+        return mlflow_run_url(_task_result(ti_key, "train"))
+
+
+class ModelVersionLink(BaseOperatorLink):
+    name = "Model version"
+
+    def get_link(self, operator, *, ti_key) -> str:
+        from retrain.orchestration.links import model_version_url
+
+        if not ti_key.dag_id.startswith("retrain_"):
+            return ""
+        outcome = _task_result(ti_key, "promote") or _task_result(ti_key, "reject")
+        return model_version_url(ti_key.dag_id.removeprefix("retrain_"), outcome)
+
+
+class RetrainPlugin(AirflowPlugin):
+    name = "retrain"
+    global_operator_extra_links = [MlflowRunLink(), ModelVersionLink()]
