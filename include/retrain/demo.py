@@ -28,14 +28,15 @@ def _airflow(*args: str, log_file: Path | None = None) -> subprocess.CompletedPr
 
 def _dag_run_state(dag_id: str, run_id: str) -> str:
     result = _airflow("dags", "list-runs", dag_id, "-o", "json")
+    lines = [line for line in result.stdout.splitlines() if line.startswith("[")]
     try:
-        runs = json.loads(result.stdout[result.stdout.index("[") :])
-    except ValueError:
+        runs = json.loads(lines[-1])
+    except (IndexError, ValueError):
         return "unknown"
     return next((r.get("state", "unknown") for r in runs if r.get("run_id") == run_id), "unknown")
 
 
-def print_summary(model_name: str, airflow_run_id: str) -> bool:
+def print_summary(model_name: str, dag_id: str, started_ms: int) -> tuple[bool, str | None]:
     from retrain.settings import get_settings
     from retrain.tracking import mlflow_store
 
@@ -43,13 +44,18 @@ def print_summary(model_name: str, airflow_run_id: str) -> bool:
     experiment = client.get_experiment_by_name(model_name)
     runs = []
     if experiment is not None:
-        escaped = airflow_run_id.replace("'", "\\'")
-        runs = client.search_runs([experiment.experiment_id], f"tags.`airflow.run_id` = '{escaped}'", max_results=1)
+        runs = client.search_runs(
+            [experiment.experiment_id],
+            f"tags.`airflow.dag_id` = '{dag_id}' and attributes.start_time >= {started_ms}",
+            max_results=1,
+            order_by=["attributes.start_time DESC"],
+        )
     if not runs:
-        print(f"No MLflow run was logged for Airflow run {airflow_run_id}. See the log above.")
-        return False
+        print("No MLflow run was logged by this DAG run.")
+        return False, None
     run = runs[0]
     metrics, tags = run.data.metrics, run.data.tags
+    airflow_run_id = tags.get("airflow.run_id")
     print(f"\nAirflow run:   {airflow_run_id}")
     print(f"MLflow run:    {run.info.run_id}")
     heads = sorted({key.split(".")[0] for key in metrics if "." in key and not key.startswith("champion.")})
@@ -62,7 +68,7 @@ def print_summary(model_name: str, airflow_run_id: str) -> bool:
     print(f"Gate decision: {tags.get('retrain.gate_decision', 'none')}: {tags.get('retrain.gate_reasons', '')}")
     champion = mlflow_store.champion_version(client, model_name)
     print(f"Champion:      {model_name} version {champion.version if champion else 'none'}")
-    return tags.get("retrain.gate_decision") in {"promote", "reject"}
+    return tags.get("retrain.gate_decision") in {"promote", "reject"}, airflow_run_id
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,11 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     log_file = settings.local_state / "demo-last-run.log"
     log_file.parent.mkdir(parents=True, exist_ok=True)
     print(f"Running DAG {dag_id} with `airflow dags test` (log: {log_file}) ...")
+    started_ms = int(datetime.now(UTC).timestamp() * 1000)
     result = _airflow("dags", "test", dag_id, now.isoformat(), log_file=log_file)
-    run_id = f"manual__{now.isoformat()}"
-    state = _dag_run_state(dag_id, run_id)
+    ok, run_id = print_summary(args.model, dag_id, started_ms)
+    state = _dag_run_state(dag_id, run_id) if run_id else "unknown"
     print(f"DAG run state: {state} (exit code {result.returncode})")
-    ok = print_summary(args.model, run_id)
     if result.returncode != 0 or state != "success" or not ok:
         print(f"The demo run did not succeed; the last lines of {log_file}:")
         print("\n".join(log_file.read_text().splitlines()[-40:]))

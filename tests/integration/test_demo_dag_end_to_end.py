@@ -1,0 +1,142 @@
+"""The demo model's whole DAG, run by the real `airflow dags test`, against a real MLflow store and a
+real local Slack-API stand-in. Three runs: a first promotion, a retrain gated against that champion,
+and a run on a broken partition that must fail fast, alert Slack and leave the champion alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from retrain.data.demo import generate_day, generate_demo_data
+from retrain.data.landing import write_partition
+from tests.support.slack_standin import SlackStandIn, slack_connection_json
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+DAG_ID = "retrain_ecommerce_esmm"
+AIRFLOW = str(Path(sys.executable).parent / "airflow")
+
+
+class Stack:
+    """An isolated Airflow home, MLflow store and data root, plus the Slack stand-in."""
+
+    def __init__(self, root: Path, slack: SlackStandIn) -> None:
+        self.root, self.slack = root, slack
+        self.env = {
+            **os.environ,
+            "AIRFLOW_HOME": str(root / "airflow"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "RETRAIN_LOCAL_STATE": str(root / "state"),
+            "RETRAIN_DATA_ROOT": str(root / "data"),
+            "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'state' / 'mlflow.db'}",
+            "AIRFLOW_CONN_SLACK_DEFAULT": slack_connection_json(slack.base_url),
+            "RETRAIN_RETRY_DELAY_SECONDS": "1",
+        }
+
+    def airflow(self, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+        return subprocess.run([AIRFLOW, *args], env=self.env, capture_output=True, text=True, timeout=timeout)
+
+    def run_dag(self, logical_date: str) -> dict[str, dict]:
+        result = self.airflow("dags", "test", DAG_ID, logical_date)
+        (self.root / f"dags-test-{logical_date}.log").write_text(result.stdout + result.stderr)
+        states = self.airflow("tasks", "states-for-dag-run", DAG_ID, f"manual__{logical_date}", "-o", "json")
+        rows = json.loads([line for line in states.stdout.splitlines() if line.startswith("[")][-1])
+        return {row["task_id"]: row for row in rows}
+
+    def mlflow(self):
+        from mlflow import MlflowClient
+
+        uri = self.env["MLFLOW_TRACKING_URI"]
+        return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    root = tmp_path_factory.mktemp("e2e")
+    generate_demo_data(root / "data", date(2026, 11, 21), days=7, rows_per_day=6_000)
+    with SlackStandIn() as slack:
+        s = Stack(root, slack)
+        migrated = s.airflow("db", "migrate")
+        assert migrated.returncode == 0, migrated.stderr[-2000:]
+        yield s
+
+
+def _champion(client, name="ecommerce_esmm"):
+    return client.get_model_version_by_alias(name, "champion")
+
+
+def test_first_run_trains_logs_and_promotes(stack):
+    states = stack.run_dag("2026-11-22T03:00:00+00:00")
+    failed = {t: s["state"] for t, s in states.items() if s["state"] not in ("success", "skipped")}
+    assert failed == {}, f"tasks not successful: {failed}"
+    assert states["promote"]["state"] == "success" and states["reject"]["state"] == "skipped"
+
+    client = stack.mlflow()
+    champion = _champion(client)
+    assert champion.version == "1"
+    run = client.get_run(champion.run_id)
+    assert run.data.tags["retrain.gate_decision"] == "promote"
+    assert run.data.tags["airflow.dag_id"] == DAG_ID
+    assert len(run.data.tags["retrain.data_fingerprint"]) == 64
+    assert run.data.tags["mlflow.source.git.commit"]
+    for head in ("atc", "ctcvr"):
+        assert run.data.metrics[f"{head}.roc_auc"] > 0.6
+    epochs = client.get_metric_history(run.info.run_id, "train_loss")
+    assert [m.step for m in epochs] == [1, 2, 3, 4]
+
+    summary = [m for m in stack.slack.messages if m.channel == "#ml-alerts" and "PROMOTED" in (m.text or "")]
+    assert len(summary) == 1 and "Champion is now version 1" in summary[0].text
+
+
+def test_second_run_is_gated_against_the_champion(stack):
+    states = stack.run_dag("2026-11-22T04:00:00+00:00")
+    assert states["gate"]["state"] == "success"
+    client = stack.mlflow()
+    runs = client.search_runs(
+        [client.get_experiment_by_name("ecommerce_esmm").experiment_id],
+        "tags.`airflow.run_id` = 'manual__2026-11-22T04:00:00+00:00'",
+    )
+    assert len(runs) == 1
+    metrics = runs[0].data.metrics
+    # Same data, same seed: the candidate reproduces the champion's holdout scores exactly.
+    assert metrics["champion.atc.roc_auc"] == pytest.approx(metrics["atc.roc_auc"])
+    assert runs[0].data.tags["retrain.compared_with_champion_version"] == "1"
+    assert _champion(client).version == "2"
+    assert client.get_model_version_by_alias("ecommerce_esmm", "previous-champion").version == "1"
+
+
+def test_broken_data_fails_fast_alerts_slack_and_keeps_the_champion(stack):
+    client = stack.mlflow()
+    champion_before = _champion(client).version
+    runs_before = len(client.search_runs([client.get_experiment_by_name("ecommerce_esmm").experiment_id]))
+    day = date(2026, 11, 22)
+    table = generate_day(day, 6_000)
+    bad_labels = pa.array([2] * 10 + table.column("conversion").to_pylist()[10:], type=pa.int64())
+    table = table.set_column(table.schema.get_field_index("conversion"), "conversion", bad_labels)
+    write_partition(table, Path(stack.env["RETRAIN_DATA_ROOT"]) / "ecommerce/impressions", day)
+    stack.slack.reset()
+
+    states = stack.run_dag("2026-11-23T03:00:00+00:00")
+
+    assert states["check_freshness"]["state"] == "success"
+    assert states["validate_data"]["state"] == "failed"
+    assert states["train"]["state"] == "upstream_failed"
+    assert _champion(client).version == champion_before
+    assert len(client.search_runs([client.get_experiment_by_name("ecommerce_esmm").experiment_id])) == runs_before
+
+    alerts = stack.slack.wait_for_messages(1, timeout=10)
+    text = json.dumps([{"text": m.text, "blocks": m.blocks} for m in alerts])
+    assert DAG_ID in text and "validate_data" in text
+    assert "conversion" in text and "DataContractError" in text
+    assert "not retried" in text  # a broken contract fails on its first try

@@ -1,0 +1,30 @@
+"""Fixtures for the alert tests: a running Slack stand-in and an Airflow Slack connection pointed at it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.retrain.alerts.helpers import CONN_ENV, TOKEN
+from tests.support.slack_standin import SlackStandIn, slack_connection_json
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackStandIn]:
+    with SlackStandIn() as standin:
+        yield standin
+
+
+@pytest.fixture
+def slack_connection(slack: SlackStandIn, monkeypatch: pytest.MonkeyPatch) -> SlackStandIn:
+    """The standard ``slack_default`` connection, supplied the way production can: an env var."""
+    monkeypatch.delenv("RETRAIN_SLACK_CONN_ID", raising=False)
+    monkeypatch.setenv(CONN_ENV, slack_connection_json(slack.base_url, token=TOKEN))
+    return slack
+
+
+@pytest.fixture
+def no_slack_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RETRAIN_SLACK_CONN_ID", raising=False)
+    monkeypatch.delenv(CONN_ENV, raising=False)
