@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-
 from retrain.data.demo import generate_day, generate_demo_data
 from retrain.data.landing import write_partition
+
 from tests.support.slack_standin import SlackStandIn, slack_connection_json
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -47,12 +47,19 @@ class Stack:
     def airflow(self, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
         return subprocess.run([AIRFLOW, *args], env=self.env, capture_output=True, text=True, timeout=timeout)
 
-    def run_dag(self, logical_date: str) -> dict[str, dict]:
+    def json_rows(self, *args: str) -> list[dict]:
+        out = self.airflow(*args, "-o", "json").stdout
+        return json.loads([line for line in out.splitlines() if line.startswith("[")][-1])
+
+    def run_dag(self, logical_date: str) -> tuple[str, dict[str, dict]]:
+        """Run the DAG for one logical date; returns its Airflow run id and each task's state."""
         result = self.airflow("dags", "test", DAG_ID, logical_date)
         (self.root / f"dags-test-{logical_date}.log").write_text(result.stdout + result.stderr)
-        states = self.airflow("tasks", "states-for-dag-run", DAG_ID, f"manual__{logical_date}", "-o", "json")
-        rows = json.loads([line for line in states.stdout.splitlines() if line.startswith("[")][-1])
-        return {row["task_id"]: row for row in rows}
+        runs = [r for r in self.json_rows("dags", "list-runs", DAG_ID) if r["logical_date"] == logical_date]
+        assert len(runs) == 1, f"expected one run for {logical_date}, log: {self.root}"
+        run_id = runs[0]["run_id"]
+        rows = self.json_rows("tasks", "states-for-dag-run", DAG_ID, run_id)
+        return run_id, {row["task_id"]: row for row in rows}
 
     def mlflow(self):
         from mlflow import MlflowClient
@@ -77,7 +84,7 @@ def _champion(client, name="ecommerce_esmm"):
 
 
 def test_first_run_trains_logs_and_promotes(stack):
-    states = stack.run_dag("2026-11-22T03:00:00+00:00")
+    _, states = stack.run_dag("2026-11-22T03:00:00+00:00")
     failed = {t: s["state"] for t, s in states.items() if s["state"] not in ("success", "skipped")}
     assert failed == {}, f"tasks not successful: {failed}"
     assert states["promote"]["state"] == "success" and states["reject"]["state"] == "skipped"
@@ -100,12 +107,12 @@ def test_first_run_trains_logs_and_promotes(stack):
 
 
 def test_second_run_is_gated_against_the_champion(stack):
-    states = stack.run_dag("2026-11-22T04:00:00+00:00")
+    run_id, states = stack.run_dag("2026-11-22T04:00:00+00:00")
     assert states["gate"]["state"] == "success"
     client = stack.mlflow()
     runs = client.search_runs(
         [client.get_experiment_by_name("ecommerce_esmm").experiment_id],
-        "tags.`airflow.run_id` = 'manual__2026-11-22T04:00:00+00:00'",
+        f"tags.`airflow.run_id` = '{run_id}'",
     )
     assert len(runs) == 1
     metrics = runs[0].data.metrics
@@ -127,7 +134,7 @@ def test_broken_data_fails_fast_alerts_slack_and_keeps_the_champion(stack):
     write_partition(table, Path(stack.env["RETRAIN_DATA_ROOT"]) / "ecommerce/impressions", day)
     stack.slack.reset()
 
-    states = stack.run_dag("2026-11-23T03:00:00+00:00")
+    _, states = stack.run_dag("2026-11-23T03:00:00+00:00")
 
     assert states["check_freshness"]["state"] == "success"
     assert states["validate_data"]["state"] == "failed"
