@@ -125,6 +125,9 @@ class GateSpec(_Strict):
 
 class AlertSpec(_Strict):
     slack_channel: str = "#ml-alerts"
+    deadline_minutes: float | None = Field(
+        default=None, gt=0, description="alert when a run has not finished this long after it was queued"
+    )
 
 
 class ModelSpec(_Strict):
