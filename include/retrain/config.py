@@ -117,10 +117,16 @@ class HeadGate(_Strict):
     max_regression: dict[str, float] = Field(
         default_factory=dict, description="how much worse than the champion a metric may be"
     )
+    require_significant_improvement: list[str] = Field(
+        default_factory=list,
+        description="metrics whose improvement over the champion must clear a bootstrap confidence interval",
+    )
 
 
 class GateSpec(_Strict):
     heads: dict[str, HeadGate] = Field(default_factory=dict)
+    bootstrap_samples: int = Field(default=200, ge=20, le=10_000)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1)
 
 
 class AlertSpec(_Strict):
@@ -159,7 +165,7 @@ class ModelSpec(_Strict):
                 raise ValueError(f"gate.heads.{head_name}: no head named {head_name!r} (heads: {head_names})")
             kind = next(h.kind for h in self.heads if h.name == head_name)
             known = METRIC_DIRECTIONS[kind]
-            for metric in [*head_gate.thresholds, *head_gate.max_regression]:
+            for metric in [*head_gate.thresholds, *head_gate.max_regression, *head_gate.require_significant_improvement]:
                 if metric not in known:
                     raise ValueError(
                         f"gate.heads.{head_name}: unknown metric {metric!r} for a {kind} head "

@@ -111,16 +111,17 @@ def build_dag(loaded: LoadedSpec):
             return "promote" if decision["promote"] else "reject"
 
         @task
-        def promote(trained: dict, decision: dict) -> dict:
+        def promote(trained: dict, evaluation: dict, decision: dict) -> dict:
             from retrain.pipeline.gating_stage import promote as stage
 
-            return stage(loaded, trained, decision)
+            context = get_current_context()
+            return stage(loaded, trained, evaluation, decision, actor=f"airflow:{spec.dag_id}/{context['run_id']}")
 
         @task
-        def reject(trained: dict, decision: dict) -> dict:
+        def reject(trained: dict, evaluation: dict, decision: dict) -> dict:
             from retrain.pipeline.gating_stage import reject as stage
 
-            return stage(loaded, trained, decision)
+            return stage(loaded, trained, evaluation, decision)
 
         @task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
         def notify(trained: dict, evaluation: dict) -> str:
@@ -135,7 +136,7 @@ def build_dag(loaded: LoadedSpec):
         trained = train(snapshot, validation)
         evaluation = evaluate(snapshot, trained)
         decision = gate(evaluation, trained)
-        promoted, rejected = promote(trained, decision), reject(trained, decision)
+        promoted, rejected = promote(trained, evaluation, decision), reject(trained, evaluation, decision)
         decide(decision) >> [promoted, rejected] >> notify(trained, evaluation)
     return dag
 

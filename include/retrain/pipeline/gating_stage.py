@@ -1,78 +1,123 @@
-"""Stages 4 to 6: score candidate and champion on the same holdout, decide, then promote or reject."""
+"""Stages 4 to 6: register the challenger, score it and the champion on the same holdout, decide,
+then promote (check-and-set on the champion alias) or reject. Every decision is written down."""
 
 from __future__ import annotations
 
 import json
 import logging
 
-from retrain.config import LoadedSpec
+from retrain.config import LoadedSpec, ModelSpec
 from retrain.data.freshness import DataSnapshot
 from retrain.settings import get_settings
-from retrain.tracking.gate import GateCheck, GateDecision, decide
+from retrain.tracking.gate import GateCheck, GateDecision, bootstrap_improvement, decide
 
 log = logging.getLogger(__name__)
 
 
-def _score(model_uri: str, holdout_table, spec) -> dict[str, dict[str, float]]:
+def _predict(model_uri: str, holdout_table, spec: ModelSpec):
     import mlflow.pyfunc
-
-    from retrain.training.metrics import head_metrics
 
     model = mlflow.pyfunc.load_model(model_uri)
     frame = holdout_table.select(spec.features.columns).to_pandas()
     frame[spec.features.numeric] = frame[spec.features.numeric].astype("float64")
     predictions = model.predict(frame)
-    scores = {}
+    return {head.name: predictions[head.name].to_numpy() for head in spec.heads}
+
+
+def _scores(spec: ModelSpec, labels: dict, predictions: dict) -> dict[str, dict[str, float]]:
+    from retrain.training.metrics import head_metrics
+
+    return {h.name: head_metrics(h.kind, labels[h.name], predictions[h.name]) for h in spec.heads}
+
+
+def _log_head_plots(spec: ModelSpec, labels: dict, predictions: dict) -> None:
+    import mlflow
+
+    from retrain.tracking.plots import binary_head_plots, regression_head_plots
+
     for head in spec.heads:
-        y_true = holdout_table.column(head.label).to_numpy(zero_copy_only=False)
-        scores[head.name] = head_metrics(head.kind, y_true, predictions[head.name].to_numpy())
-    return scores
+        plot = binary_head_plots if head.kind == "binary" else regression_head_plots
+        mlflow.log_figure(plot(head.name, labels[head.name], predictions[head.name]), f"plots/{head.name}.png")
 
 
 def evaluate(loaded: LoadedSpec, snapshot_dict: dict, trained: dict) -> dict:
-    """Metrics per head for the candidate and for the current champion, on this run's holdout."""
+    """Register the candidate as ``challenger``; score it and the current champion on this run's holdout."""
     import mlflow
 
     from retrain.pipeline.training_stage import load_split
-    from retrain.tracking import mlflow_store
+    from retrain.tracking import mlflow_store, registry
 
     spec, settings = loaded.spec, get_settings()
     client = mlflow_store.connect(settings)
+    name = spec.registered_model_name
+    run = client.get_run(trained["run_id"])
+    challenger = registry.register_challenger(
+        client, name, trained["run_id"], trained["model_uri"],
+        tags={"retrain.model": name, registry.SHA_TAG: run.data.tags.get(registry.SHA_TAG, "{}"),
+              "retrain.data_fingerprint": run.data.tags.get("retrain.data_fingerprint", "")},
+    )
     _, holdout = load_split(spec, DataSnapshot.from_dict(snapshot_dict))
-    candidate = _score(trained["model_uri"], holdout, spec)
-    champion = mlflow_store.champion_version(client, spec.registered_model_name)
-    champion_scores = None
+    labels = {h.name: holdout.column(h.label).to_numpy(zero_copy_only=False) for h in spec.heads}
+    candidate_pred = _predict(trained["model_uri"], holdout, spec)
+    candidate = _scores(spec, labels, candidate_pred)
+    champion = mlflow_store.champion_version(client, name)
+    champion_scores, significance = None, {}
     if champion is not None:
-        champion_scores = _score(f"models:/{spec.registered_model_name}/{champion.version}", holdout, spec)
+        champion_pred = _predict(f"models:/{name}/{champion.version}", holdout, spec)
+        champion_scores = _scores(spec, labels, champion_pred)
+        for head in spec.heads:
+            rules = spec.gate.heads.get(head.name)
+            for metric in rules.require_significant_improvement if rules else []:
+                significance.setdefault(head.name, {})[metric] = bootstrap_improvement(
+                    head.kind, metric, labels[head.name], candidate_pred[head.name], champion_pred[head.name],
+                    spec.gate.bootstrap_samples, spec.gate.confidence, seed=spec.training.seed,
+                )
     with mlflow.start_run(run_id=trained["run_id"]):
         mlflow.log_metrics({f"{h}.{m}": v for h, ms in candidate.items() for m, v in ms.items()})
         if champion_scores:
             mlflow.log_metrics({f"champion.{h}.{m}": v for h, ms in champion_scores.items() for m, v in ms.items()})
             mlflow.set_tag("retrain.compared_with_champion_version", champion.version)
+        if significance:
+            mlflow.log_dict(significance, "gate/bootstrap.json")
         mlflow.log_param("holdout_rows", holdout.num_rows)
+        mlflow.set_tag("retrain.challenger_version", challenger.version)
+        _log_head_plots(spec, labels, candidate_pred)
     for head, metrics in candidate.items():
         log.info("holdout %s: %s", head, ", ".join(f"{m}={v:.4f}" for m, v in metrics.items()))
     return {
         "candidate": candidate,
         "champion": champion_scores,
         "champion_version": champion.version if champion else None,
+        "challenger_version": challenger.version,
+        "significance": significance,
         "holdout_rows": holdout.num_rows,
     }
 
 
 def gate(loaded: LoadedSpec, evaluation: dict, trained: dict) -> dict:
-    """Apply the spec's gate and record the decision on the MLflow run."""
+    """Apply the spec's gate and record the decision on the run and on the challenger version."""
     from retrain.tracking import mlflow_store
 
     spec = loaded.spec
     decision = decide(
-        spec.gate, spec.heads, evaluation["candidate"], evaluation["champion"], evaluation["champion_version"]
+        spec.gate, spec.heads, evaluation["candidate"], evaluation["champion"], evaluation["champion_version"],
+        significance=evaluation.get("significance"),
     )
     client = mlflow_store.connect(get_settings())
-    client.set_tag(trained["run_id"], "retrain.gate_decision", "promote" if decision.promote else "reject")
-    client.set_tag(trained["run_id"], "retrain.gate_reasons", "; ".join(decision.reasons)[:4500])
+    verdict = "promote" if decision.promote else "reject"
+    reasons = "; ".join(decision.reasons)[:4500]
+    client.set_tag(trained["run_id"], "retrain.gate_decision", verdict)
+    client.set_tag(trained["run_id"], "retrain.gate_reasons", reasons)
     client.log_dict(trained["run_id"], decision.to_dict(), "gate/decision.json")
-    log.info("gate decision for %s: %s", spec.name, decision.summary())
+    version = evaluation["challenger_version"]
+    for key, value in (
+        ("retrain.gate_decision", verdict),
+        ("retrain.gate_reasons", reasons),
+        ("retrain.gate_checks", json.dumps(decision.to_dict()["checks"])[:4500]),
+        ("retrain.gated_against_champion", evaluation["champion_version"] or "none"),
+    ):
+        client.set_model_version_tag(spec.registered_model_name, version, key, value)
+    log.info("gate decision for %s version %s: %s", spec.name, version, decision.summary())
     return decision.to_dict()
 
 
@@ -84,36 +129,60 @@ def _decision_from_dict(data: dict) -> GateDecision:
     )
 
 
-def promote(loaded: LoadedSpec, trained: dict, decision: dict) -> dict:
-    """Register the candidate (once, even on retries) and move the champion alias to it."""
+def _write_model_card(loaded: LoadedSpec, trained: dict, evaluation: dict, decision: dict) -> None:
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
     from retrain.tracking import mlflow_store
+    from retrain.tracking.lineage import MANIFEST_PATH
+    from retrain.tracking.model_card import render_model_card
+
+    client = mlflow_store.connect(get_settings())
+    run_id = trained["run_id"]
+    manifest = mlflow.artifacts.load_dict(f"runs:/{run_id}/{MANIFEST_PATH}")
+    try:
+        validation = mlflow.artifacts.load_dict(f"runs:/{run_id}/validation/report.json")
+    except (MlflowException, OSError):
+        validation = None
+    card = render_model_card(loaded.spec, evaluation["challenger_version"], manifest, evaluation, decision, validation)
+    client.log_text(run_id, card, "model_card.md")
+    client.update_model_version(loaded.spec.registered_model_name, evaluation["challenger_version"], description=card)
+
+
+def promote(loaded: LoadedSpec, trained: dict, evaluation: dict, decision: dict, actor: str) -> dict:
+    """Verify the challenger's files, then move ``champion`` to it if the champion is still the one it beat."""
+    from retrain.tracking import mlflow_store, registry
 
     spec, client = loaded.spec, mlflow_store.connect(get_settings())
-    name = spec.registered_model_name
-    gate_decision = _decision_from_dict(decision)
-    version = mlflow_store.version_for_run(client, name, trained["run_id"])
-    if version is None:
-        import mlflow
-
-        version = mlflow.register_model(trained["model_uri"], name, tags={"retrain.model": name})
-    client.set_model_version_tag(name, version.version, "retrain.gate_decision", "promote")
-    client.set_model_version_tag(name, version.version, "retrain.gate_reasons", "; ".join(gate_decision.reasons)[:4500])
-    client.set_model_version_tag(name, version.version, "retrain.gate_checks", json.dumps(decision["checks"])[:4500])
+    name, version = spec.registered_model_name, evaluation["challenger_version"]
+    registry.verify_artifacts(client, name, version)
     current = mlflow_store.champion_version(client, name)
-    previous = current.version if current is not None else None
-    if previous is not None and previous != version.version:
-        client.set_registered_model_alias(name, mlflow_store.PREVIOUS_CHAMPION, previous)
-    client.set_registered_model_alias(name, mlflow_store.CHAMPION, version.version)
-    log.info("promoted %s version %s to champion (previous champion: %s)", name, version.version, previous or "none")
-    return {"promoted": True, "version": version.version, "previous_champion": previous}
+    if current is not None and current.version == version:
+        log.info("%s version %s is already champion (a retry of this task)", name, version)
+        return {"promoted": True, "version": version, "previous_champion": evaluation["champion_version"]}
+    reason = "; ".join(_decision_from_dict(decision).reasons)
+    try:
+        move = registry.move_champion(
+            client, name, version, expected_current=evaluation["champion_version"], actor=actor, reason=reason
+        )
+    except registry.PromotionConflict as conflict:
+        log.warning("%s", conflict)
+        client.set_model_version_tag(name, version, "retrain.gate_decision", "reject")
+        client.set_model_version_tag(name, version, "retrain.gate_reasons", str(conflict)[:4500])
+        champion = mlflow_store.champion_version(client, name)
+        return {"promoted": False, "version": champion.version if champion else None, "reasons": [str(conflict)]}
+    _write_model_card(loaded, trained, evaluation, decision)
+    log.info("promoted %s version %s to champion (previous champion: %s)", name, version, move.from_version or "none")
+    return {"promoted": True, "version": version, "previous_champion": move.from_version}
 
 
-def reject(loaded: LoadedSpec, trained: dict, decision: dict) -> dict:
-    """Leave the champion where it is; the reasons are already on the run."""
+def reject(loaded: LoadedSpec, trained: dict, evaluation: dict, decision: dict) -> dict:
+    """Leave the champion where it is; the reasons are on the run, the version and its model card."""
     from retrain.tracking import mlflow_store
 
     client = mlflow_store.connect(get_settings())
     champion = mlflow_store.champion_version(client, loaded.spec.registered_model_name)
     reasons = _decision_from_dict(decision).reasons
+    _write_model_card(loaded, trained, evaluation, decision)
     log.warning("candidate from run %s rejected: %s", trained["run_id"], "; ".join(reasons))
     return {"promoted": False, "version": champion.version if champion else None, "reasons": reasons}

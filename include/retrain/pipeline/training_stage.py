@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import platform
 import tempfile
 from pathlib import Path
 
@@ -100,9 +99,10 @@ def load_split(spec: ModelSpec, snapshot: DataSnapshot):
 def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, validation: dict | None = None) -> dict:
     """Train, log and return ``{"run_id", "model_uri"}``. A retry of the same Airflow run reuses its MLflow run."""
     import mlflow
-    import torch
 
     from retrain.tracking import mlflow_store, pyfunc_entry
+    from retrain.tracking.lineage import MANIFEST_PATH, build_manifest, file_sha256, manifest_tags
+    from retrain.tracking.plots import loss_curves
     from retrain.training.devices import resolve_device
 
     spec, settings = loaded.spec, get_settings()
@@ -119,31 +119,20 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
         }
 
     device = resolve_device(spec.training.device)
-    commit, dirty = mlflow_store.git_commit(settings.project_root)
-    tags = {
-        **run.tags(),
-        "retrain.model": spec.name,
-        "retrain.owner": spec.owner,
-        "retrain.spec_file": str(loaded.path),
-        "retrain.spec_sha256": loaded.sha256,
-        "retrain.data_fingerprint": snapshot.fingerprint,
-        "retrain.data_partitions": ",".join(Path(p).name for p in snapshot.partitions),
-        "retrain.device": str(device),
-        "mlflow.source.git.commit": commit,
-        "retrain.git_dirty": str(dirty).lower(),
-        "retrain.python": platform.python_version(),
-        "retrain.torch": torch.__version__,
-    }
+    manifest = build_manifest(loaded, snapshot, run, settings, device)
+    tags = {**run.tags(), "retrain.model": spec.name, "retrain.owner": spec.owner, **manifest_tags(manifest)}
     run_id = earlier.info.run_id if earlier is not None else None
     with mlflow.start_run(run_id=run_id, experiment_id=exp_id, run_name=f"{spec.name} {run.as_of:%Y-%m-%d}") as active:
         mlflow.set_tags(tags)
         mlflow.log_params(_params(spec, snapshot))
         mlflow.log_text(loaded.path.read_text(), "spec/" + loaded.path.name)
         mlflow.log_dict(snapshot.to_dict(), "data/snapshot.json")
+        mlflow.log_dict(manifest, MANIFEST_PATH)
         if validation is not None:
             mlflow.log_dict(validation, "validation/report.json")
 
         train_table, holdout_table = load_split(spec, snapshot)
+        _log_dataset_inputs(spec, snapshot, train_table, holdout_table)
 
         def log_epoch(result) -> None:
             metrics = {"train_loss": result.train_loss, "samples_per_second": result.samples_per_second}
@@ -155,8 +144,10 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
         # Integer features are declared as doubles so that serving data with nulls passes the signature.
         example = holdout_table.select(bundle.feature_columns).slice(0, 5).to_pandas()
         example[spec.features.numeric] = example[spec.features.numeric].astype("float64")
+        mlflow.log_figure(loss_curves([h.__dict__ for h in history]), "plots/loss_curves.png")
         with tempfile.TemporaryDirectory() as tmp:
             bundle_dir = bundle.save(Path(tmp) / "bundle")
+            checksums = {p.name: file_sha256(p) for p in sorted(bundle_dir.iterdir())}
             info = mlflow.pyfunc.log_model(
                 name=MODEL_NAME_IN_RUN,
                 python_model=str(Path(pyfunc_entry.__file__)),
@@ -166,9 +157,26 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
                 input_example=example,
                 pip_requirements=_pip_requirements(),
             )
+        mlflow.set_tag("retrain.artifact_sha256", json.dumps(checksums, sort_keys=True))
         mlflow.set_tag("retrain.model_uri", info.model_uri)
         log.info("logged candidate %s in MLflow run %s after %d epochs", info.model_uri, active.info.run_id, len(history))
         return {"run_id": active.info.run_id, "experiment_id": exp_id, "model_uri": info.model_uri}
+
+
+def _log_dataset_inputs(spec: ModelSpec, snapshot: DataSnapshot, train_table, holdout_table) -> None:
+    """Training and holdout rows as MLflow dataset inputs (name, digest, schema, source)."""
+    import warnings
+
+    import mlflow
+
+    targets = spec.heads[0].label
+    for context, table in (("training", train_table), ("holdout", holdout_table)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # schema-inference hints about integer columns
+            dataset = mlflow.data.from_pandas(
+                table.to_pandas(), source=snapshot.dataset, name=f"{spec.name}-{context}", targets=targets
+            )
+        mlflow.log_input(dataset, context=context)
 
 
 def _signature(spec: ModelSpec):

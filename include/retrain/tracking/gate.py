@@ -18,7 +18,7 @@ Metrics = dict[str, dict[str, float]]  # head -> metric -> value
 class GateCheck:
     head: str
     metric: str
-    rule: str  # "min", "max" or "no_regression"
+    rule: str  # "min", "max", "no_regression" or "significant_improvement"
     candidate: float
     limit: float
     passed: bool
@@ -30,6 +30,11 @@ class GateCheck:
             return (
                 f"{self.head}.{self.metric}: candidate {self.candidate:.4f} vs champion {self.champion:.4f} "
                 f"(must not be worse than {self.limit:.4f}) {verdict}"
+            )
+        if self.rule == "significant_improvement":
+            return (
+                f"{self.head}.{self.metric}: improvement over champion {self.champion:.4f} has a "
+                f"confidence-interval lower bound of {self.candidate:+.4f} (must be > {self.limit:+.4f}) {verdict}"
             )
         sign = ">=" if self.rule == "min" else "<="
         return f"{self.head}.{self.metric}: {self.candidate:.4f} {sign} {self.limit:.4f} {verdict}"
@@ -69,8 +74,13 @@ def decide(
     candidate: Metrics,
     champion: Metrics | None,
     champion_version: str | None = None,
+    significance: dict[str, dict[str, dict[str, float]]] | None = None,
 ) -> GateDecision:
-    """Apply the spec's gate. With no champion yet, only the absolute thresholds apply."""
+    """Apply the spec's gate. With no champion yet, only the absolute thresholds apply.
+
+    ``significance[head][metric]`` holds a bootstrap interval of the improvement over the champion
+    (``low``, ``high``; positive means better), from ``bootstrap_improvement``.
+    """
     checks: list[GateCheck] = []
     for head in heads:
         rules = gate.heads.get(head.name)
@@ -94,4 +104,49 @@ def decide(
             limit = reference - margin if higher_is_better else reference + margin
             passed = _finite(value) and (value >= limit if higher_is_better else value <= limit)
             checks.append(GateCheck(head.name, metric, "no_regression", value, limit, passed, champion=reference))
+        for metric in rules.require_significant_improvement:
+            interval = (significance or {}).get(head.name, {}).get(metric)
+            reference = champion.get(head.name, {}).get(metric, float("nan"))
+            low = interval["low"] if interval else float("nan")
+            checks.append(
+                GateCheck(head.name, metric, "significant_improvement", low, 0.0, _finite(low) and low > 0,
+                          champion=reference)
+            )
     return GateDecision(promote=all(c.passed for c in checks), checks=checks, champion_version=champion_version)
+
+
+def bootstrap_improvement(
+    kind: str,
+    metric: str,
+    y_true,
+    candidate_pred,
+    champion_pred,
+    samples: int,
+    confidence: float,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Bootstrap interval of the candidate's improvement over the champion on the same holdout rows.
+
+    Rows are resampled with replacement; both models are scored on each resample. The improvement is
+    oriented so that positive is better whatever the metric's direction.
+    """
+    import numpy as np
+
+    from retrain.training.metrics import head_metrics
+
+    y_true, candidate_pred, champion_pred = (np.asarray(a) for a in (y_true, candidate_pred, champion_pred))
+    sign = 1.0 if METRIC_DIRECTIONS[kind][metric] == "higher" else -1.0  # type: ignore[index]
+    rng = np.random.default_rng(seed)
+    deltas = []
+    for _ in range(samples):
+        idx = rng.integers(0, len(y_true), len(y_true))
+        a = head_metrics(kind, y_true[idx], candidate_pred[idx])[metric]
+        b = head_metrics(kind, y_true[idx], champion_pred[idx])[metric]
+        deltas.append(sign * (a - b))
+    alpha = (1 - confidence) / 2
+    full = sign * (head_metrics(kind, y_true, candidate_pred)[metric] - head_metrics(kind, y_true, champion_pred)[metric])
+    return {
+        "delta": float(full),
+        "low": float(np.nanquantile(deltas, alpha)),
+        "high": float(np.nanquantile(deltas, 1 - alpha)),
+    }

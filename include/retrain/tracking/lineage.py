@@ -1,0 +1,96 @@
+"""The reproducibility manifest: everything needed to explain, and re-run, one training run.
+
+Logged twice: flattened into run tags (searchable in the MLflow UI) and whole as ``lineage/manifest.json``.
+``retrain reproduce <run>`` reads the JSON back and trains again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+from pathlib import Path
+
+from retrain.config import LoadedSpec
+from retrain.data.freshness import DataSnapshot
+from retrain.pipeline.context import RunInfo
+from retrain.settings import Settings
+
+MANIFEST_PATH = "lineage/manifest.json"
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def hardware(device) -> dict[str, str]:
+    import torch
+
+    info = {"device": str(device), "cpu": platform.processor() or platform.machine(), "cpu_count": str(_cpus())}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def _cpus() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def build_manifest(loaded: LoadedSpec, snapshot: DataSnapshot, run: RunInfo, settings: Settings, device) -> dict:
+    import torch
+
+    from retrain.tracking.mlflow_store import git_commit
+
+    commit, dirty = git_commit(settings.project_root)
+    lockfile = settings.project_root / "requirements.lock"
+    spec = loaded.spec
+    return {
+        "code": {"git_commit": commit, "git_dirty": dirty},
+        "environment": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "cuda": torch.version.cuda or "none",
+            "lockfile_sha256": file_sha256(lockfile) if lockfile.exists() else "missing",
+        },
+        "data": {
+            "dataset": snapshot.dataset,
+            "as_of": snapshot.as_of,
+            "partitions": [Path(p).name for p in snapshot.partitions],
+            "files": snapshot.files,
+            "rows": snapshot.total_rows,
+            "fingerprint": snapshot.fingerprint,
+        },
+        "spec": {
+            "name": spec.name,
+            "file": str(loaded.path),
+            "sha256": loaded.sha256,
+            "content": loaded.path.read_text(),
+        },
+        "training": {"seed": spec.training.seed, **spec.training.model_dump(), **spec.architecture.model_dump()},
+        "airflow": {"dag_id": run.dag_id, "run_id": run.run_id, "try_number": run.try_number},
+        "hardware": hardware(device),
+    }
+
+
+def manifest_tags(manifest: dict) -> dict[str, str]:
+    """The manifest's scalar facts as run tags (the JSON artifact keeps the rest)."""
+    return {
+        "mlflow.source.git.commit": manifest["code"]["git_commit"],
+        "retrain.git_dirty": str(manifest["code"]["git_dirty"]).lower(),
+        "retrain.python": manifest["environment"]["python"],
+        "retrain.torch": manifest["environment"]["torch"],
+        "retrain.cuda": manifest["environment"]["cuda"],
+        "retrain.lockfile_sha256": manifest["environment"]["lockfile_sha256"],
+        "retrain.data_fingerprint": manifest["data"]["fingerprint"],
+        "retrain.data_partitions": ",".join(manifest["data"]["partitions"]),
+        "retrain.spec_file": manifest["spec"]["file"],
+        "retrain.spec_sha256": manifest["spec"]["sha256"],
+        "retrain.seed": str(manifest["training"]["seed"]),
+        "retrain.device": manifest["hardware"]["device"],
+        "retrain.hardware": manifest["hardware"].get("gpu") or manifest["hardware"]["cpu"],
+    }

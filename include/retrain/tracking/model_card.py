@@ -1,0 +1,78 @@
+"""A model card per registered version: Markdown, logged with the run and set as the version description."""
+
+from __future__ import annotations
+
+from retrain.config import ModelSpec
+
+
+def _metric_table(candidate: dict, champion: dict | None) -> list[str]:
+    rows = ["| head | metric | this version | champion at the time |", "| --- | --- | --- | --- |"]
+    for head, metrics in candidate.items():
+        for metric, value in metrics.items():
+            ref = (champion or {}).get(head, {}).get(metric)
+            rows.append(f"| {head} | {metric} | {value:.4f} | {'' if ref is None else f'{ref:.4f}'} |")
+    return rows
+
+
+def render_model_card(
+    spec: ModelSpec,
+    version: str,
+    manifest: dict,
+    evaluation: dict,
+    decision: dict,
+    validation: dict | None,
+) -> str:
+    heads = ", ".join(f"`{h.name}` ({h.kind}, label `{h.label}`)" for h in spec.heads)
+    data = manifest["data"]
+    verdict = "promoted to champion" if decision["promote"] else "not promoted"
+    lines = [
+        f"# {spec.name}, version {version}",
+        "",
+        "## Model details",
+        f"- Owner: {spec.owner}",
+        f"- Architecture: `{spec.architecture.type}`, hidden units {spec.architecture.hidden_units}, "
+        f"embedding dim {spec.architecture.embedding_dim}",
+        f"- Heads: {heads}. All heads are one model: one set of weights, one version.",
+        f"- Code: git `{manifest['code']['git_commit'][:12]}`{' (dirty tree)' if manifest['code']['git_dirty'] else ''}; "
+        f"torch {manifest['environment']['torch']}, python {manifest['environment']['python']}",
+        f"- Trained by Airflow `{manifest['airflow']['dag_id']}` run `{manifest['airflow']['run_id']}` "
+        f"on {manifest['hardware']['device']}",
+        "",
+        "## Intended use",
+        spec.description.strip() or "Batch scoring of the rows described by the spec's features.",
+        "",
+        "Load for batch prediction: `mlflow.pyfunc.load_model(\"models:/" + spec.name + "@champion\").predict(frame)`,",
+        "one output column per head. Input columns: " + ", ".join(f"`{c}`" for c in spec.features.columns) + ".",
+        "",
+        "## Training and evaluation data",
+        f"- Dataset `{data['dataset']}`, partitions {data['partitions'][0]} .. {data['partitions'][-1]} "
+        f"({len(data['partitions'])} partitions, {data['rows']} rows), as of {data['as_of']}",
+        f"- Content fingerprint `{data['fingerprint'][:16]}`",
+        f"- Holdout: {spec.data.holdout_fraction:.0%} of rows by a seeded split ({evaluation.get('holdout_rows')} rows); "
+        "the champion was scored on the same rows",
+        "",
+        "## Metrics on the holdout",
+        *_metric_table(evaluation["candidate"], evaluation.get("champion")),
+        "",
+        "## Data validation",
+    ]
+    if validation:
+        failures = validation.get("failures", [])
+        lines.append(f"- Suite `{validation.get('suite')}`: {validation.get('evaluated')} expectations, "
+                     f"{'passed' if validation.get('success') else 'FAILED'}")
+        lines += [f"- warning: {f.get('expectation')} on `{f.get('column')}`: {f.get('observed')}" for f in failures]
+    else:
+        lines.append("- no validation report was attached to this run")
+    lines += [
+        "",
+        "## Gate decision",
+        f"This version was **{verdict}**" + (f" (compared with champion version {decision['champion_version']})."
+                                              if decision.get("champion_version") else "."),
+        *[f"- {reason}" for reason in decision["reasons"]],
+        "",
+        "## Limitations",
+        "- Scores are only as good as the training window: data outside it (older seasons, new categories) is not represented.",
+        "- Unseen categorical values are mapped to one shared 'unknown' embedding.",
+        "- Holdout rows come from the same window as the training rows, so the metrics do not measure drift over time.",
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,67 @@
+"""Plots people look at before trusting a model: loss curves, ROC/PR/calibration, residuals."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _figure():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def loss_curves(history: list[dict]):
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    epochs = [h["epoch"] for h in history]
+    ax.plot(epochs, [h["train_loss"] for h in history], marker="o", label="train")
+    holdout = [h["holdout_loss"] for h in history]
+    if all(v is not None for v in holdout):
+        ax.plot(epochs, holdout, marker="o", label="holdout")
+    ax.set(xlabel="epoch", ylabel="loss", title="Loss per epoch")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def binary_head_plots(head: str, y_true: np.ndarray, y_prob: np.ndarray):
+    """ROC, precision-recall and calibration (reliability) curves for one binary head."""
+    plt = _figure()
+    y = np.asarray(y_true).astype(bool)
+    order = np.argsort(-y_prob, kind="stable")
+    hits = y[order]
+    tp, fp = np.cumsum(hits), np.cumsum(~hits)
+    positives, negatives = max(int(y.sum()), 1), max(int((~y).sum()), 1)
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    axes[0].plot(np.r_[0, fp / negatives], np.r_[0, tp / positives])
+    axes[0].plot([0, 1], [0, 1], linestyle="--", color="grey")
+    axes[0].set(xlabel="false positive rate", ylabel="true positive rate", title=f"{head}: ROC")
+    axes[1].plot(tp / positives, tp / np.maximum(tp + fp, 1))
+    axes[1].set(xlabel="recall", ylabel="precision", title=f"{head}: precision-recall")
+    edges = np.quantile(y_prob, np.linspace(0, 1, 11))
+    bins = np.clip(np.searchsorted(edges, y_prob, side="right") - 1, 0, 9)
+    mean_pred = [y_prob[bins == b].mean() for b in range(10) if np.any(bins == b)]
+    mean_true = [y[bins == b].mean() for b in range(10) if np.any(bins == b)]
+    axes[2].plot(mean_pred, mean_true, marker="o")
+    top = max(max(mean_pred, default=1), max(mean_true, default=1))
+    axes[2].plot([0, top], [0, top], linestyle="--", color="grey")
+    axes[2].set(xlabel="mean predicted", ylabel="observed rate", title=f"{head}: calibration (deciles)")
+    fig.tight_layout()
+    return fig
+
+
+def regression_head_plots(head: str, y_true: np.ndarray, y_pred: np.ndarray):
+    plt = _figure()
+    residuals = np.asarray(y_pred) - np.asarray(y_true)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.8))
+    axes[0].scatter(y_pred, residuals, s=2, alpha=0.3)
+    axes[0].axhline(0, color="grey", linestyle="--")
+    axes[0].set(xlabel="predicted", ylabel="residual", title=f"{head}: residuals")
+    axes[1].hist(residuals, bins=50)
+    axes[1].set(xlabel="residual", ylabel="rows", title=f"{head}: residual distribution")
+    fig.tight_layout()
+    return fig

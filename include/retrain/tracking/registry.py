@@ -1,0 +1,203 @@
+"""The model registry: challenger registration, champion moves with check-and-set, history and rollback.
+
+MLflow keeps aliases but not their history, and it has no compare-and-swap on an alias. So:
+- every alias move is appended to a history kept as registered-model tags ``retrain.history.<seq>``;
+- moves happen under a lock whose atomicity comes from the store's unique constraint on model names:
+  creating the registered model ``<name>--promotion-lock`` succeeds for exactly one contender;
+- inside the lock the champion is compared with the version the candidate was gated against, and the
+  move is refused if another run promoted in between.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from retrain.errors import RetrainError
+from retrain.tracking.mlflow_store import CHAMPION, PREVIOUS_CHAMPION, champion_version, version_for_run
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+log = logging.getLogger(__name__)
+
+CHALLENGER = "challenger"
+HISTORY_PREFIX = "retrain.history."
+SHA_TAG = "retrain.artifact_sha256"
+LOCK_SUFFIX = "--promotion-lock"
+
+
+class PromotionConflict(RetrainError):
+    """Another run moved the champion after this candidate was gated; it must be gated again."""
+
+
+class ArtifactIntegrityError(RetrainError):
+    """A version's files no longer match the sha256 recorded when it was trained."""
+
+
+@dataclass(frozen=True)
+class AliasMove:
+    alias: str
+    from_version: str | None
+    to_version: str
+    actor: str
+    reason: str
+    at: str
+
+    def to_json(self) -> str:
+        return json.dumps(self.__dict__, sort_keys=True)
+
+
+def register_challenger(client: MlflowClient, name: str, run_id: str, model_uri: str, tags: dict[str, str]):
+    """Register the run's model once (a retry finds it by run id) and point ``challenger`` at it."""
+    import mlflow
+
+    version = version_for_run(client, name, run_id)
+    if version is None:
+        version = mlflow.register_model(model_uri, name, tags=tags)
+    else:
+        for key, value in tags.items():
+            client.set_model_version_tag(name, version.version, key, value)
+    client.set_registered_model_alias(name, CHALLENGER, version.version)
+    return version
+
+
+def verify_artifacts(client: MlflowClient, name: str, version: str) -> dict[str, str]:
+    """Recompute the sha256 of the version's bundle files and compare with the recorded ones."""
+    import mlflow
+
+    from retrain.tracking.lineage import file_sha256
+
+    model_version = client.get_model_version(name, version)
+    expected = json.loads(model_version.tags.get(SHA_TAG, "{}"))
+    if not expected:
+        raise ArtifactIntegrityError(f"{name} version {version} has no recorded artifact sha256 ({SHA_TAG})")
+    local = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}")
+    found = {}
+    for relative in expected:
+        path = _find(local, relative)
+        found[relative] = file_sha256(path) if path else "missing"
+    bad = {k: (expected[k], found[k]) for k in expected if expected[k] != found[k]}
+    if bad:
+        raise ArtifactIntegrityError(f"{name} version {version}: artifacts changed since training: {bad}")
+    return found
+
+
+def _find(root: str, relative: str):
+    from pathlib import Path
+
+    matches = sorted(Path(root).rglob(relative))
+    return matches[0] if matches else None
+
+
+@contextmanager
+def promotion_lock(client: MlflowClient, name: str, holder: str, timeout_s: float = 60.0,
+                   lease_s: float = 300.0) -> Iterator[None]:
+    """Mutual exclusion for alias moves of one model, across processes and hosts sharing the store."""
+    from mlflow.exceptions import MlflowException
+
+    lock_name = f"{name}{LOCK_SUFFIX}"
+    token = f"{holder}:{uuid.uuid4().hex[:8]}"
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            client.create_registered_model(
+                lock_name, tags={"holder": token, "expires_at": str(time.time() + lease_s)},
+                description=f"Lock for alias moves of {name}; held by {token}. Safe to delete when stale.",
+            )
+            break
+        except MlflowException as exc:
+            if "RESOURCE_ALREADY_EXISTS" not in str(exc.error_code) and "already exists" not in str(exc):
+                raise
+            if _lock_expired(client, lock_name):
+                _delete_quietly(client, lock_name)
+                continue
+            if time.monotonic() > deadline:
+                raise PromotionConflict(f"could not take the promotion lock of {name} within {timeout_s:.0f} s") from None
+            time.sleep(0.2)
+    try:
+        yield
+    finally:
+        _delete_quietly(client, lock_name)
+
+
+def _lock_expired(client: MlflowClient, lock_name: str) -> bool:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        tags = client.get_registered_model(lock_name).tags
+    except MlflowException:
+        return False
+    return float(tags.get("expires_at", "0")) < time.time()
+
+
+def _delete_quietly(client: MlflowClient, lock_name: str) -> None:
+    from mlflow.exceptions import MlflowException
+
+    with suppress(MlflowException):
+        client.delete_registered_model(lock_name)
+
+
+def history(client: MlflowClient, name: str) -> list[AliasMove]:
+    tags = client.get_registered_model(name).tags
+    keys = sorted(k for k in tags if k.startswith(HISTORY_PREFIX))
+    return [AliasMove(**json.loads(tags[k])) for k in keys]
+
+
+def _append(client: MlflowClient, name: str, move: AliasMove) -> None:
+    """Append one event; called only under the promotion lock, so the sequence number is safe."""
+    tags = client.get_registered_model(name).tags
+    seq = 1 + max((int(k.removeprefix(HISTORY_PREFIX)) for k in tags if k.startswith(HISTORY_PREFIX)), default=0)
+    client.set_registered_model_tag(name, f"{HISTORY_PREFIX}{seq:06d}", move.to_json())
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def move_champion(client: MlflowClient, name: str, version: str, *, expected_current: str | None, actor: str,
+                  reason: str) -> AliasMove:
+    """Make ``version`` the champion if the champion is still ``expected_current``; record the move."""
+    with promotion_lock(client, name, actor):
+        current = champion_version(client, name)
+        current_version = current.version if current else None
+        if current_version != expected_current:
+            raise PromotionConflict(
+                f"{name}: champion moved to version {current_version} after this candidate was compared with "
+                f"version {expected_current}; not promoting, gate it again against the new champion"
+            )
+        if current_version is not None and current_version != version:
+            client.set_registered_model_alias(name, PREVIOUS_CHAMPION, current_version)
+        client.set_registered_model_alias(name, CHAMPION, version)
+        move = AliasMove(CHAMPION, current_version, version, actor, reason, _now())
+        _append(client, name, move)
+        return move
+
+
+def rollback(client: MlflowClient, name: str, *, to_version: str | None, actor: str, reason: str) -> AliasMove:
+    """Move the champion back (to ``to_version``, or to the previous champion) and record why."""
+    from mlflow.exceptions import MlflowException
+
+    with promotion_lock(client, name, actor):
+        current = champion_version(client, name)
+        if current is None:
+            raise RetrainError(f"{name} has no champion to roll back")
+        target = to_version
+        if target is None:
+            try:
+                target = client.get_model_version_by_alias(name, PREVIOUS_CHAMPION).version
+            except MlflowException:
+                raise RetrainError(f"{name} has no previous champion; pass --to VERSION") from None
+        client.get_model_version(name, target)  # fails clearly if the version does not exist
+        client.set_registered_model_alias(name, PREVIOUS_CHAMPION, current.version)
+        client.set_registered_model_alias(name, CHAMPION, target)
+        move = AliasMove(CHAMPION, current.version, target, actor, f"rollback: {reason}", _now())
+        _append(client, name, move)
+        return move
