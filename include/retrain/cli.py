@@ -76,9 +76,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except Exception as exc:  # a CLI prints one clear line, not a traceback
+        from mlflow.exceptions import MlflowException
+
         from retrain.errors import RetrainError
 
-        if isinstance(exc, RetrainError) or type(exc).__name__ == "MlflowException":
+        if isinstance(exc, RetrainError | MlflowException):
             print(f"retrain {args.command}: {exc}", file=sys.stderr)
             return 2
         raise

@@ -1,0 +1,154 @@
+"""Champion moves against a real MLflow tracking server backed by this machine's PostgreSQL.
+
+Several promotions race for the same model: exactly one wins, the others are refused with a clear
+reason, and the champion, previous-champion and history agree. Rollback is recorded too.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from retrain.cli import main as cli_main
+from retrain.tracking import registry
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+MLFLOW = str(Path(sys.executable).parent / "mlflow")
+PSQL = shutil.which("psql")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _psql(sql: str) -> None:
+    subprocess.run([PSQL, "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-c", sql],
+                   check=True, capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory):
+    if PSQL is None:
+        pytest.skip("psql is not installed")
+    database = f"retrain_registry_{uuid.uuid4().hex[:8]}"
+    _psql(f"CREATE DATABASE {database}")
+    root = tmp_path_factory.mktemp("mlflow-server")
+    port = _free_port()
+    log = (root / "server.log").open("w")
+    server = subprocess.Popen(
+        [MLFLOW, "server", "--backend-store-uri", f"postgresql://postgres@127.0.0.1:5432/{database}",
+         "--artifacts-destination", (root / "artifacts").as_uri(), "--host", "127.0.0.1", "--port", str(port),
+         "--workers", "2"],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            assert server.poll() is None, (root / "server.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "MLflow server did not become healthy in 120 s"
+            time.sleep(1)
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+        log.close()
+        _psql(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+
+
+@pytest.fixture
+def client(mlflow_server, monkeypatch):
+    from mlflow import MlflowClient
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    return MlflowClient(tracking_uri=mlflow_server, registry_uri=mlflow_server)
+
+
+def _model_with_versions(client, count: int) -> str:
+    name = f"race_{uuid.uuid4().hex[:6]}"
+    client.create_registered_model(name)
+    experiment = client.create_experiment(name)
+    for _ in range(count):
+        run = client.create_run(experiment)
+        client.create_model_version(name, source=f"{run.info.artifact_uri}/model", run_id=run.info.run_id)
+    return name
+
+
+def test_concurrent_promotions_leave_one_consistent_champion(client):
+    name = _model_with_versions(client, 6)
+    registry.move_champion(client, name, "1", expected_current=None, actor="setup", reason="first")
+
+    def contender(version: str) -> str:
+        try:
+            registry.move_champion(client, name, version, expected_current="1", actor=f"run-{version}",
+                                   reason="beat version 1")
+            return f"won:{version}"
+        except registry.PromotionConflict as conflict:
+            return f"refused:{conflict}"
+
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        outcomes = list(pool.map(contender, ["2", "3", "4", "5", "6"]))
+
+    winners = [o.split(":")[1] for o in outcomes if o.startswith("won:")]
+    assert len(winners) == 1, outcomes
+    assert all("champion moved to version" in o for o in outcomes if o.startswith("refused:"))
+    assert client.get_model_version_by_alias(name, "champion").version == winners[0]
+    assert client.get_model_version_by_alias(name, "previous-champion").version == "1"
+    moves = registry.history(client, name)
+    assert [(m.from_version, m.to_version) for m in moves] == [(None, "1"), ("1", winners[0])]
+    assert moves[1].actor == f"run-{winners[0]}"
+    # The lock is released: no "<name>--promotion-lock" model is left behind.
+    assert not client.search_registered_models(f"name = '{name}{registry.LOCK_SUFFIX}'")
+
+
+def test_rollback_and_history_from_the_cli(client, capsys):
+    name = _model_with_versions(client, 3)
+    registry.move_champion(client, name, "1", expected_current=None, actor="airflow:a", reason="first")
+    registry.move_champion(client, name, "2", expected_current="1", actor="airflow:b", reason="better")
+
+    assert cli_main(["rollback", name, "--reason", "bad predictions in prod"]) == 0
+    assert client.get_model_version_by_alias(name, "champion").version == "1"
+    assert client.get_model_version_by_alias(name, "previous-champion").version == "2"
+
+    assert cli_main(["rollback", name, "--to", "3", "--reason", "hotfix"]) == 0
+    assert client.get_model_version_by_alias(name, "champion").version == "3"
+
+    capsys.readouterr()
+    assert cli_main(["history", name]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 4
+    assert "2 -> 1" in lines[2] and "rollback: bad predictions in prod" in lines[2] and "by cli:" in lines[2]
+    assert "1 -> 3" in lines[3] and "rollback: hotfix" in lines[3]
+
+    assert cli_main(["rollback", name, "--to", "99", "--reason", "typo"]) == 2
+    assert client.get_model_version_by_alias(name, "champion").version == "3"
+
+
+def test_stale_lock_is_taken_over(client):
+    name = _model_with_versions(client, 2)
+    client.create_registered_model(f"{name}{registry.LOCK_SUFFIX}", tags={"holder": "dead", "expires_at": "0"})
+    move = registry.move_champion(client, name, "2", expected_current=None, actor="x", reason="after crash")
+    assert move.to_version == "2"
