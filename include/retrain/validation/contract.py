@@ -1,35 +1,69 @@
-"""Run a contract suite on a data frame and turn GX's result into messages people can act on."""
+"""Run a data contract on a data frame and turn GX's results into messages people can act on.
+
+One call builds one ephemeral GX context (data source -> dataframe asset -> whole-frame batch definition ->
+ExpectationSuite -> ValidationDefinition) and runs every expectation in a single validation over the frame.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+import math
+import re
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from retrain.errors import DataContractError
-from retrain.validation.suite import ContractExpectation, ContractSuite
+from retrain.validation.suite import ContractExpectation, ContractSuite, Severity
 
-_ARGS_SHOWN = ("min_value", "max_value", "value_set", "type_list", "regex")
+if TYPE_CHECKING:
+    import pandas as pd
+
+_INDEX_KEY = "retrain_index"  # carried in each GX expectation's meta: GX returns results in its own order
+_SAMPLES = 5  # distinct failing values quoted in a message
+_MISSING_COLUMN = re.compile(r'The column "(?P<column>[^"]+)" in BatchData does not exist')
 
 
 @dataclass(frozen=True)
 class ExpectationFailure:
-    expectation: str
-    column: str | None
-    severity: str
-    observed: str
+    """One expectation that did not hold, in words."""
+
+    expectation: str  # GX type, e.g. "expect_column_values_to_be_between"
+    column: str | None  # None for table-level expectations; "a, b" for pair expectations
+    severity: Severity
+    observed: str  # what was seen: counts, percentages and a few failing values, or the missing column
+    index: int = -1  # position in the suite file
 
     def describe(self) -> str:
-        where = f" on column '{self.column}'" if self.column else ""
+        names = self.column.split(", ") if self.column else []
+        where = f" on column '{names[0]}'" if len(names) == 1 else ""
+        if len(names) > 1:
+            where = " on columns " + " and ".join(f"'{n}'" for n in names)
         return f"{self.expectation}{where}: {self.observed}"
+
+    __str__ = describe
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "expectation": self.expectation,
+            "column": self.column,
+            "severity": self.severity,
+            "observed": self.observed,
+            "index": self.index,
+        }
 
 
 @dataclass(frozen=True)
 class ValidationReport:
+    """What a contract run found. ``success`` is False only when a blocking expectation failed."""
+
     suite: str
     partition: str
     rows: int
     evaluated: int
     failures: list[ExpectationFailure] = field(default_factory=list)
+    statistics: dict[str, Any] = field(default_factory=dict)
+    suite_sha256: str = ""
 
     @property
     def blocking(self) -> list[ExpectationFailure]:
@@ -43,93 +77,284 @@ class ValidationReport:
     def success(self) -> bool:
         return not self.blocking
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable summary, for XCom and for the MLflow run's validation artifact."""
         return {
             "suite": self.suite,
+            "suite_sha256": self.suite_sha256,
             "partition": self.partition,
+            "success": self.success,
             "rows": self.rows,
             "evaluated": self.evaluated,
-            "success": self.success,
-            "failures": [asdict(f) for f in self.failures],
+            "failures": [f.to_dict() for f in self.failures],
+            "warnings": [f.to_dict() for f in self.warnings],
+            "statistics": dict(self.statistics),
         }
 
+    def error_message(self) -> str:
+        details = "; ".join(f.describe() for f in self.blocking)
+        return f"Data contract '{self.suite}' failed on partition {self.partition}: {details}"
+
     def raise_for_blocking(self) -> None:
+        """Raise DataContractError naming each blocking failure. Warnings never raise."""
         if self.success:
             return
-        details = "; ".join(f.describe() for f in self.blocking)
         raise DataContractError(
-            f"Data contract '{self.suite}' failed on {self.partition}: {details}",
-            failures=[asdict(f) for f in self.blocking],
+            self.error_message(),
+            failures=[
+                {**f.to_dict(), "suite": self.suite, "partition": self.partition} for f in self.blocking
+            ],
         )
 
 
-def _columns(exp: ContractExpectation) -> list[str]:
-    return [exp.kwargs[k] for k in ("column", "column_A", "column_B") if k in exp.kwargs]
+def validate_frame(df: pd.DataFrame, suite: ContractSuite, *, partition: str) -> ValidationReport:
+    """Check ``df`` against ``suite`` in one GX validation run. Bad data never raises here; see raise_for_blocking."""
+    started = time.perf_counter()
+    results = _run_gx(df, suite)
+    columns = {str(c) for c in df.columns}
+    dtypes = {str(c): str(t) for c, t in df.dtypes.items()}
+    by_index = {e.index: e for e in suite.expectations}
+
+    failures: list[ExpectationFailure] = []
+    for result in results.results:
+        if result.success:
+            continue
+        exp = by_index[result.expectation_config.meta[_INDEX_KEY]]
+        observed = _observed(exp, result, rows=len(df), columns=columns, dtypes=dtypes)
+        failures.append(ExpectationFailure(exp.gx_type, exp.column, exp.severity, observed, exp.index))
+    failures.sort(key=lambda f: f.index)
+
+    gx_stats = dict(results.statistics)
+    statistics = {
+        "evaluated_expectations": int(gx_stats.get("evaluated_expectations", len(results.results))),
+        "successful_expectations": int(gx_stats.get("successful_expectations", 0)),
+        "unsuccessful_expectations": int(gx_stats.get("unsuccessful_expectations", len(failures))),
+        "success_percent": float(gx_stats.get("success_percent") or 0.0),
+        "blocking_failures": sum(f.severity == "block" for f in failures),
+        "warnings": sum(f.severity == "warn" for f in failures),
+        "rows": len(df),
+        "columns": len(columns),
+        "duration_seconds": round(time.perf_counter() - started, 3),
+    }
+    return ValidationReport(
+        suite=suite.name,
+        partition=partition,
+        rows=len(df),
+        evaluated=len(results.results),
+        failures=failures,
+        statistics=statistics,
+        suite_sha256=suite.sha256,
+    )
+
+
+def _run_gx(df: pd.DataFrame, suite: ContractSuite) -> Any:
+    from retrain.validation.gx_runtime import ephemeral_context, import_gx
+
+    gx = import_gx()
+    context = ephemeral_context()
+    batch_definition = (
+        context.data_sources.add_pandas("retrain")
+        .add_dataframe_asset(name=suite.name)
+        .add_batch_definition_whole_dataframe("whole_frame")
+    )
+    gx_suite = context.suites.add(
+        gx.ExpectationSuite(
+            name=suite.name,
+            expectations=[e.to_gx(meta={_INDEX_KEY: e.index}) for e in suite.expectations],
+        )
+    )
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name=suite.name, data=batch_definition, suite=gx_suite)
+    )
+    return definition.run(
+        batch_parameters={"dataframe": df},
+        result_format={"result_format": "SUMMARY", "partial_unexpected_count": 20},
+    )
+
+
+# --- turning one GX result into words -------------------------------------------------------------
+
+
+def _observed(
+    exp: ContractExpectation, result: Any, *, rows: int, columns: set[str], dtypes: dict[str, str]
+) -> str:
+    missing = [c for c in exp.columns if c not in columns]
+    errors = _exception_messages(result.exception_info)
+    for match in filter(None, map(_MISSING_COLUMN.search, errors)):  # GX's own error for a missing column
+        if match["column"] not in missing:
+            missing.append(match["column"])
+    if missing:
+        return " and ".join(f"column '{c}' is missing" for c in missing) + " from the data"
+    if errors:
+        kinds = ", ".join(f"'{c}' has dtype {dtypes[c]}" for c in exp.columns if c in dtypes)
+        where = f" ({kinds})" if kinds else ""
+        return f"could not be evaluated{where}: {errors[0].strip().splitlines()[0][:300]}"
+
+    details = result.result or {}
+    if details.get("unexpected_count"):
+        return _unexpected_values(exp, details, rows)
+    if "observed_value" in details:
+        return _observed_value(exp, details["observed_value"])
+    expected = _expected_args(exp)
+    return "failed" + (f" (expected {expected})" if expected else "")
+
+
+def _exception_messages(info: Any) -> list[str]:
+    """GX reports errors either flat ({raised_exception, exception_message, ...}) or per metric id."""
+    if not isinstance(info, dict):
+        return []
+    entries: Iterable[Any] = (
+        [info] if "exception_message" in info or "raised_exception" in info else info.values()
+    )
+    messages = []
+    for entry in entries:
+        if isinstance(entry, dict) and entry.get("raised_exception", True) and entry.get("exception_message"):
+            messages.append(str(entry["exception_message"]))
+    return messages
+
+
+def _unexpected_values(exp: ContractExpectation, details: dict[str, Any], rows: int) -> str:
+    count = int(details["unexpected_count"])
+    element_count = int(details.get("element_count") or rows)
+    missing_count = int(details.get("missing_count") or 0)
+    counted = element_count - missing_count
+    noun = (
+        "rows"
+        if exp.expect.startswith(("column_pair_", "multicolumn_", "compound_", "select_column"))
+        else "values"
+    )
+    if missing_count:
+        noun = f"non-null {noun}"
+    percent = details.get("unexpected_percent")
+    if percent is None and counted:
+        percent = 100.0 * count / counted
+    text = f"{count} of {counted} {noun} ({_percent(percent)}) {_what_is_wrong(exp)}"
+    if exp.expect not in ("column_values_to_not_be_null", "column_values_to_be_null"):
+        samples = _distinct_samples(details.get("partial_unexpected_list") or [])
+        if samples:
+            text += f", e.g. {samples}"
+    mostly = exp.kwargs.get("mostly")
+    if isinstance(mostly, int | float) and mostly < 1:
+        text += f" (at most {_number(round(100 * (1 - mostly), 4))}% allowed)"
+    return text
+
+
+def _what_is_wrong(exp: ContractExpectation) -> str:
+    kw = exp.kwargs
+    match exp.expect:
+        case "column_values_to_be_between":
+            return _outside(kw)
+        case "column_values_to_be_in_set":
+            return f"not in {_short_list(kw.get('value_set'))}"
+        case "column_values_to_not_be_in_set":
+            return f"in the forbidden set {_short_list(kw.get('value_set'))}"
+        case "column_values_to_not_be_null":
+            return "are null"
+        case "column_values_to_be_null":
+            return "are not null"
+        case "column_values_to_be_unique" | "compound_columns_to_be_unique":
+            return "are duplicates"
+        case "column_values_to_match_regex":
+            return f"do not match {kw.get('regex')!r}"
+        case "column_values_to_not_match_regex":
+            return f"match {kw.get('regex')!r}"
+        case "column_values_to_be_increasing" | "column_values_to_be_decreasing":
+            return f"are not {exp.expect.rsplit('_', 1)[-1]}"
+        case "column_pair_values_a_to_be_greater_than_b":
+            op = "<" if kw.get("or_equal") else "<="
+            return f"have {kw.get('column_A')} {op} {kw.get('column_B')}"
+        case "column_pair_values_to_be_equal":
+            return f"have {kw.get('column_A')} != {kw.get('column_B')}"
+    return "unexpected"
+
+
+def _outside(kw: dict[str, Any]) -> str:
+    low, high = kw.get("min_value"), kw.get("max_value")
+    if low is not None and high is not None:
+        left = "(" if kw.get("strict_min") else "["
+        right = ")" if kw.get("strict_max") else "]"
+        return f"outside {left}{_number(low)}, {_number(high)}{right}"
+    if low is not None:
+        return f"{'at or ' if kw.get('strict_min') else ''}below {_number(low)}"
+    return f"{'at or ' if kw.get('strict_max') else ''}above {_number(high)}"
+
+
+def _observed_value(exp: ContractExpectation, value: Any) -> str:
+    kw = exp.kwargs
+    shown = _plain(value)
+    if exp.expect == "column_values_to_be_in_type_list":
+        return f"observed dtype {shown!r}, expected one of {_short_list(kw.get('type_list'))}"
+    if exp.expect == "column_values_to_be_of_type":
+        return f"observed dtype {shown!r}, expected {kw.get('type_')!r}"
+    unit = " rows" if exp.expect.startswith("table_row_count") else ""
+    if "min_value" in kw or "max_value" in kw:
+        return f"observed {_number(shown)}{unit}, expected {_range(kw)}"
+    if "value" in kw:
+        return f"observed {_number(shown)}{unit}, expected {_number(kw['value'])}"
+    expected = _expected_args(exp)
+    return f"observed {shown!r}" + (f", expected {expected}" if expected else "")
+
+
+def _range(kw: dict[str, Any]) -> str:
+    low, high = kw.get("min_value"), kw.get("max_value")
+    if low is not None and high is not None:
+        return f"between {_number(low)} and {_number(high)}"
+    if low is not None:
+        return f"{'more than' if kw.get('strict_min') else 'at least'} {_number(low)}"
+    return f"{'less than' if kw.get('strict_max') else 'at most'} {_number(high)}"
+
+
+def _expected_args(exp: ContractExpectation) -> str:
+    skip = {"column", "column_A", "column_B", "column_list", "notes", "description"}
+    return ", ".join(f"{k}={v!r}" for k, v in exp.kwargs.items() if k not in skip)
+
+
+def _distinct_samples(values: list[Any]) -> list[Any]:
+    seen: list[Any] = []
+    for raw in values:
+        value = _plain(raw)
+        if isinstance(value, float) and math.isnan(value):
+            continue
+        if value not in seen:
+            seen.append(value)
+        if len(seen) == _SAMPLES:
+            break
+    return seen
 
 
 def _plain(value: Any) -> Any:
-    """numpy scalars and tuples of them as plain Python values, so messages read cleanly."""
-    if isinstance(value, tuple | list):
-        return type(value)(_plain(v) for v in value)
-    return value.item() if hasattr(value, "item") else value
+    """numpy and pandas scalars (and containers of them) as plain Python values, so messages read cleanly."""
+    if isinstance(value, list | tuple):
+        return tuple(_plain(v) for v in value)
+    if hasattr(value, "item") and not isinstance(value, str):
+        try:
+            return value.item()
+        except (TypeError, ValueError):
+            return str(value)
+    if value is not None and not isinstance(value, str | int | float | bool):
+        return str(value)
+    return value
 
 
-def _expected(exp: ContractExpectation) -> str:
-    shown = {k: exp.kwargs[k] for k in _ARGS_SHOWN if k in exp.kwargs}
-    return ", ".join(f"{k}={v}" for k, v in shown.items())
+def _number(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return str(value)
 
 
-def _observed(exp: ContractExpectation, result: Any, rows: int) -> str:
-    info = result.exception_info or {}
-    if isinstance(info, dict) and info.get("raised_exception") is False:
-        info = {}
-    if info:
-        messages = [v.get("exception_message") for v in info.values() if isinstance(v, dict)] or [info.get("exception_message")]
-        first = next((m for m in messages if m), "error while evaluating")
-        return f"could not be evaluated ({str(first).splitlines()[0][:200]})"
-    details = result.result or {}
-    expected = _expected(exp)
-    suffix = f" (expected {expected})" if expected else ""
-    count = details.get("unexpected_count")
-    if count:
-        percent = details.get("unexpected_percent") or 0.0
-        sample = [_plain(v) for v in (details.get("partial_unexpected_list") or [])[:5]]
-        return f"{count} of {rows} values ({percent:.3g}%) unexpected{suffix}, e.g. {sample}"
-    if "observed_value" in details and details["observed_value"] is not None:
-        return f"observed {details['observed_value']!r}{suffix}"
-    return f"failed{suffix}"
+def _percent(value: float | None) -> str:
+    if value is None:
+        return "?%"
+    if 0 < value < 0.01:
+        return "<0.01%"
+    if 99.99 < value < 100:
+        return ">99.99%"
+    return f"{value:.2f}".rstrip("0").rstrip(".") + "%"
 
 
-def validate_frame(frame, suite: ContractSuite, *, partition: str) -> ValidationReport:
-    """Validate ``frame`` (pandas) against ``suite`` in one GX run. Never raises for bad data."""
-    import great_expectations as gx
-
-    from retrain.validation.gx_runtime import ephemeral_batch_definition
-
-    failures: list[ExpectationFailure] = []
-    runnable: list[ContractExpectation] = []
-    for exp in suite.expectations:
-        missing = [c for c in _columns(exp) if c not in frame.columns]
-        if missing:
-            failures.append(ExpectationFailure(exp.gx_name, exp.column, exp.severity,
-                                               f"column '{missing[0]}' is missing from the data"))
-        else:
-            runnable.append(exp)
-
-    batch_definition = ephemeral_batch_definition()  # creates the GX context the suite below belongs to
-    gx_suite = gx.ExpectationSuite(name=suite.name)
-    for index, exp in enumerate(runnable):
-        cls = getattr(gx.expectations, "".join(p.capitalize() for p in exp.gx_name.split("_")))
-        gx_suite.add_expectation(cls(**exp.kwargs, meta={"index": index}))
-    if runnable:
-        batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
-        result = batch.validate(gx_suite, result_format="SUMMARY")
-        for item in result.results:
-            if item.success:
-                continue
-            exp = runnable[item.expectation_config.meta["index"]]
-            failures.append(ExpectationFailure(exp.gx_name, exp.column, exp.severity,
-                                               _observed(exp, item, len(frame))))
-    return ValidationReport(
-        suite=suite.name, partition=partition, rows=len(frame), evaluated=len(suite.expectations), failures=failures
-    )
+def _short_list(values: Any, limit: int = 10) -> str:
+    if not isinstance(values, list | tuple):
+        return repr(values)
+    items = [repr(v) if isinstance(v, str) else _number(v) for v in values[:limit]]
+    more = f", ... {len(values) - limit} more" if len(values) > limit else ""
+    return "[" + ", ".join(items) + more + "]"

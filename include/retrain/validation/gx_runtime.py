@@ -1,24 +1,72 @@
-"""Great Expectations plumbing: a quiet ephemeral context with one pandas data source."""
+"""Great Expectations plumbing, kept in one place: a quiet import, the expectation registry, a context.
+
+Nothing here is imported by ``retrain.validation`` at module import time; every function imports GX
+(about four seconds) when first called, so DAG files that reference the package still parse fast.
+"""
 
 from __future__ import annotations
 
+import functools
 import logging
-import os
+from typing import Any
+
+# GX logs about 200 "Skipping registering function ..." lines at INFO while it imports, and one of its
+# modules (data_context.types.base) pins its own logger to INFO, so raising the parent alone is not enough.
+_GX_LOGGER = "great_expectations"
+_GX_LOGGERS_PINNED_TO_INFO = ("great_expectations.data_context.types.base",)
+
+# Fields every GX expectation has that belong to the machinery, not to a suite file.
+INTERNAL_FIELDS = frozenset(
+    {"id", "meta", "result_format", "catch_exceptions", "rendered_content", "batch_id", "windows", "severity"}
+)
 
 
-def quiet_gx() -> None:
-    """GX logs every registered function at INFO and draws progress bars; neither belongs in task logs."""
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    for name in ("great_expectations", "great_expectations._docs_decorators"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+def quiet_gx_logging() -> None:
+    """Raise GX's loggers to WARNING, unless someone has already set the parent logger's level."""
+    parent = logging.getLogger(_GX_LOGGER)
+    if parent.level == logging.NOTSET:
+        parent.setLevel(logging.WARNING)
+    for name in _GX_LOGGERS_PINNED_TO_INFO:
+        logger = logging.getLogger(name)
+        if logger.level < logging.WARNING:
+            logger.setLevel(logging.WARNING)
 
 
-def ephemeral_batch_definition():
-    quiet_gx()
+def import_gx() -> Any:
+    """``import great_expectations`` without its import-time log noise. Returns the module."""
+    quiet_gx_logging()
     import great_expectations as gx
+
+    quiet_gx_logging()  # again: importing GX pinned some of its loggers back to INFO
+    return gx
+
+
+@functools.cache
+def expectation_classes() -> dict[str, type]:
+    """Every GX Core expectation class, keyed by its name without the ``expect_`` prefix."""
+    gx = import_gx()
+    from great_expectations.expectations.expectation import Expectation
+
+    found: dict[str, type] = {}
+    for attr in dir(gx.expectations):
+        cls = getattr(gx.expectations, attr)
+        if isinstance(cls, type) and issubclass(cls, Expectation):
+            kind = getattr(cls, "expectation_type", "")
+            if kind.startswith("expect_"):
+                found[kind.removeprefix("expect_")] = cls
+    return found
+
+
+def user_fields(cls: type) -> list[str]:
+    """The arguments a suite file may give an expectation class (its pydantic fields, less the machinery)."""
+    return [name for name in cls.__fields__ if name not in INTERNAL_FIELDS]
+
+
+def ephemeral_context() -> Any:
+    """An in-memory GX Data Context with progress bars off (they would land in every task log)."""
+    gx = import_gx()
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    source = context.data_sources.add_pandas("retrain")
-    return source.add_dataframe_asset("partition").add_batch_definition_whole_dataframe("whole")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    return context

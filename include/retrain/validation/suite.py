@@ -1,98 +1,220 @@
-"""Expectation suites as reviewable YAML.
+"""Expectation suites as YAML files that people review in a pull request.
 
-    name: ecommerce_impressions
+Format (one file per data contract, under include/expectations/)::
+
+    name: ecommerce_impressions          # lower_snake_case
+    description: optional free text
     expectations:
-      - expect: column_values_to_be_between   # a GX Core expectation, without the "expect_" prefix
-        column: price
-        min_value: 0.01
-        severity: block                       # block (default) stops promotion; warn is only reported
+      - expect: column_values_to_be_between   # GX Core expectation name WITHOUT the "expect_" prefix
+        column: price                         # every key other than expect/severity goes to the GX class
+        min_value: 0
+        max_value: 100000
+        severity: block                       # block (default): stops promotion; warn: only reported
 
-Every key other than ``expect`` and ``severity`` is passed to the GX expectation class, which checks it.
+``expect`` is the GX expectation's snake_case name without its ``expect_`` prefix, so the class
+``ExpectColumnValuesToBeBetween`` (type ``expect_column_values_to_be_between``) is written
+``column_values_to_be_between``. The full name is rejected with a hint, so every file reads the same way.
+The remaining keys are checked against the GX class's own (pydantic) model when the suite is loaded, so a
+typo fails at load time with ``SpecError`` naming the file and ``expectations[i].field``, not mid-run.
+``notes`` and ``description`` are accepted and show up in GX's Data Docs; the GX machinery fields
+(``id``, ``meta``, ``result_format``, ``catch_exceptions``, ...) are not.
 """
 
 from __future__ import annotations
 
+import difflib
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from retrain.errors import SpecError
 
 Severity = Literal["block", "warn"]
 
+# How our severities show up in GX's own results and Data Docs.
+_GX_SEVERITY: dict[str, str] = {"block": "critical", "warn": "warning"}
+
+# Keys that name the column(s) an expectation reads; used to report a missing column plainly.
+_COLUMN_KEYS = ("column", "column_A", "column_B")
+_COLUMN_LIST_KEYS = ("column_list",)
+
+
+class _EntryFile(BaseModel):
+    """One list item as written in YAML: ``expect``, ``severity``, and the GX arguments as extras."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    expect: str = Field(min_length=1)
+    severity: Severity = "block"
+
+
+class _SuiteFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,126}$")
+    description: str = ""
+    expectations: list[_EntryFile] = Field(min_length=1)
+
 
 @dataclass(frozen=True)
 class ContractExpectation:
-    expect: str  # snake_case name without the "expect_" prefix
-    kwargs: dict[str, Any]
+    """One checked expectation of a suite."""
+
+    index: int  # position in the suite file, as in "expectations[3]"
+    expect: str  # name without the "expect_" prefix, e.g. "column_values_to_be_between"
+    kwargs: dict[str, Any]  # arguments for the GX class, as written in the file
     severity: Severity = "block"
 
     @property
-    def gx_name(self) -> str:
+    def gx_type(self) -> str:
+        """GX's name for the expectation, e.g. ``expect_column_values_to_be_between``."""
         return f"expect_{self.expect}"
 
     @property
+    def columns(self) -> list[str]:
+        """Columns this expectation reads, in the order the file names them."""
+        found = [self.kwargs[k] for k in _COLUMN_KEYS if isinstance(self.kwargs.get(k), str)]
+        for key in _COLUMN_LIST_KEYS:
+            found.extend(c for c in self.kwargs.get(key) or [] if isinstance(c, str))
+        return found
+
+    @property
     def column(self) -> str | None:
-        if "column" in self.kwargs:
-            return self.kwargs["column"]
-        pair = [self.kwargs[k] for k in ("column_A", "column_B") if k in self.kwargs]
-        return ", ".join(pair) or None
+        """The column to name in messages (``"a, b"`` for pair expectations), or None for table-level ones."""
+        return ", ".join(self.columns) or None
+
+    def to_gx(self, *, meta: dict[str, Any] | None = None) -> Any:
+        """The GX Core expectation object (imports GX)."""
+        from retrain.validation.gx_runtime import expectation_classes
+
+        cls = expectation_classes()[self.expect]
+        return cls(**self.kwargs, severity=_GX_SEVERITY[self.severity], meta=meta or {})
 
 
 @dataclass(frozen=True)
 class ContractSuite:
+    """A data contract loaded from YAML: a name and a list of checked expectations."""
+
     name: str
     path: Path
-    expectations: list[ContractExpectation] = field(default_factory=list)
+    sha256: str
+    expectations: tuple[ContractExpectation, ...] = field(default_factory=tuple)
+    description: str = ""
+
+    @property
+    def blocking(self) -> tuple[ContractExpectation, ...]:
+        return tuple(e for e in self.expectations if e.severity == "block")
 
 
-def _gx_class(expect: str):
-    import great_expectations as gx  # noqa: F401  (registers the expectation classes)
-    from great_expectations import expectations
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        elif item != "__root__":
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts) or "<root>"
 
-    class_name = "".join(part.capitalize() for part in f"expect_{expect}".split("_"))
-    return getattr(expectations, class_name, None)
+
+def _pydantic_message(err: Any) -> str:
+    if err["type"] in ("model_type", "dict_type", "model_attributes_type"):
+        return "must be a mapping with an 'expect' key, like {expect: column_to_exist, column: price}"
+    return err["msg"]
+
+
+def _check_entry(index: int, entry: _EntryFile) -> tuple[ContractExpectation | None, list[tuple[str, str]]]:
+    """Check one entry against the GX class it names. Returns the expectation or (field, problem) pairs."""
+    from retrain.validation.gx_runtime import INTERNAL_FIELDS, expectation_classes, user_fields
+
+    where = f"expectations[{index}]"
+    known = expectation_classes()
+    expect = entry.expect
+    if expect.startswith("expect_") and expect.removeprefix("expect_") in known:
+        hint = expect.removeprefix("expect_")
+        return None, [(f"{where}.expect", f"write {hint!r}, without the 'expect_' prefix")]
+    if expect not in known:
+        close = difflib.get_close_matches(expect, list(known), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return None, [(f"{where}.expect", f"unknown expectation {expect!r}{hint}")]
+
+    cls = known[expect]
+    kwargs = dict(entry.model_extra or {})
+    reserved = sorted(k for k in kwargs if k in INTERNAL_FIELDS)
+    if reserved:
+        return None, [
+            (f"{where}.{k}", "is set by the pipeline and may not appear in a suite file") for k in reserved
+        ]
+
+    from great_expectations.compatibility.pydantic import ValidationError as GxValidationError
+
+    try:
+        cls(**kwargs)
+    except GxValidationError as exc:
+        problems: dict[str, str] = {}
+        for err in exc.errors():
+            loc = _field_path(tuple(err["loc"]))
+            path = where if loc == "<root>" else f"{where}.{loc}"
+            if path in problems:
+                continue  # a Union field reports one error per member type; the first one reads best
+            message = err["msg"]
+            if err["type"] == "value_error.extra":
+                message = f"not an argument of {cls.__name__} (arguments: {', '.join(user_fields(cls))})"
+            problems[path] = message
+        if len(problems) > 1:  # a model-level complaint after a bad field is usually a consequence of it
+            problems.pop(where, None)
+        return None, list(problems.items())
+    except (TypeError, ValueError) as exc:
+        return None, [(where, f"invalid arguments for {cls.__name__}: {str(exc).splitlines()[0]}")]
+    return ContractExpectation(index=index, expect=expect, kwargs=kwargs, severity=entry.severity), []
 
 
 def load_suite(path: str | Path) -> ContractSuite:
-    """Read and check a suite file. Problems raise SpecError naming the file and the expectation."""
+    """Read and check a suite file. Any problem raises SpecError naming the file and the field."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw_bytes = path.read_bytes()
     except OSError as exc:
         raise SpecError(f"{path}: cannot read expectation suite: {exc.strerror}", path=str(path)) from None
+    try:
+        raw = yaml.safe_load(raw_bytes)
     except yaml.YAMLError as exc:
         raise SpecError(f"{path}: not valid YAML: {exc}", path=str(path)) from None
-    if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
-        raise SpecError(f"{path}: a suite is a mapping with a 'name' and a list of 'expectations'", path=str(path))
-    items = raw.get("expectations")
-    if not isinstance(items, list) or not items:
-        raise SpecError(f"{path}: field 'expectations' must be a non-empty list", path=str(path), fields=["expectations"])
-    from retrain.validation.gx_runtime import quiet_gx
+    if not isinstance(raw, dict):
+        raise SpecError(
+            f"{path}: an expectation suite must be a YAML mapping with 'name' and 'expectations', "
+            f"got {type(raw).__name__}",
+            path=str(path),
+        )
+    try:
+        parsed = _SuiteFile.model_validate(raw)
+    except ValidationError as exc:
+        problems = [(_field_path(err["loc"]), _pydantic_message(err)) for err in exc.errors()]
+        _raise(path, problems)
 
-    quiet_gx()
-    expectations = []
-    for index, item in enumerate(items):
-        where = f"expectations[{index}]"
-        if not isinstance(item, dict) or not isinstance(item.get("expect"), str):
-            raise SpecError(f"{path}: {where}: needs an 'expect' name", path=str(path), fields=[where])
-        kwargs = {k: v for k, v in item.items() if k not in ("expect", "severity")}
-        expect = item["expect"].removeprefix("expect_")
-        severity = item.get("severity", "block")
-        if severity not in ("block", "warn"):
-            raise SpecError(f"{path}: {where}.severity: must be 'block' or 'warn', got {severity!r}",
-                            path=str(path), fields=[f"{where}.severity"])
-        cls = _gx_class(expect)
-        if cls is None:
-            raise SpecError(f"{path}: {where}.expect: unknown expectation 'expect_{expect}'",
-                            path=str(path), fields=[f"{where}.expect"])
-        try:
-            cls(**kwargs)
-        except Exception as exc:  # pydantic validation inside GX
-            first = str(exc).splitlines()
-            raise SpecError(f"{path}: {where} (expect_{expect}): invalid arguments: {' '.join(first[:3])}",
-                            path=str(path), fields=[where]) from None
-        expectations.append(ContractExpectation(expect=expect, kwargs=kwargs, severity=severity))
-    return ContractSuite(name=raw["name"], path=path, expectations=expectations)
+    expectations: list[ContractExpectation] = []
+    problems: list[tuple[str, str]] = []
+    for index, entry in enumerate(parsed.expectations):
+        checked, entry_problems = _check_entry(index, entry)
+        problems.extend(entry_problems)
+        if checked is not None:
+            expectations.append(checked)
+    if problems:
+        _raise(path, problems)
+    return ContractSuite(
+        name=parsed.name,
+        path=path,
+        sha256=hashlib.sha256(raw_bytes).hexdigest(),
+        expectations=tuple(expectations),
+        description=parsed.description,
+    )
+
+
+def _raise(path: Path, problems: list[tuple[str, str]]) -> NoReturn:
+    text = "; ".join(f"field '{where}': {message}" for where, message in problems)
+    raise SpecError(
+        f"{path}: invalid expectation suite: {text}", path=str(path), fields=[where for where, _ in problems]
+    ) from None
