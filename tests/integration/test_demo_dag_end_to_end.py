@@ -91,7 +91,7 @@ def test_first_run_trains_logs_and_promotes(stack):
 
     client = stack.mlflow()
     champion = _champion(client)
-    assert champion.version == "1"
+    assert str(champion.version) == "1"
     run = client.get_run(champion.run_id)
     assert run.data.tags["retrain.gate_decision"] == "promote"
     assert run.data.tags["airflow.dag_id"] == DAG_ID
@@ -104,6 +104,43 @@ def test_first_run_trains_logs_and_promotes(stack):
 
     summary = [m for m in stack.slack.messages if m.channel == "#ml-alerts" and "PROMOTED" in (m.text or "")]
     assert len(summary) == 1 and "Champion is now version 1" in summary[0].text
+
+    # Lineage, packaging and the model card.
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)} | {
+        a.path for d in ("lineage", "plots", "gate") for a in client.list_artifacts(run.info.run_id, d)
+    }
+    assert {"lineage/manifest.json", "plots/loss_curves.png", "plots/atc.png", "plots/ctcvr.png",
+            "gate/decision.json", "model_card.md", "spec", "validation"} <= artifacts
+    assert {i.dataset.name for i in run.inputs.dataset_inputs} == {"ecommerce_esmm-training", "ecommerce_esmm-holdout"}
+    assert run.data.tags["retrain.lockfile_sha256"] != "missing"
+    version = client.get_model_version("ecommerce_esmm", "1")
+    assert set(json.loads(version.tags["retrain.artifact_sha256"])) == {"weights.pt", "model_config.json", "encoder.json"}
+    assert version.tags["retrain.gate_decision"] == "promote"
+    assert version.description.startswith("# ecommerce_esmm, version 1") and "## Gate decision" in version.description
+
+
+def test_champion_loads_for_batch_prediction_in_a_fresh_process(stack):
+    code = (
+        "import mlflow.pyfunc, pandas as pd, pyarrow.parquet as pq, sys;"
+        "frame = pq.read_table(sys.argv[1]).to_pandas().head(50);"
+        "out = mlflow.pyfunc.load_model('models:/ecommerce_esmm@champion').predict(frame);"
+        "print(list(out.columns), len(out), bool(((out >= 0) & (out <= 1)).all().all()))"
+    )
+    part = Path(stack.env["RETRAIN_DATA_ROOT"]) / "ecommerce/impressions/dt=2026-11-21/part-00000.parquet"
+    env = {k: v for k, v in stack.env.items() if not k.startswith("PYTHONPATH")}
+    result = subprocess.run([sys.executable, "-c", code, str(part)], env=env, cwd=stack.root,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "['atc', 'ctcvr'] 50 True"
+
+
+def test_reproduce_gives_the_same_metrics(stack):
+    client = stack.mlflow()
+    run_id = _champion(client).run_id
+    retrain = str(Path(sys.executable).parent / "retrain")
+    result = subprocess.run([retrain, "reproduce", run_id], env=stack.env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert f"run {run_id}: REPRODUCED" in result.stdout and "atc.roc_auc" in result.stdout
 
 
 def test_second_run_is_gated_against_the_champion(stack):
@@ -119,8 +156,14 @@ def test_second_run_is_gated_against_the_champion(stack):
     # Same data, same seed: the candidate reproduces the champion's holdout scores exactly.
     assert metrics["champion.atc.roc_auc"] == pytest.approx(metrics["atc.roc_auc"])
     assert runs[0].data.tags["retrain.compared_with_champion_version"] == "1"
-    assert _champion(client).version == "2"
-    assert client.get_model_version_by_alias("ecommerce_esmm", "previous-champion").version == "1"
+    assert str(_champion(client).version) == "2"
+    assert str(client.get_model_version_by_alias("ecommerce_esmm", "previous-champion").version) == "1"
+    assert str(client.get_model_version_by_alias("ecommerce_esmm", "challenger").version) == "2"
+    history = subprocess.run([str(Path(sys.executable).parent / "retrain"), "history", "ecommerce_esmm", "--json"],
+                             env=stack.env, capture_output=True, text=True, timeout=120)
+    moves = json.loads(history.stdout)
+    assert [(m["from_version"], m["to_version"]) for m in moves] == [(None, "1"), ("1", "2")]
+    assert moves[1]["actor"] == f"airflow:{DAG_ID}/{run_id}"
 
 
 def test_broken_data_fails_fast_alerts_slack_and_keeps_the_champion(stack):

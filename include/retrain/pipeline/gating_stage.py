@@ -19,7 +19,6 @@ def _predict(model_uri: str, holdout_table, spec: ModelSpec):
 
     model = mlflow.pyfunc.load_model(model_uri)
     frame = holdout_table.select(spec.features.columns).to_pandas()
-    frame[spec.features.numeric] = frame[spec.features.numeric].astype("float64")
     predictions = model.predict(frame)
     return {head.name: predictions[head.name].to_numpy() for head in spec.heads}
 
@@ -76,19 +75,19 @@ def evaluate(loaded: LoadedSpec, snapshot_dict: dict, trained: dict) -> dict:
         mlflow.log_metrics({f"{h}.{m}": v for h, ms in candidate.items() for m, v in ms.items()})
         if champion_scores:
             mlflow.log_metrics({f"champion.{h}.{m}": v for h, ms in champion_scores.items() for m, v in ms.items()})
-            mlflow.set_tag("retrain.compared_with_champion_version", champion.version)
+            mlflow.set_tag("retrain.compared_with_champion_version", str(champion.version))
         if significance:
             mlflow.log_dict(significance, "gate/bootstrap.json")
         mlflow.log_param("holdout_rows", holdout.num_rows)
-        mlflow.set_tag("retrain.challenger_version", challenger.version)
+        mlflow.set_tag("retrain.challenger_version", challenger)
         _log_head_plots(spec, labels, candidate_pred)
     for head, metrics in candidate.items():
         log.info("holdout %s: %s", head, ", ".join(f"{m}={v:.4f}" for m, v in metrics.items()))
     return {
         "candidate": candidate,
         "champion": champion_scores,
-        "champion_version": champion.version if champion else None,
-        "challenger_version": challenger.version,
+        "champion_version": str(champion.version) if champion else None,
+        "challenger_version": challenger,
         "significance": significance,
         "holdout_rows": holdout.num_rows,
     }
@@ -157,7 +156,7 @@ def promote(loaded: LoadedSpec, trained: dict, evaluation: dict, decision: dict,
     name, version = spec.registered_model_name, evaluation["challenger_version"]
     registry.verify_artifacts(client, name, version)
     current = mlflow_store.champion_version(client, name)
-    if current is not None and current.version == version:
+    if current is not None and str(current.version) == version:
         log.info("%s version %s is already champion (a retry of this task)", name, version)
         return {"promoted": True, "version": version, "previous_champion": evaluation["champion_version"]}
     reason = "; ".join(_decision_from_dict(decision).reasons)
@@ -170,7 +169,7 @@ def promote(loaded: LoadedSpec, trained: dict, evaluation: dict, decision: dict,
         client.set_model_version_tag(name, version, "retrain.gate_decision", "reject")
         client.set_model_version_tag(name, version, "retrain.gate_reasons", str(conflict)[:4500])
         champion = mlflow_store.champion_version(client, name)
-        return {"promoted": False, "version": champion.version if champion else None, "reasons": [str(conflict)]}
+        return {"promoted": False, "version": str(champion.version) if champion else None, "reasons": [str(conflict)]}
     _write_model_card(loaded, trained, evaluation, decision)
     log.info("promoted %s version %s to champion (previous champion: %s)", name, version, move.from_version or "none")
     return {"promoted": True, "version": version, "previous_champion": move.from_version}
@@ -185,4 +184,4 @@ def reject(loaded: LoadedSpec, trained: dict, evaluation: dict, decision: dict) 
     reasons = _decision_from_dict(decision).reasons
     _write_model_card(loaded, trained, evaluation, decision)
     log.warning("candidate from run %s rejected: %s", trained["run_id"], "; ".join(reasons))
-    return {"promoted": False, "version": champion.version if champion else None, "reasons": reasons}
+    return {"promoted": False, "version": str(champion.version) if champion else None, "reasons": reasons}

@@ -141,9 +141,7 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
             mlflow.log_metrics(metrics, step=result.epoch)
 
         bundle, history = build_and_fit(spec, train_table, holdout_table, device, on_epoch=log_epoch)
-        # Integer features are declared as doubles so that serving data with nulls passes the signature.
         example = holdout_table.select(bundle.feature_columns).slice(0, 5).to_pandas()
-        example[spec.features.numeric] = example[spec.features.numeric].astype("float64")
         mlflow.log_figure(loss_curves([h.__dict__ for h in history]), "plots/loss_curves.png")
         with tempfile.TemporaryDirectory() as tmp:
             bundle_dir = bundle.save(Path(tmp) / "bundle")
@@ -153,7 +151,7 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
                 python_model=str(Path(pyfunc_entry.__file__)),
                 artifacts={"bundle": str(bundle_dir)},
                 code_paths=[str(Path(__file__).resolve().parents[1])],
-                signature=_signature(spec),
+                signature=_signature(spec, train_table),
                 input_example=example,
                 pip_requirements=_pip_requirements(),
             )
@@ -179,12 +177,18 @@ def _log_dataset_inputs(spec: ModelSpec, snapshot: DataSnapshot, train_table, ho
         mlflow.log_input(dataset, context=context)
 
 
-def _signature(spec: ModelSpec):
-    """Inputs as the spec declares them: numeric columns as doubles, categoricals as strings, nulls allowed."""
+def _signature(spec: ModelSpec, train_table):
+    """Inputs as the model was trained on them, all optional: integer columns without nulls as longs
+    (so integer data scores as it is), other numeric columns as doubles, categoricals as strings."""
+    import pyarrow as pa
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
 
-    inputs = [ColSpec("double", name, required=False) for name in spec.features.numeric]
+    def numeric_type(name: str) -> str:
+        column = train_table.column(name)
+        return "long" if pa.types.is_integer(column.type) and column.null_count == 0 else "double"
+
+    inputs = [ColSpec(numeric_type(name), name, required=False) for name in spec.features.numeric]
     inputs += [ColSpec("string", name, required=False) for name in spec.features.categorical]
     outputs = [ColSpec("double", head.name) for head in spec.heads]
     return ModelSignature(inputs=Schema(inputs), outputs=Schema(outputs))
