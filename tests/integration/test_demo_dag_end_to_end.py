@@ -165,6 +165,20 @@ def test_second_run_is_gated_against_the_champion(stack):
     assert [(m["from_version"], m["to_version"]) for m in moves] == [(None, "1"), ("1", "2")]
     assert moves[1]["actor"] == f"airflow:{DAG_ID}/{run_id}"
 
+    # The plugin's extra links resolve, from the Airflow metadata DB, to this run's MLflow run and version.
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]);"
+        "from retrain_links import MlflowRunLink, ModelVersionLink;"
+        "from airflow.models.taskinstancekey import TaskInstanceKey;"
+        f"key = TaskInstanceKey('{DAG_ID}', 'evaluate', sys.argv[2], 1);"
+        "print(MlflowRunLink().get_link(None, ti_key=key)); print(ModelVersionLink().get_link(None, ti_key=key))"
+    )
+    links = subprocess.run([sys.executable, "-c", code, str(ROOT / "plugins"), run_id], env=stack.env,
+                           capture_output=True, text=True, timeout=120)
+    run_link, version_link = links.stdout.strip().splitlines()[-2:]
+    assert run_link.endswith(f"/runs/{runs[0].info.run_id}") and "/#/experiments/" in run_link
+    assert version_link.endswith("/#/models/ecommerce_esmm/versions/2")
+
 
 def test_broken_data_fails_fast_alerts_slack_and_keeps_the_champion(stack):
     client = stack.mlflow()

@@ -10,6 +10,14 @@ from tests.retrain.alerts.helpers import CONN_ENV, TOKEN
 from tests.support.slack_standin import SlackStandIn, slack_connection_json
 
 
+@pytest.fixture(autouse=True)
+def outbox_file(tmp_path, monkeypatch: pytest.MonkeyPatch):
+    """Every test gets its own empty Slack outbox (the default one lives in the session's shared state)."""
+    path = tmp_path / "slack-outbox" / "outbox.jsonl"
+    monkeypatch.setenv("RETRAIN_SLACK_OUTBOX", str(path))
+    return path
+
+
 @pytest.fixture
 def slack() -> Iterator[SlackStandIn]:
     with SlackStandIn() as standin:
