@@ -55,8 +55,8 @@ class AliasMove:
         return json.dumps(self.__dict__, sort_keys=True)
 
 
-def register_challenger(client: MlflowClient, name: str, run_id: str, model_uri: str, tags: dict[str, str]):
-    """Register the run's model once (a retry finds it by run id) and point ``challenger`` at it."""
+def register_challenger(client: MlflowClient, name: str, run_id: str, model_uri: str, tags: dict[str, str]) -> str:
+    """Register the run's model once (a retry finds it by run id), point ``challenger`` at it, return its version."""
     import mlflow
 
     version = version_for_run(client, name, run_id)
@@ -66,7 +66,7 @@ def register_challenger(client: MlflowClient, name: str, run_id: str, model_uri:
         for key, value in tags.items():
             client.set_model_version_tag(name, version.version, key, value)
     client.set_registered_model_alias(name, CHALLENGER, version.version)
-    return version
+    return str(version.version)
 
 
 def verify_artifacts(client: MlflowClient, name: str, version: str) -> dict[str, str]:
@@ -167,7 +167,7 @@ def move_champion(client: MlflowClient, name: str, version: str, *, expected_cur
     """Make ``version`` the champion if the champion is still ``expected_current``; record the move."""
     with promotion_lock(client, name, actor):
         current = champion_version(client, name)
-        current_version = current.version if current else None
+        current_version = str(current.version) if current else None
         if current_version != expected_current:
             raise PromotionConflict(
                 f"{name}: champion moved to version {current_version} after this candidate was compared with "
@@ -192,12 +192,12 @@ def rollback(client: MlflowClient, name: str, *, to_version: str | None, actor: 
         target = to_version
         if target is None:
             try:
-                target = client.get_model_version_by_alias(name, PREVIOUS_CHAMPION).version
+                target = str(client.get_model_version_by_alias(name, PREVIOUS_CHAMPION).version)
             except MlflowException:
                 raise RetrainError(f"{name} has no previous champion; pass --to VERSION") from None
         client.get_model_version(name, target)  # fails clearly if the version does not exist
-        client.set_registered_model_alias(name, PREVIOUS_CHAMPION, current.version)
+        client.set_registered_model_alias(name, PREVIOUS_CHAMPION, str(current.version))
         client.set_registered_model_alias(name, CHAMPION, target)
-        move = AliasMove(CHAMPION, current.version, target, actor, f"rollback: {reason}", _now())
+        move = AliasMove(CHAMPION, str(current.version), target, actor, f"rollback: {reason}", _now())
         _append(client, name, move)
         return move
