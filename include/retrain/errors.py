@@ -24,7 +24,35 @@ class SpecError(DeterministicFailure):
 
 
 class StaleDataError(DeterministicFailure):
-    """The newest complete partition is too old or too small to retrain on."""
+    """The newest complete partition is too old or too small to retrain on.
+
+    The keyword attributes say the same as the message, structured for alerts; any may be None.
+    ``reason`` is one of ``"no_partition"``, ``"too_old"``, ``"empty"``, ``"too_few_rows"``,
+    ``"incomplete_partition"``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str | None = None,
+        dataset: str | None = None,
+        newest_partition: str | None = None,
+        as_of: str | None = None,
+        age_hours: float | None = None,
+        max_age_hours: float | None = None,
+        rows: int | None = None,
+        min_rows: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.dataset = dataset
+        self.newest_partition = newest_partition
+        self.as_of = as_of
+        self.age_hours = age_hours
+        self.max_age_hours = max_age_hours
+        self.rows = rows
+        self.min_rows = min_rows
 
 
 class DataReadError(DeterministicFailure):
@@ -34,9 +62,13 @@ class DataReadError(DeterministicFailure):
 class DataContractError(DeterministicFailure):
     """A blocking expectation of the data contract failed."""
 
-    def __init__(self, message: str, *, failures: list[dict] | None = None) -> None:
+    def __init__(
+        self, message: str, *, failures: list[dict] | None = None, data_docs_url: str | None = None
+    ) -> None:
         super().__init__(message)
         self.failures = failures or []
+        self.data_docs_url = data_docs_url
+        """Where the validation result can be read in GX Data Docs, when they were built."""
 
 
 class GpuUnavailableError(DeterministicFailure):

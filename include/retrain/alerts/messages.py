@@ -10,16 +10,44 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from retrain.alerts.blockkit import (
+    CONTEXT_TEXT_LIMIT,
+    FIELD_LIMIT,
+    HEADER_LIMIT,
+    MESSAGE_TEXT_LIMIT,
+    SECTION_TEXT_LIMIT,
+    AlertMessage,
+    escape_mrkdwn,
+    truncate,
+)
+
+__all__ = [
+    "CONTEXT_TEXT_LIMIT",
+    "DEFAULT_CHANNEL",
+    "ERROR_LIMIT",
+    "FIELD_LIMIT",
+    "HEADER_LIMIT",
+    "MESSAGE_TEXT_LIMIT",
+    "SECTION_TEXT_LIMIT",
+    "AlertMessage",
+    "FailureReport",
+    "build_failure_message",
+    "build_log_url",
+    "escape_mrkdwn",
+    "failure_channel",
+    "failure_report_from_context",
+    "format_error",
+    "format_failure_blocks",
+    "format_failure_text",
+    "truncate",
+]
+
 DEFAULT_CHANNEL = "#ml-alerts"
 ERROR_LIMIT = 500
 """How much of an error message goes into an alert."""
 
-# Slack limits (https://api.slack.com/reference/block-kit/blocks)
-HEADER_LIMIT = 150
-SECTION_TEXT_LIMIT = 3000
-FIELD_LIMIT = 2000
-CONTEXT_TEXT_LIMIT = 2000
-MESSAGE_TEXT_LIMIT = 39_000  # Slack truncates `text` at 40,000 characters
+TRAIN_TASK_ID = "train"
+"""The task whose XCom (``{"run_id", "experiment_id", ...}``) names the run's MLflow run."""
 
 _MISSING = "unknown"
 
@@ -38,20 +66,8 @@ class FailureReport:
     map_index: int | None = None
     deterministic: bool = False
     """The error is a retrain.errors.DeterministicFailure: the task failed at once, without retries."""
-
-
-def truncate(text: str, limit: int, marker: str = "…") -> str:
-    """Cut ``text`` to at most ``limit`` characters, marking the cut."""
-    if limit <= 0:
-        return ""
-    if len(text) <= limit:
-        return text
-    return text[: max(limit - len(marker), 0)] + marker[:limit]
-
-
-def escape_mrkdwn(text: str) -> str:
-    """Escape the three characters Slack's mrkdwn treats as control characters."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    mlflow_run_url: str | None = None
+    """The run's MLflow run, when the ``train`` task has already returned it."""
 
 
 def format_error(error: BaseException | str | None, limit: int = ERROR_LIMIT) -> str:
@@ -118,6 +134,22 @@ def _model_name(context: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _mlflow_run_url(ti: Any) -> str | None:
+    """The MLflow run link from the ``train`` task's XCom; None when it has not returned (or cannot be read)."""
+    pull = _get(ti, "xcom_pull")
+    if not callable(pull):
+        return None
+    try:
+        trained = pull(task_ids=TRAIN_TASK_ID)
+    except Exception:
+        return None
+    if not isinstance(trained, Mapping):
+        return None
+    from retrain.orchestration.links import mlflow_run_url
+
+    return mlflow_run_url(dict(trained)) or None
+
+
 def failure_report_from_context(
     context: Mapping[str, Any], airflow_base_url: str | None = None
 ) -> FailureReport:
@@ -163,6 +195,7 @@ def failure_report_from_context(
         log_url=log_url,
         map_index=map_index if map_index is not None and map_index >= 0 else None,
         deterministic=is_deterministic(error),
+        mlflow_run_url=_mlflow_run_url(ti),
     )
 
 
@@ -192,7 +225,17 @@ def format_failure_text(report: FailureReport) -> str:
     ]
     if report.log_url:
         lines.append(f"Log: {report.log_url}")
+    if report.mlflow_run_url:
+        lines.append(f"MLflow run: {report.mlflow_run_url}")
     return truncate("\n".join(lines), MESSAGE_TEXT_LIMIT)
+
+
+def report_links(report: FailureReport) -> list[str]:
+    """The context line's mrkdwn parts: the task log and, when known, the MLflow run."""
+    parts = [f"<{report.log_url}|View the task log>" if report.log_url else "No log link available"]
+    if report.mlflow_run_url:
+        parts.append(f"<{report.mlflow_run_url}|MLflow run>")
+    return parts
 
 
 def format_failure_blocks(report: FailureReport) -> list[dict[str, Any]]:
@@ -207,11 +250,7 @@ def format_failure_blocks(report: FailureReport) -> list[dict[str, Any]]:
     if report.model_name:
         fields.insert(0, ("Model", report.model_name))
     error = escape_mrkdwn(report.error).replace("```", "'''")
-    context_parts = []
-    if report.log_url:
-        context_parts.append(f"<{report.log_url}|View the task log>")
-    else:
-        context_parts.append("No log link available")
+    context_parts = report_links(report)
     context_parts.append(escape_mrkdwn(f"run {report.run_id}"))
     return [
         {
@@ -241,3 +280,18 @@ def failure_channel(context: Mapping[str, Any], default: str = DEFAULT_CHANNEL) 
     params = _get(context, "params") if isinstance(context, Mapping) else None
     channel = _get(params, "slack_channel") if params is not None else None
     return str(channel) if channel else default
+
+
+def build_failure_message(report: FailureReport, error: BaseException | str | None = None) -> AlertMessage:
+    """The layout that fits the error: a data contract failure, stale data, or any other task failure."""
+    from retrain.errors import DataContractError, StaleDataError
+
+    if isinstance(error, DataContractError):
+        from retrain.alerts.data_messages import contract_failure_message
+
+        return contract_failure_message(report, error)
+    if isinstance(error, StaleDataError):
+        from retrain.alerts.data_messages import stale_data_message
+
+        return stale_data_message(report, error)
+    return AlertMessage(format_failure_text(report), format_failure_blocks(report))

@@ -83,7 +83,9 @@ def select_snapshot(data: DataSpec, dataset_dir: Path, as_of: datetime) -> DataS
         newest = complete[-1].day.isoformat() if complete else "none"
         raise StaleDataError(
             f"{dataset_dir}: no complete partition in the training window {window_start}..{as_of:%Y-%m-%d %H:%M} UTC "
-            f"(newest complete partition: {newest}; a partition counts once its '{data.completion_marker}' marker exists)"
+            f"(newest complete partition: {newest}; a partition counts once its '{data.completion_marker}' marker exists)",
+            reason="no_partition", dataset=str(dataset_dir), newest_partition=None if newest == "none" else newest,
+            as_of=as_of.isoformat(), max_age_hours=data.freshness.max_age_hours, min_rows=data.freshness.min_rows,
         )
     newest = in_window[-1]
     age = as_of - _partition_end(newest)
@@ -91,14 +93,25 @@ def select_snapshot(data: DataSpec, dataset_dir: Path, as_of: datetime) -> DataS
     if age > max_age:
         raise StaleDataError(
             f"{newest.path}: newest partition is {age.total_seconds() / 3600:.1f} h old at {as_of:%Y-%m-%d %H:%M} UTC, "
-            f"more than the allowed {data.freshness.max_age_hours:g} h"
+            f"more than the allowed {data.freshness.max_age_hours:g} h",
+            reason="too_old", dataset=str(dataset_dir), newest_partition=newest.day.isoformat(),
+            as_of=as_of.isoformat(), age_hours=age.total_seconds() / 3600,
+            max_age_hours=data.freshness.max_age_hours, min_rows=data.freshness.min_rows,
         )
     if not newest.files:
-        raise StaleDataError(f"{newest.path}: partition is marked complete but holds no parquet file")
+        raise StaleDataError(
+            f"{newest.path}: partition is marked complete but holds no parquet file",
+            reason="empty", dataset=str(dataset_dir), newest_partition=newest.day.isoformat(),
+            as_of=as_of.isoformat(), age_hours=age.total_seconds() / 3600,
+            max_age_hours=data.freshness.max_age_hours, rows=0, min_rows=data.freshness.min_rows,
+        )
     newest_rows = sum(_row_count(f) for f in newest.files)
     if newest_rows < data.freshness.min_rows:
         raise StaleDataError(
-            f"{newest.path}: newest partition has {newest_rows} rows, fewer than the required {data.freshness.min_rows}"
+            f"{newest.path}: newest partition has {newest_rows} rows, fewer than the required {data.freshness.min_rows}",
+            reason="too_few_rows", dataset=str(dataset_dir), newest_partition=newest.day.isoformat(),
+            as_of=as_of.isoformat(), age_hours=age.total_seconds() / 3600,
+            max_age_hours=data.freshness.max_age_hours, rows=newest_rows, min_rows=data.freshness.min_rows,
         )
     files = [f for p in in_window for f in p.files]
     total_rows = newest_rows + sum(_row_count(f) for p in in_window[:-1] for f in p.files)

@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 from retrain.config import BrokenSpec, LoadedSpec, ModelSpec, discover_specs
-from retrain.orchestration.retries import default_task_args
+from retrain.orchestration.retries import default_task_args, task_doc
 from retrain.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,8 @@ def _failure_callback(context) -> None:
 def build_dag(loaded: LoadedSpec):
     from airflow.sdk import DAG, TriggerRule, get_current_context, task
 
+    from retrain.alerts.deadline import deadline_alert
+
     spec = loaded.spec
     doc = (
         f"### {spec.name}\n\n{spec.description}\n\n"
@@ -73,57 +75,58 @@ def build_dag(loaded: LoadedSpec):
         tags=["retrain", *spec.tags],
         doc_md=doc,
         params={"model_name": spec.name, "slack_channel": spec.alerts.slack_channel},
+        deadline=deadline_alert(spec.name, spec.alerts.slack_channel, spec.alerts.deadline_minutes),
         default_args={"owner": spec.owner, "on_failure_callback": _failure_callback, **default_task_args()},
     ) as dag:
 
-        @task
+        @task(doc_md=task_doc("check_freshness"))
         def check_freshness() -> dict:
             from retrain.pipeline.data_stages import check_freshness as stage
 
             return stage(loaded, _as_of(get_current_context()))
 
-        @task
+        @task(doc_md=task_doc("validate_data"))
         def validate_data(snapshot: dict) -> dict:
             from retrain.pipeline.data_stages import validate_data as stage
 
             return stage(loaded, snapshot)
 
-        @task
+        @task(doc_md=task_doc("train"))
         def train(snapshot: dict, validation: dict) -> dict:
             from retrain.pipeline.training_stage import train_candidate
 
             return train_candidate(loaded, snapshot, _run_info(get_current_context()), validation)
 
-        @task
+        @task(doc_md=task_doc("evaluate"))
         def evaluate(snapshot: dict, trained: dict) -> dict:
             from retrain.pipeline.gating_stage import evaluate as stage
 
             return stage(loaded, snapshot, trained)
 
-        @task
+        @task(doc_md=task_doc("gate"))
         def gate(evaluation: dict, trained: dict) -> dict:
             from retrain.pipeline.gating_stage import gate as stage
 
             return stage(loaded, evaluation, trained)
 
-        @task.branch
+        @task.branch(doc_md=task_doc("decide"))
         def decide(decision: dict) -> str:
             return "promote" if decision["promote"] else "reject"
 
-        @task
+        @task(doc_md=task_doc("promote"))
         def promote(trained: dict, evaluation: dict, decision: dict) -> dict:
             from retrain.pipeline.gating_stage import promote as stage
 
             context = get_current_context()
             return stage(loaded, trained, evaluation, decision, actor=f"airflow:{spec.dag_id}/{context['run_id']}")
 
-        @task
+        @task(doc_md=task_doc("reject"))
         def reject(trained: dict, evaluation: dict, decision: dict) -> dict:
             from retrain.pipeline.gating_stage import reject as stage
 
             return stage(loaded, trained, evaluation, decision)
 
-        @task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
+        @task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS, doc_md=task_doc("notify"))
         def notify(trained: dict, evaluation: dict) -> str:
             from retrain.pipeline.notify_stage import notify_outcome
 

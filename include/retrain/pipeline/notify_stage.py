@@ -1,19 +1,115 @@
-"""The last stage: log the run summary and post it to the model's Slack channel."""
+"""The last stage: log the run summary and post it to the model's Slack channel.
+
+One model: a promotion (metrics against the champion and the thresholds, the new champion version) or a
+rejection with its reasons, as Block Kit with the plain summary as its text. A fan-out run (a list of
+segment outcomes): one digest for the whole run, never one message per segment. Slack failing never fails
+this stage (``send_alert`` never raises; an undelivered message waits in the outbox).
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from retrain.config import LoadedSpec
 from retrain.pipeline.summary import render_summary
 
 log = logging.getLogger(__name__)
 
+GATE_TASK_ID = "gate"
 
-def notify_outcome(loaded: LoadedSpec, run_id: str, trained: dict, evaluation: dict, outcome: dict) -> str:
+
+def _gate_decision_from_airflow() -> dict | None:
+    """The gate task's XCom when this runs inside an Airflow task; None anywhere else."""
+    try:
+        from airflow.sdk import get_current_context
+
+        decision = get_current_context()["ti"].xcom_pull(task_ids=GATE_TASK_ID)
+    except Exception:
+        return None
+    return dict(decision) if isinstance(decision, Mapping) else None
+
+
+def gate_decision(loaded: LoadedSpec, evaluation: Mapping[str, Any], decision: Mapping[str, Any] | None) -> dict:
+    """The gate's decision: as passed, else the ``gate`` task's XCom, else recomputed from the evaluation
+    with the same pure function the gate task uses (only the record differs, never the rule)."""
+    if decision:
+        return dict(decision)
+    found = _gate_decision_from_airflow()
+    if found:
+        return found
+    from retrain.tracking.gate import decide
+
+    spec = loaded.spec
+    return decide(
+        spec.gate,
+        spec.heads,
+        evaluation["candidate"],
+        evaluation.get("champion"),
+        evaluation.get("champion_version"),
+        significance=evaluation.get("significance"),
+    ).to_dict()
+
+
+def _airflow_run_url(dag_id: str, run_id: str) -> str | None:
+    from retrain.alerts.deadline import run_url
+    from retrain.settings import get_settings
+
+    return run_url(get_settings().airflow_base_url, dag_id, run_id)
+
+
+def notify_digest(loaded: LoadedSpec, run_id: str, outcomes: Sequence[Mapping[str, Any]]) -> str:
+    """One Slack message for a fan-out run's segment outcomes (counts and the first failures)."""
     from retrain.alerts import send_alert
+    from retrain.alerts.run_messages import digest_message
 
+    spec = loaded.spec
+    alert = digest_message(
+        model_name=spec.name, run_id=run_id, outcomes=outcomes, airflow_run_url=_airflow_run_url(spec.dag_id, run_id)
+    )
+    log.info("%s", alert.text)
+    send_alert(spec.alerts.slack_channel, alert.text, alert.blocks)
+    return alert.text
+
+
+def notify_outcome(
+    loaded: LoadedSpec,
+    run_id: str,
+    trained: dict | None,
+    evaluation: dict | None,
+    outcome: dict | Sequence[Mapping[str, Any]],
+    decision: dict | None = None,
+) -> str:
+    """Post the run's outcome: a promotion or rejection message, or, given a list of segment outcomes, one
+    digest. Returns the plain-text summary (also logged)."""
+    if isinstance(outcome, Sequence) and not isinstance(outcome, str | bytes | Mapping):
+        return notify_digest(loaded, run_id, outcome)
+
+    from retrain.alerts import send_alert
+    from retrain.alerts.run_messages import decision_message
+    from retrain.orchestration.links import mlflow_run_url, model_version_url
+
+    spec = loaded.spec
+    trained, evaluation = trained or {}, evaluation or {}
     text = render_summary(loaded, run_id, trained, evaluation, outcome)
     log.info("%s", text)
-    send_alert(loaded.spec.alerts.slack_channel, text)
+    try:
+        gate = gate_decision(loaded, evaluation, decision) if evaluation.get("candidate") else (decision or {})
+        alert = decision_message(
+            model_name=spec.name,
+            run_id=run_id,
+            outcome=outcome,
+            decision=gate,
+            evaluation=evaluation,
+            text=text,
+            mlflow_run_url=mlflow_run_url(trained) or None,
+            model_version_url=model_version_url(spec.registered_model_name, outcome) or None,
+            airflow_run_url=_airflow_run_url(spec.dag_id, run_id),
+        )
+        blocks = alert.blocks
+    except Exception as exc:  # the summary text alone still goes out
+        log.warning("could not build the Block Kit summary (%s: %s); sending text only", type(exc).__name__, exc)
+        blocks = None
+    send_alert(spec.alerts.slack_channel, text, blocks)
     return text

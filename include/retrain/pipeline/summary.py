@@ -7,10 +7,11 @@ from retrain.config import LoadedSpec
 
 def render_summary(loaded: LoadedSpec, run_id: str, trained: dict, evaluation: dict, outcome: dict) -> str:
     spec = loaded.spec
-    lines = [f"Retrained {spec.name} (Airflow run {run_id}, MLflow run {trained['run_id']})"]
-    for head, metrics in evaluation["candidate"].items():
+    mlflow_run = (trained or {}).get("run_id") or "unknown"
+    lines = [f"Retrained {spec.name} (Airflow run {run_id}, MLflow run {mlflow_run})"]
+    for head, metrics in ((evaluation or {}).get("candidate") or {}).items():
         shown = ", ".join(f"{m}={v:.4f}" for m, v in metrics.items() if m != "positive_rate")
-        champion = (evaluation.get("champion") or {}).get(head)
+        champion = ((evaluation or {}).get("champion") or {}).get(head)
         if champion:
             shown += " | champion: " + ", ".join(f"{m}={v:.4f}" for m, v in champion.items() if m != "positive_rate")
         lines.append(f"  {head}: {shown}")

@@ -10,6 +10,13 @@ from tests.retrain.alerts.helpers import CONN_ENV, TOKEN
 from tests.support.slack_standin import SlackStandIn, slack_connection_json
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _airflow_logging_configured() -> None:
+    """Let Airflow configure logging once, before any test: it replaces the handlers the first time it is
+    imported, which would otherwise drop the log records ``caplog`` collects in whichever test runs first."""
+    import airflow.providers.slack.hooks.slack  # noqa: F401
+
+
 @pytest.fixture(autouse=True)
 def outbox_file(tmp_path, monkeypatch: pytest.MonkeyPatch):
     """Every test gets its own empty Slack outbox (the default one lives in the session's shared state)."""

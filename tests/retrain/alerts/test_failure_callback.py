@@ -103,3 +103,46 @@ def test_never_raises_without_a_connection(no_slack_connection, caplog) -> None:
 def test_never_raises_on_a_context_that_is_not_a_mapping(slack_connection: SlackStandIn) -> None:
     task_failure_callback(None)  # type: ignore[arg-type]
     assert len(slack_connection.messages) == 1
+
+
+def test_a_data_contract_failure_arrives_in_the_contract_layout(slack_connection: SlackStandIn) -> None:
+    from retrain.errors import DataContractError
+
+    error = DataContractError(
+        "Data contract 'churn' failed on partition crm dt=2026-11-21: expect_column_values_to_be_in_set on "
+        "column 'plan': 3 rows outside the set",
+        failures=[{"expectation": "expect_column_values_to_be_in_set", "column": "plan", "severity": "block",
+                   "observed": "3 of 500 rows (0.6%) not in {'basic', 'pro'}", "partition": "crm dt=2026-11-21"}],
+    )
+    task_failure_callback(_context(exception=error, ti=FakeTaskInstance(task_id="validate_data", try_number=1)))
+    [message] = slack_connection.messages
+    assert message.channel == "#churn-alerts"
+    assert message.blocks[0]["text"]["text"] == "Data contract failed: churn"
+    blocks = str(message.blocks)
+    assert "expect_column_values_to_be_in_set" in blocks and "`plan`" in blocks
+    assert "crm dt=2026-11-21" in blocks and "Data Docs" in blocks
+    assert "validate_data" in message.text and "not retried" in message.text
+
+
+def test_stale_data_arrives_in_the_stale_layout(slack_connection: SlackStandIn) -> None:
+    error = StaleDataError("x: newest partition is 51.0 h old", reason="too_old", newest_partition="2026-11-19",
+                           age_hours=51.0, max_age_hours=30)
+    task_failure_callback(_context(exception=error, ti=FakeTaskInstance(task_id="check_freshness", try_number=1)))
+    [message] = slack_connection.messages
+    assert message.blocks[0]["text"]["text"] == "Stale data: churn"
+    assert "*Newest partition*\\n2026-11-19" in str(message.blocks) and "*Allowed age*\\n30 h" in str(message.blocks)
+
+
+def test_failure_after_train_links_the_mlflow_run(slack_connection: SlackStandIn, monkeypatch) -> None:
+    monkeypatch.setenv("RETRAIN_MLFLOW_UI_URL", "http://mlflow.example")
+
+    @dataclass
+    class TiWithXcom(FakeTaskInstance):
+        def xcom_pull(self, task_ids=None, **_):
+            return {"run_id": "r123", "experiment_id": "5", "model_uri": "m"} if task_ids == "train" else None
+
+    task_failure_callback(_context(ti=TiWithXcom(task_id="evaluate")))
+    [message] = slack_connection.messages
+    assert "http://mlflow.example/#/experiments/5/runs/r123" in message.text
+    assert "<http://mlflow.example/#/experiments/5/runs/r123|MLflow run>" in message.blocks[-1]["elements"][0]["text"]
+    assert FakeTaskInstance.log_url in message.blocks[-1]["elements"][0]["text"]
