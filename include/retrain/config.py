@@ -51,6 +51,10 @@ class ScheduleSpec(_Strict):
 class FreshnessRule(_Strict):
     max_age_hours: float = Field(gt=0, description="newest partition may be at most this old")
     min_rows: int = Field(ge=1, description="the newest partition must hold at least this many rows")
+    wait_minutes: float = Field(
+        default=60, ge=0,
+        description="how long check_freshness waits (deferred, on the triggerer) for late data; then stale",
+    )
 
 
 class DataSpec(_Strict):

@@ -25,13 +25,16 @@ def dagbag():
 
 def test_no_import_errors(dagbag):
     assert dagbag.import_errors == {}
-    assert {"retrain_ecommerce_esmm", "retrain_ecommerce_dwell_time"} <= set(dagbag.dag_ids)
+    assert {"retrain_ecommerce_esmm", "retrain_ecommerce_dwell_time", "retrain_land_ecommerce_impressions"} <= set(
+        dagbag.dag_ids
+    )
 
 
 def test_every_dag_has_tags_owner_retries_and_failure_alert(dagbag):
     for dag_id, dag in dagbag.dags.items():
         assert dag.tags, f"{dag_id} has no tags"
-        assert dag.max_active_runs == 1, dag_id
+        if "landing" not in dag.tags:  # one model run at a time; landing DAGs may wait for several days at once
+            assert dag.max_active_runs == 1, dag_id
         for task in dag.tasks:
             where = f"{dag_id}.{task.task_id}"
             assert task.owner not in ("", "airflow"), f"{where} has no owner"
@@ -90,3 +93,70 @@ def test_broken_spec_is_isolated_and_visible(tmp_path, monkeypatch):
     assert "invalid-spec" in broken.tags
     assert "churn.yaml" in broken.description and "training.epochs" in broken.description
     assert len(dags["retrain_ecommerce_esmm"].tasks) == 9
+
+
+# -- data arrival: schedules, the freshness sensor, the landing DAG ----------------------------------------
+
+
+def _spec_dir(tmp_path, monkeypatch, **schedules):
+    good = yaml.safe_load((ROOT / "include/specs/ecommerce_esmm.yaml").read_text())
+    for name, schedule in schedules.items():
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(dict(good, name=name, schedule=schedule)))
+    monkeypatch.setenv("RETRAIN_SPECS_DIR", str(tmp_path))
+
+
+def test_schedules_cron_with_timezone_asset_or_both(tmp_path, monkeypatch):
+    from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable
+    from retrain.assets import dataset_asset_uri
+    from retrain.orchestration.dag_factory import build_all
+
+    _spec_dir(tmp_path, monkeypatch,
+              cron_only={"cron": "0 4 * * *", "timezone": "Europe/Berlin"},
+              asset_only={"on_data_arrival": True},
+              both={"cron": "0 3 * * 1-5", "timezone": "America/New_York", "on_data_arrival": True, "catchup": True},
+              manual_only={})
+    dags = build_all()
+    cron = dags["retrain_cron_only"].timetable
+    assert isinstance(cron, CronTriggerTimetable) and cron.expression == "0 4 * * *"
+    assert str(cron.timezone) == "Europe/Berlin" and not dags["retrain_cron_only"].catchup
+    asset_only = dags["retrain_asset_only"]
+    assert [a.uri for a in asset_only.timetable.asset_condition.objects] == [dataset_asset_uri("ecommerce/impressions")]
+    both = dags["retrain_both"]
+    assert isinstance(both.timetable, AssetOrTimeSchedule) and both.catchup
+    assert both.timetable.timetable.expression == "0 3 * * 1-5"
+    assert str(both.timetable.timetable.timezone) == "America/New_York"
+    assert [a.uri for a in both.timetable.asset_condition.objects] == [dataset_asset_uri("ecommerce/impressions")]
+    assert type(dags["retrain_manual_only"].timetable).__name__ == "NullTimetable"
+
+
+def test_check_freshness_is_a_deferrable_sensor(dagbag):
+    from retrain.orchestration.sensors import FreshDataSensor
+
+    task = dagbag.dags["retrain_ecommerce_esmm"].get_task("check_freshness")
+    assert isinstance(task, FreshDataSensor) and task.loaded.spec.name == "ecommerce_esmm"
+    assert "defers" in task.doc_md and "skipped" in task.doc_md
+
+
+def test_landing_dag_announces_the_asset_the_models_are_scheduled_on(dagbag):
+    from retrain.assets import dataset_asset_uri
+
+    land = dagbag.dags["retrain_land_ecommerce_impressions"]
+    assert type(land.timetable).__name__ == "NullTimetable" and "landing" in land.tags
+    assert sorted(t.task_id for t in land.tasks) == ["announce_partition", "wait_for_partition"]
+    assert land.get_task("wait_for_partition").downstream_task_ids == {"announce_partition"}
+    outlets = land.get_task("announce_partition").outlets
+    assert [a.uri for a in outlets] == [dataset_asset_uri("ecommerce/impressions")]
+    model = dagbag.dags["retrain_ecommerce_esmm"]
+    assert {a.uri for a in model.timetable.asset_condition.objects} == {a.uri for a in outlets}
+    assert set(land.params.keys()) >= {"day", "wait_minutes"}
+
+
+def test_asset_uris_live_in_one_module():
+    scheme = "retrain-data" + "://"
+    offenders = [
+        str(path.relative_to(ROOT))
+        for folder in ("include/retrain", "dags", "plugins")
+        for path in (ROOT / folder).rglob("*.py")
+        if scheme in path.read_text() and path.name != "assets.py"
+    ]
+    assert offenders == []

@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 from retrain.config import DataSpec
-from retrain.data.landing import Partition, list_complete_partitions
+from retrain.data.landing import Partition, list_complete_partitions, partition_folder
 from retrain.errors import DataReadError, StaleDataError
 
 
@@ -64,20 +64,68 @@ def fingerprint_files(files: list[Path], root: Path) -> str:
     return digest.hexdigest()
 
 
+# Reasons that more time can cure: the data may still land. The others (too few rows, an empty partition)
+# describe data that has landed and is complete, so waiting does not help.
+LATE_REASONS = frozenset({"no_partition", "too_old", "incomplete_partition"})
+
+
+def partition_end(day: date) -> datetime:
+    """The end of a day partition (UTC): the earliest ``as_of`` whose window can include it."""
+    return datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC)
+
+
 def _partition_end(partition: Partition) -> datetime:
-    return datetime.combine(partition.day + timedelta(days=1), time.min, tzinfo=UTC)
+    return partition_end(partition.day)
 
 
-def select_snapshot(data: DataSpec, dataset_dir: Path, as_of: datetime) -> DataSnapshot:
+def _aware(as_of: datetime) -> datetime:
+    """``as_of`` in UTC (naive means UTC): partitions are UTC days."""
+    return as_of.replace(tzinfo=UTC) if as_of.tzinfo is None else as_of.astimezone(UTC)
+
+
+def awaited_markers(
+    data: DataSpec, dataset_dir: Path, as_of: datetime, required_day: date | None = None
+) -> list[Path]:
+    """The completion markers whose arrival could make the freshness rule hold as of ``as_of``, newest first.
+
+    With ``required_day`` (an asset event named the partition) only that partition's marker counts.
+    Otherwise any day young enough for ``max_age_hours`` and inside the training window would do.
+    """
+    as_of = _aware(as_of)
+    if required_day is not None:
+        days = [required_day]
+    else:
+        window_start = (as_of - timedelta(days=data.training_window_days)).date()
+        max_age = timedelta(hours=data.freshness.max_age_hours)
+        day = as_of.date() - timedelta(days=1)  # the newest day that has ended by as_of
+        days = []
+        while day >= window_start and as_of - partition_end(day) <= max_age:
+            days.append(day)
+            day -= timedelta(days=1)
+    return [partition_folder(dataset_dir, d, data.partition_prefix) / data.completion_marker for d in days]
+
+
+def select_snapshot(
+    data: DataSpec, dataset_dir: Path, as_of: datetime, required_day: date | None = None
+) -> DataSnapshot:
     """Pick the partitions of the training window ending at ``as_of`` and check the freshness rule.
 
     A day partition belongs to the window when the whole day lies before ``as_of`` and the day is within
-    ``training_window_days``. Raises StaleDataError with the reason when the rule is not met.
+    ``training_window_days``. With ``required_day`` (the partition an asset event announced), that partition
+    must be complete too. Raises StaleDataError with the reason when the rule is not met.
     """
-    if as_of.tzinfo is None:
-        as_of = as_of.replace(tzinfo=UTC)
+    as_of = _aware(as_of)
     window_start: date = (as_of - timedelta(days=data.training_window_days)).date()
     complete = list_complete_partitions(dataset_dir, data.partition_prefix, data.completion_marker)
+    if required_day is not None and required_day not in {p.day for p in complete}:
+        folder = partition_folder(dataset_dir, required_day, data.partition_prefix)
+        state = "exists but has no" if folder.is_dir() else "does not exist yet and has no"
+        raise StaleDataError(
+            f"{folder}: the announced partition {state} '{data.completion_marker}' marker "
+            f"(a partition counts only once its marker exists; half-written partitions are never read)",
+            reason="incomplete_partition", dataset=str(dataset_dir), newest_partition=required_day.isoformat(),
+            as_of=as_of.isoformat(), max_age_hours=data.freshness.max_age_hours, min_rows=data.freshness.min_rows,
+        )
     in_window = [p for p in complete if _partition_end(p) <= as_of and p.day >= window_start]
     if not in_window:
         newest = complete[-1].day.isoformat() if complete else "none"

@@ -2,7 +2,8 @@
 
 Layout: ``<dataset>/dt=YYYY-MM-DD/part-00000.parquet`` plus ``_SUCCESS``. The marker is written last and
 holds a small JSON manifest (row count and file names), so a reader never sees a half-written partition:
-a folder without its marker does not exist as far as the pipeline is concerned.
+a folder without its marker does not exist as far as the pipeline is concerned. A marker that is not
+JSON (an empty ``_SUCCESS`` as Spark or Hadoop write it) still marks the partition complete.
 """
 
 from __future__ import annotations
@@ -27,6 +28,18 @@ class Partition:
     files: tuple[Path, ...]
 
 
+def partition_folder(dataset_dir: str | Path, day: date, prefix: str = DEFAULT_PREFIX) -> Path:
+    return Path(dataset_dir) / f"{prefix}{day.isoformat()}"
+
+
+def parse_partition_day(value: str | date, prefix: str = DEFAULT_PREFIX) -> date:
+    """``2026-11-21`` or ``dt=2026-11-21`` (a folder name) as a date. Raises ValueError otherwise."""
+    if isinstance(value, date):
+        return value
+    text = str(value).strip().rstrip("/").rsplit("/", 1)[-1]
+    return date.fromisoformat(text.removeprefix(prefix))
+
+
 def write_partition(
     table: pa.Table,
     dataset_dir: str | Path,
@@ -36,16 +49,38 @@ def write_partition(
     complete: bool = True,
 ) -> Path:
     """Write one day's partition atomically; the marker goes last (skip it to simulate a half-written one)."""
-    folder = Path(dataset_dir) / f"{prefix}{day.isoformat()}"
+    folder = partition_folder(dataset_dir, day, prefix)
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / "part-00000.parquet"
     tmp = folder / ".part-00000.parquet.tmp"
     pq.write_table(table, tmp, compression="zstd")
     os.replace(tmp, final)
     if complete:
-        manifest = {"rows": table.num_rows, "files": [final.name]}
-        (folder / marker).write_text(json.dumps(manifest))
+        mark_complete(folder, rows=table.num_rows, files=[final.name], marker=marker)
     return folder
+
+
+def mark_complete(folder: str | Path, *, rows: int, files: list[str], marker: str = DEFAULT_MARKER) -> Path:
+    """Write the completion marker (a JSON manifest) atomically: readers see no marker or a whole one."""
+    folder = Path(folder)
+    tmp = folder / f".{marker}.tmp"
+    tmp.write_text(json.dumps({"rows": rows, "files": files}))
+    os.replace(tmp, folder / marker)
+    return folder / marker
+
+
+def read_manifest(folder: str | Path, marker: str = DEFAULT_MARKER) -> dict | None:
+    """The marker's manifest; ``None`` when the partition is not complete, ``{}`` for a marker that is not JSON."""
+    path = Path(folder) / marker
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    try:
+        manifest = json.loads(text)
+    except ValueError:
+        return {}
+    return manifest if isinstance(manifest, dict) else {}
 
 
 def list_complete_partitions(

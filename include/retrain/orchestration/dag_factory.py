@@ -31,20 +31,32 @@ def _schedule(spec: ModelSpec):
     return timetable
 
 
-def _as_of(context) -> datetime:
-    """The point in time a run trains as of: the end of its data interval, never the wall clock."""
-    for key in ("data_interval_end", "logical_date"):
-        value = context.get(key)
-        if value is not None:
-            return value
-    return context["dag_run"].run_after
+def _as_of(context, spec: ModelSpec | None = None) -> datetime:
+    """The point in time a run trains as of, never the wall clock: the end of its data interval or, for a
+    run triggered by data events, the end of the newest partition they announced (same as check_freshness)."""
+    from retrain.orchestration.sensors import arrival_point, interval_as_of
+
+    if spec is None:
+        return interval_as_of(context)
+    return arrival_point(context, spec.data.location, spec.data.partition_prefix)[0]
 
 
-def _run_info(context):
+def _run_info(context, spec: ModelSpec | None = None):
     from retrain.pipeline.context import RunInfo
 
     ti = context["ti"]
-    return RunInfo(dag_id=ti.dag_id, run_id=context["run_id"], try_number=ti.try_number, as_of=_as_of(context))
+    as_of = _as_of(context, spec)
+    return RunInfo(dag_id=ti.dag_id, run_id=context["run_id"], try_number=ti.try_number, as_of=as_of)
+
+
+FRESHNESS_DOC = """
+**Waiting for data.** When the data is late (no complete partition young enough yet, or the partition an
+asset event announced has no completion marker), the task defers: its worker slot is released and a trigger
+on the triggerer watches for the marker, up to `data.freshness.wait_minutes`. Then the run ends as stale data.
+
+**Data seen before.** A scheduled, backfill or asset-triggered run whose data (fingerprint) this spec was
+already trained on is skipped, with the earlier MLflow run named in the log. Manual runs always train.
+"""
 
 
 def _failure_callback(context) -> None:
@@ -57,6 +69,7 @@ def build_dag(loaded: LoadedSpec):
     from airflow.sdk import DAG, TriggerRule, get_current_context, task
 
     from retrain.alerts.deadline import deadline_alert
+    from retrain.orchestration.sensors import FreshDataSensor
 
     spec = loaded.spec
     doc = (
@@ -79,11 +92,9 @@ def build_dag(loaded: LoadedSpec):
         default_args={"owner": spec.owner, "on_failure_callback": _failure_callback, **default_task_args()},
     ) as dag:
 
-        @task(doc_md=task_doc("check_freshness"))
-        def check_freshness() -> dict:
-            from retrain.pipeline.data_stages import check_freshness as stage
-
-            return stage(loaded, _as_of(get_current_context()))
+        check_freshness = FreshDataSensor(
+            task_id="check_freshness", loaded=loaded, doc_md=task_doc("check_freshness") + FRESHNESS_DOC
+        )
 
         @task(doc_md=task_doc("validate_data"))
         def validate_data(snapshot: dict) -> dict:
@@ -95,7 +106,7 @@ def build_dag(loaded: LoadedSpec):
         def train(snapshot: dict, validation: dict) -> dict:
             from retrain.pipeline.training_stage import train_candidate
 
-            return train_candidate(loaded, snapshot, _run_info(get_current_context()), validation)
+            return train_candidate(loaded, snapshot, _run_info(get_current_context(), spec), validation)
 
         @task(doc_md=task_doc("evaluate"))
         def evaluate(snapshot: dict, trained: dict) -> dict:
@@ -134,7 +145,7 @@ def build_dag(loaded: LoadedSpec):
             outcome = context["ti"].xcom_pull(task_ids="promote") or context["ti"].xcom_pull(task_ids="reject")
             return notify_outcome(loaded, context["run_id"], trained, evaluation, outcome)
 
-        snapshot = check_freshness()
+        snapshot = check_freshness.output
         validation = validate_data(snapshot)
         trained = train(snapshot, validation)
         evaluation = evaluate(snapshot, trained)

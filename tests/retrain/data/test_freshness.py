@@ -56,3 +56,64 @@ def test_corrupt_file_is_named(dataset):
     target.write_bytes(target.read_bytes()[:100])
     with pytest.raises(DataReadError, match=r"dt=2026-11-21/part-00000\.parquet: cannot read parquet footer"):
         select_snapshot(RULE, dataset, datetime(2026, 11, 22, 3, tzinfo=UTC))
+
+
+# -- waiting for late data and announced partitions ------------------------------------------------------
+
+
+def test_errors_say_whether_waiting_can_help(dataset, tmp_path):
+    from retrain.data.freshness import LATE_REASONS
+
+    with pytest.raises(StaleDataError) as too_old:
+        select_snapshot(RULE, dataset, datetime(2026, 11, 24, 3, tzinfo=UTC))
+    with pytest.raises(StaleDataError) as nothing:
+        select_snapshot(RULE, tmp_path / "empty", datetime(2026, 11, 22, tzinfo=UTC))
+    write_partition(generate_day(date(2026, 11, 21), 50), tmp_path / "small", date(2026, 11, 21))
+    with pytest.raises(StaleDataError) as small:
+        select_snapshot(RULE, tmp_path / "small", datetime(2026, 11, 22, 3, tzinfo=UTC))
+    assert too_old.value.reason in LATE_REASONS and nothing.value.reason in LATE_REASONS
+    assert small.value.reason == "too_few_rows" and small.value.reason not in LATE_REASONS
+
+
+def test_announced_partition_must_be_complete(dataset):
+    from retrain.data.freshness import partition_end
+
+    day = date(2026, 11, 22)
+    write_partition(generate_day(day, 200), dataset, day, complete=False)
+    with pytest.raises(StaleDataError, match=r"dt=2026-11-22: the announced partition exists but has no '_SUCCESS'") as err:
+        select_snapshot(RULE, dataset, partition_end(day), required_day=day)
+    assert err.value.reason == "incomplete_partition"
+    # Without the announcement the same as_of trains on what is complete (the half-written day is never read).
+    assert select_snapshot(RULE, dataset, partition_end(day)).newest_partition == "2026-11-21"
+    write_partition(generate_day(day, 200), dataset, day)
+    snap = select_snapshot(RULE, dataset, partition_end(day), required_day=day)
+    assert snap.newest_partition == "2026-11-22" and snap.as_of == "2026-11-23T00:00:00+00:00"
+
+
+def test_awaited_markers_are_the_days_young_enough_for_the_rule(tmp_path):
+    from retrain.data.freshness import awaited_markers
+
+    as_of = datetime(2026, 11, 22, 3, tzinfo=UTC)  # max_age 30 h: 2026-11-21 (3 h old) and -20 (27 h old)
+    assert [m.relative_to(tmp_path).as_posix() for m in awaited_markers(RULE, tmp_path, as_of)] == [
+        "dt=2026-11-21/_SUCCESS", "dt=2026-11-20/_SUCCESS",
+    ]
+    strict = DataSpec(location="x", freshness=FreshnessRule(max_age_hours=2, min_rows=1))
+    assert awaited_markers(strict, tmp_path, as_of) == []  # yesterday is already 3 h old: nothing can help
+    announced = awaited_markers(RULE, tmp_path, as_of, required_day=date(2026, 11, 22))
+    assert [m.relative_to(tmp_path).as_posix() for m in announced] == ["dt=2026-11-22/_SUCCESS"]
+
+
+def test_as_of_in_another_timezone_means_the_same_utc_days(dataset):
+    from zoneinfo import ZoneInfo
+
+    berlin = datetime(2026, 11, 22, 4, tzinfo=ZoneInfo("Europe/Berlin"))  # 03:00 UTC
+    assert select_snapshot(RULE, dataset, berlin).fingerprint == select_snapshot(
+        RULE, dataset, datetime(2026, 11, 22, 3, tzinfo=UTC)).fingerprint
+
+
+def test_wait_minutes_defaults_to_an_hour_and_cannot_be_negative():
+    from pydantic import ValidationError
+
+    assert FreshnessRule(max_age_hours=1, min_rows=1).wait_minutes == 60
+    with pytest.raises(ValidationError):
+        FreshnessRule(max_age_hours=1, min_rows=1, wait_minutes=-1)

@@ -1,0 +1,194 @@
+"""A real, running Airflow on this machine for demos and integration tests.
+
+Starts the Airflow 3 components as separate processes, each in its own process group: ``api-server``
+(REST API, UI and the execution API the workers talk to), ``scheduler`` (LocalExecutor), ``dag-processor``
+and ``triggerer``. Everything lives under one folder (AIRFLOW_HOME, logs, the SQLite database unless a
+``database_url`` is given), on free local ports, with a known user for the simple auth manager.
+``stop()`` (or leaving the ``with`` block) ends every process group it started.
+
+    with LocalAirflow(root, env=extra_env) as airflow:
+        airflow.api.post_asset_event(dataset_asset_uri("ecommerce/impressions"), {"partition": "2026-11-21"})
+        run = airflow.wait_for(lambda: ..., timeout=300, what="a run")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TypeVar
+
+from retrain.orchestration.airflow_api import AirflowApi, get_token
+
+T = TypeVar("T")
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LocalAirflow:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        env: Mapping[str, str] | None = None,
+        database_url: str | None = None,
+        parallelism: int = 1,
+        username: str = "admin",
+        password: str | None = None,
+    ) -> None:
+        self.root = Path(root)
+        self.home = self.root / "airflow"
+        self.logs = self.root / "component-logs"
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.username, self.password = username, password or secrets.token_urlsafe(12)
+        self.processes: dict[str, subprocess.Popen] = {}
+        self._api: AirflowApi | None = None
+        passwords = self.root / "simple_auth_manager_passwords.json"
+        self.env = {
+            **os.environ,
+            **(env or {}),
+            "AIRFLOW_HOME": str(self.home),
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": str(parallelism),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(self.port),
+            "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__API__BASE_URL": self.base_url,
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+            "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{username}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+        }
+        if database_url:
+            self.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = database_url
+        self._passwords = passwords
+
+    # -- lifecycle --------------------------------------------------------------------------------------
+
+    def airflow(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+        command = [str(Path(sys.executable).parent / "airflow"), *args]
+        return subprocess.run(command, env=self.env, capture_output=True, text=True, timeout=timeout)
+
+    def start(self, timeout: float = 300) -> LocalAirflow:
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self._passwords.write_text(json.dumps({self.username: self.password}))
+        migrated = self.airflow("db", "migrate", timeout=timeout)
+        if migrated.returncode != 0:
+            raise RuntimeError(f"airflow db migrate failed:\n{migrated.stdout[-3000:]}\n{migrated.stderr[-3000:]}")
+        try:
+            for component in COMPONENTS:
+                self._spawn(component)
+            self.wait_for(self._healthy, timeout=timeout, what="all Airflow components to report healthy")
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _spawn(self, component: str) -> None:
+        log = (self.logs / f"{component}.log").open("ab")
+        try:
+            self.processes[component] = subprocess.Popen(
+                [str(Path(sys.executable).parent / "airflow"), *component.split()],
+                env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True,  # its own process group: stop() ends it and all its children
+            )
+        finally:
+            log.close()
+
+    def stop(self, grace: float = 20) -> None:
+        """SIGTERM every process group started here, then SIGKILL what is left after ``grace`` seconds."""
+        for process in self.processes.values():
+            if process.poll() is None:
+                _signal_group(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for process in self.processes.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            _signal_group(process.pid, signal.SIGKILL)  # children that outlived their parent, too
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=10)
+        self.processes.clear()
+
+    def __enter__(self) -> LocalAirflow:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- talking to it ----------------------------------------------------------------------------------
+
+    @property
+    def api(self) -> AirflowApi:
+        if self._api is None:
+            self._api = AirflowApi(self.base_url, get_token(self.base_url, self.username, self.password))
+        return self._api
+
+    def health(self) -> dict:
+        import urllib.request
+
+        with urllib.request.urlopen(f"{self.base_url}/api/v2/monitor/health", timeout=5) as response:
+            return json.loads(response.read())
+
+    def _healthy(self) -> bool:
+        self.check_alive()
+        try:
+            health = self.health()
+        except OSError:
+            return False
+        parts = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+        return all((health.get(p) or {}).get("status") == "healthy" for p in parts)
+
+    def check_alive(self) -> None:
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                raise RuntimeError(f"airflow {name} exited with {process.returncode}:\n{self.log_tail(name)}")
+
+    def log_tail(self, component: str, chars: int = 3000) -> str:
+        path = self.logs / f"{component}.log"
+        return path.read_text(errors="replace")[-chars:] if path.exists() else ""
+
+    def wait_for(self, check: Callable[[], T], *, timeout: float, what: str, interval: float = 2) -> T:
+        """Poll ``check`` until it returns something truthy; raise TimeoutError naming ``what`` after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = check()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"waited {timeout:g} s for {what}")
+            time.sleep(interval)
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 180) -> dict:
+        def parsed():
+            self.check_alive()
+            try:
+                return self.api.dag(dag_id)
+            except Exception:
+                return None
+
+        return self.wait_for(parsed, timeout=timeout, what=f"DAG {dag_id} to be parsed")
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)  # the process group of a child started with start_new_session has its pid
