@@ -107,6 +107,12 @@ class TrainingSpec(_Strict):
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
 
+class EvaluationSpec(_Strict):
+    slices: list[str] = Field(
+        default_factory=list, description="categorical features whose values get their own holdout metrics"
+    )
+
+
 class ValidationSpec(_Strict):
     suite: str = Field(description="expectation suite file, relative to the specs' include/ folder")
 
@@ -152,6 +158,7 @@ class ModelSpec(_Strict):
     architecture: ArchitectureSpec
     training: TrainingSpec = Field(default_factory=TrainingSpec)
     validation: ValidationSpec
+    evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
     gate: GateSpec = Field(default_factory=GateSpec)
     alerts: AlertSpec = Field(default_factory=AlertSpec)
 
@@ -175,6 +182,9 @@ class ModelSpec(_Strict):
                         f"gate.heads.{head_name}: unknown metric {metric!r} for a {kind} head "
                         f"(known: {sorted(known)})"
                     )
+        unknown_slices = set(self.evaluation.slices) - set(self.features.categorical)
+        if unknown_slices:
+            raise ValueError(f"evaluation.slices must be categorical features, got {sorted(unknown_slices)}")
         if self.architecture.type == "esmm":
             kinds = [h.kind for h in self.heads]
             if kinds != ["binary", "binary"]:

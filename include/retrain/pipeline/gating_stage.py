@@ -29,6 +29,22 @@ def _scores(spec: ModelSpec, labels: dict, predictions: dict) -> dict[str, dict[
     return {h.name: head_metrics(h.kind, labels[h.name], predictions[h.name]) for h in spec.heads}
 
 
+def _slice_scores(spec: ModelSpec, holdout_table, labels: dict, predictions: dict) -> dict:
+    """Holdout metrics per value of each slice column: {column: {value: {head: {metric: v}}}}."""
+    import numpy as np
+
+    out: dict = {}
+    for column in spec.evaluation.slices:
+        values = np.asarray(holdout_table.column(column).to_pylist(), dtype=object)
+        for value in sorted({v for v in values if v is not None}):
+            mask = values == value
+            out.setdefault(column, {})[str(value)] = {
+                "rows": int(mask.sum()),
+                **_scores(spec, {k: v[mask] for k, v in labels.items()}, {k: v[mask] for k, v in predictions.items()}),
+            }
+    return out
+
+
 def _log_head_plots(spec: ModelSpec, labels: dict, predictions: dict) -> None:
     import mlflow
 
@@ -59,6 +75,7 @@ def evaluate(loaded: LoadedSpec, snapshot_dict: dict, trained: dict) -> dict:
     labels = {h.name: holdout.column(h.label).to_numpy(zero_copy_only=False) for h in spec.heads}
     candidate_pred = _predict(trained["model_uri"], holdout, spec)
     candidate = _scores(spec, labels, candidate_pred)
+    slices = _slice_scores(spec, holdout, labels, candidate_pred)
     champion = mlflow_store.champion_version(client, name)
     champion_scores, significance = None, {}
     if champion is not None:
@@ -78,6 +95,8 @@ def evaluate(loaded: LoadedSpec, snapshot_dict: dict, trained: dict) -> dict:
             mlflow.set_tag("retrain.compared_with_champion_version", str(champion.version))
         if significance:
             mlflow.log_dict(significance, "gate/bootstrap.json")
+        if slices:
+            mlflow.log_dict(slices, "evaluation/slices.json")
         mlflow.log_param("holdout_rows", holdout.num_rows)
         mlflow.set_tag("retrain.challenger_version", challenger)
         _log_head_plots(spec, labels, candidate_pred)
@@ -89,6 +108,7 @@ def evaluate(loaded: LoadedSpec, snapshot_dict: dict, trained: dict) -> dict:
         "champion_version": str(champion.version) if champion else None,
         "challenger_version": challenger,
         "significance": significance,
+        "slices": slices,
         "holdout_rows": holdout.num_rows,
     }
 

@@ -14,6 +14,21 @@ def _metric_table(candidate: dict, champion: dict | None) -> list[str]:
     return rows
 
 
+def _slice_table(slices: dict) -> list[str]:
+    if not slices:
+        return []
+    rows = ["### Metrics per slice", "", "| slice | rows | head | metric | value |", "| --- | --- | --- | --- | --- |"]
+    for column, by_value in slices.items():
+        for value, scores in by_value.items():
+            for head, metrics in scores.items():
+                if head == "rows":
+                    continue
+                for metric, v in metrics.items():
+                    if metric in ("roc_auc", "log_loss", "rmse", "r2"):
+                        rows.append(f"| {column}={value} | {scores['rows']} | {head} | {metric} | {v:.4f} |")
+    return [*rows, ""]
+
+
 def render_model_card(
     spec: ModelSpec,
     version: str,
@@ -54,6 +69,7 @@ def render_model_card(
         "## Metrics on the holdout",
         *_metric_table(evaluation["candidate"], evaluation.get("champion")),
         "",
+        *_slice_table(evaluation.get("slices") or {}),
         "## Data validation",
     ]
     if validation:

@@ -58,10 +58,15 @@ class AliasMove:
 def register_challenger(client: MlflowClient, name: str, run_id: str, model_uri: str, tags: dict[str, str]) -> str:
     """Register the run's model once (a retry finds it by run id), point ``challenger`` at it, return its version."""
     import mlflow
+    from mlflow.exceptions import MlflowException
 
     version = version_for_run(client, name, run_id)
-    if version is None:
+    if version is None and model_uri.startswith("models:/"):
         version = mlflow.register_model(model_uri, name, tags=tags)
+    elif version is None:  # a plain artifact location: link the version to its run explicitly
+        with suppress(MlflowException):
+            client.create_registered_model(name)
+        version = client.create_model_version(name, source=model_uri, run_id=run_id, tags=tags)
     else:
         for key, value in tags.items():
             client.set_model_version_tag(name, version.version, key, value)

@@ -39,7 +39,6 @@ def test_nan_metric_never_passes():
 
 def test_bootstrap_interval_separates_a_real_improvement_from_noise():
     import numpy as np
-
     from retrain.tracking.gate import bootstrap_improvement
 
     rng = np.random.default_rng(0)
