@@ -19,7 +19,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-
 from retrain.cli import main as cli_main
 from retrain.tracking import registry
 
