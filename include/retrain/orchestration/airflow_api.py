@@ -98,3 +98,13 @@ class AirflowApi:
         quoted = urllib.parse.quote(run_id, safe="")
         rows = self.call("GET", f"dags/{dag_id}/dagRuns/{quoted}/taskInstances", limit=100)["task_instances"]
         return {row["task_id"]: row for row in rows}
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> str:
+        """A task try's log as text (one line per log event)."""
+        quoted = urllib.parse.quote(run_id, safe="")
+        answer = self.call("GET", f"dags/{dag_id}/dagRuns/{quoted}/taskInstances/{task_id}/logs/{try_number}",
+                           full_content="true")
+        content = answer.get("content") or []
+        if isinstance(content, str):
+            return content
+        return "\n".join(str(e.get("event", "")) if isinstance(e, dict) else str(e) for e in content)

@@ -206,10 +206,12 @@ class FreshDataSensor(BaseOperator):
         if kind == "manual":
             self.log.warning("%s; this is a manual run, so it retrains anyway", what)
             return snapshot
-        raise AirflowSkipException(
+        message = (
             f"nothing new to train on: {what}. This {kind} run is skipped, nothing is trained twice; "
             f"trigger the DAG manually to retrain on the same data anyway"
         )
+        self.log.warning(message)  # Airflow logs a skip as "Skipping task." without the reason
+        raise AirflowSkipException(message)
 
 
 def _short(marker: str | Path) -> str:

@@ -1,0 +1,178 @@
+"""Data arrival on a real, running Airflow: api-server, scheduler (LocalExecutor, ONE worker slot),
+dag-processor and triggerer as separate processes, with a real MLflow store and a Slack stand-in.
+
+The tests run in order and share the stack; together they tell one story:
+
+1. a partition lands with its marker, an upstream system posts the asset event through the REST API, and
+   the model's run trains and promotes;
+2. a half-written partition (no marker) is never announced: the announce helper refuses it and the
+   landing DAG waits for its marker without starting a model run;
+3. an event that comes too early (the partition is still being written) starts a run whose freshness check
+   *defers*: the task waits on the triggerer while the only worker slot runs other work, and resumes once
+   the marker lands;
+4. the same partitions announced again train nothing twice (the runs are skipped, with a message);
+5. a dataset that never delivers ends its run as stale data, with a Slack alert and no model.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from retrain.assets import dataset_asset_uri
+from retrain.data.arrival import IncompletePartitionError
+from retrain.data.demo import generate_day, generate_demo_data
+from retrain.data.landing import mark_complete, write_partition
+from retrain.orchestration.announce import announce_partition
+
+from tests.support.arrival_stack import arrival_stack, small_esmm_spec, today_utc
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+MODEL = "retrain_ecommerce_esmm"
+LAND = "retrain_land_ecommerce_impressions"
+NEVER = "retrain_partner_esmm"  # reads a dataset that never arrives
+LOCATION = "ecommerce/impressions"
+URI = dataset_asset_uri(LOCATION)
+ROWS = 3_000
+TODAY = today_utc()
+YESTERDAY = TODAY - timedelta(days=1)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, monkeypatch_module):
+    root = tmp_path_factory.mktemp("arrival")
+    specs = [
+        small_esmm_spec(schedule={"on_data_arrival": True}),
+        small_esmm_spec("partner_esmm", schedule={"on_data_arrival": True}, location="partner/impressions",
+                        freshness={"max_age_hours": 48, "min_rows": 1000, "wait_minutes": 0.25}),
+    ]
+    with arrival_stack(root, specs) as s:
+        # The announce helper runs in this process: point it at the stack's landing zone.
+        monkeypatch_module.setenv("RETRAIN_DATA_ROOT", str(s.data_root))
+        for dag_id in (MODEL, LAND, NEVER):
+            s.airflow.wait_for_dag(dag_id)
+        yield s
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
+
+
+@pytest.fixture(scope="module")
+def dataset(stack):
+    return stack.data_root / LOCATION
+
+
+def _known(stack, dag_id=MODEL) -> set[str]:
+    return {r["dag_run_id"] for r in stack.runs(dag_id)}
+
+
+def test_rest_asset_event_starts_a_run_that_trains_and_promotes(stack, dataset):
+    generate_demo_data(stack.data_root, YESTERDAY, days=7, rows_per_day=ROWS)
+    assert stack.runs(MODEL) == []
+
+    event = stack.api.post_asset_event(URI, {"partition": YESTERDAY.isoformat()})  # POST /api/v2/assets/events
+    assert event["extra"]["partition"] == YESTERDAY.isoformat()
+
+    run = stack.wait_for_new_run(MODEL, set())
+    assert run["run_type"] == "asset_triggered"
+    run = stack.wait_for_run_end(MODEL, run["dag_run_id"])
+    states = stack.states(MODEL, run["dag_run_id"])
+    assert run["state"] == "success", states
+    assert states["train"] == "success" and states["promote"] == "success" and states["reject"] == "skipped"
+
+    (trained,) = stack.mlflow_runs("ecommerce_esmm")
+    tags = trained.data.tags
+    assert tags["airflow.run_id"] == run["dag_run_id"] and tags["retrain.gate_decision"] == "promote"
+    # The run trains as of the end of the announced day, whatever the clock said when the event came.
+    assert tags["retrain.as_of"].startswith(f"{TODAY.isoformat()}T00:00:00")
+    assert tags["retrain.data_partitions"].split(",")[-1] == f"dt={YESTERDAY.isoformat()}"
+
+
+def test_half_written_partition_triggers_nothing(stack, dataset):
+    write_partition(generate_day(TODAY, ROWS), dataset, TODAY, complete=False)  # data written, no marker yet
+    events_before, runs_before = len(stack.api.asset_events(URI)), _known(stack)
+
+    with pytest.raises(IncompletePartitionError, match="has no '_SUCCESS' marker"):
+        announce_partition(stack.api, LOCATION, TODAY)
+
+    # The landing DAG, asked to announce it, waits for the marker (deferred) instead of announcing.
+    landing = stack.api.trigger(LAND, {"day": TODAY.isoformat()})
+    ti = stack.wait_for_task_state(LAND, landing["dag_run_id"], "wait_for_partition", "deferred")
+    assert ti["trigger"]["classpath"] == "retrain.orchestration.triggers.PartitionMarkerTrigger"
+    assert stack.states(LAND, landing["dag_run_id"])["announce_partition"] in (None, "no_status")
+    assert len(stack.api.asset_events(URI)) == events_before
+    assert _known(stack) == runs_before
+
+
+def test_early_event_defers_check_freshness_and_frees_the_worker_slot(stack, dataset):
+    runs_before = _known(stack)
+    # An upstream system announces today's partition too early: it is still being written.
+    stack.api.post_asset_event(URI, {"partition": TODAY.isoformat()})
+    run_id = stack.wait_for_new_run(MODEL, runs_before)["dag_run_id"]
+    waiting = stack.wait_for_task_state(MODEL, run_id, "check_freshness", "deferred")
+    assert waiting["trigger"]["classpath"] == "retrain.orchestration.triggers.PartitionMarkerTrigger"
+
+    # With one worker slot in all, other work still runs while the sensor waits on the triggerer:
+    # the landing DAG announces yesterday's partition (again) from start to end.
+    landing = stack.api.trigger(LAND, {"day": YESTERDAY.isoformat()})
+    assert stack.wait_for_run_end(LAND, landing["dag_run_id"], timeout=240)["state"] == "success"
+    assert stack.states(MODEL, run_id)["check_freshness"] == "deferred"
+    assert stack.states(MODEL, run_id)["train"] in (None, "no_status")
+
+    mark_complete(dataset / f"dt={TODAY.isoformat()}", rows=ROWS, files=["part-00000.parquet"])  # marker lands
+    run = stack.wait_for_run_end(MODEL, run_id)
+    states = stack.states(MODEL, run_id)
+    assert run["state"] == "success" and states["train"] == "success", states
+    log = stack.log(MODEL, run_id, "check_freshness")
+    assert "the announced partition exists but has no '_SUCCESS' marker" in log
+    assert "worker slot released" in log and "landed; checking freshness again" in log
+    newest = [r for r in stack.mlflow_runs("ecommerce_esmm") if r.data.tags["airflow.run_id"] == run_id]
+    assert len(newest) == 1
+    assert newest[0].data.tags["retrain.data_partitions"].split(",")[-1] == f"dt={TODAY.isoformat()}"
+
+
+def test_partitions_announced_again_are_not_trained_twice(stack, dataset):
+    # The landing runs of the previous tests announced yesterday and (once its marker landed) today again;
+    # those events queue model runs behind the running one. Then yesterday lands once more, byte for byte.
+    for landing in stack.runs(LAND):
+        assert stack.wait_for_run_end(LAND, landing["dag_run_id"], timeout=240)["state"] == "success"
+    write_partition(generate_day(YESTERDAY, ROWS), dataset, YESTERDAY)
+    before = _known(stack)
+    stack.api.post_asset_event(URI, {"partition": YESTERDAY.isoformat()})
+    stack.wait_for_new_run(MODEL, before)
+
+    def all_done():
+        runs = stack.runs(MODEL)
+        return runs if all(r["state"] in ("success", "failed") for r in runs) else None
+
+    runs = stack.airflow.wait_for(all_done, timeout=420, what="every queued model run to finish")
+    trained = {r.data.tags["airflow.run_id"] for r in stack.mlflow_runs("ecommerce_esmm")}
+    assert len(trained) == 2  # the first run and the early-event run; nothing since
+    repeats = [r for r in runs if r["dag_run_id"] not in trained]
+    assert len(repeats) >= 1
+    for run in repeats:
+        states = stack.states(MODEL, run["dag_run_id"])
+        assert run["state"] == "success"
+        assert states["check_freshness"] == "skipped" and states["train"] == "skipped", states
+        log = stack.log(MODEL, run["dag_run_id"], "check_freshness")
+        assert "nothing new to train on: ecommerce_esmm was already trained on this data" in log
+
+
+def test_data_that_never_arrives_ends_as_stale_data_with_a_slack_alert(stack):
+    stack.slack.reset()
+    run = stack.api.trigger(NEVER, logical_date=None)
+    stack.wait_for_task_state(NEVER, run["dag_run_id"], "check_freshness", "deferred")
+    run = stack.wait_for_run_end(NEVER, run["dag_run_id"], timeout=240)
+    states = stack.states(NEVER, run["dag_run_id"])
+    assert run["state"] == "failed"
+    assert states["check_freshness"] == "failed" and states["train"] == "upstream_failed"
+    assert stack.mlflow_runs("partner_esmm") == []
+
+    alerts = stack.slack.wait_for_messages(1, timeout=30)
+    text = " ".join((m.text or "") + str(m.blocks) for m in alerts)
+    assert NEVER in text and "check_freshness" in text
+    assert "Stale data" in text and "waited 0.25 min" in text and "no model is trained or promoted" in text
