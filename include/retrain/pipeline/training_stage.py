@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -41,8 +42,11 @@ def _params(spec: ModelSpec, snapshot: DataSnapshot) -> dict[str, str]:
     }
 
 
-def build_and_fit(spec: ModelSpec, train_table, holdout_table, device, on_epoch=None):
-    """Fit the encoder and the model on the training rows. Returns the bundle and the epoch history."""
+def build_and_fit(spec: ModelSpec, train_table, holdout_table, device, on_epoch=None, checkpoint_dir=None):
+    """Fit the encoder and the model on the training rows. Returns the bundle and the epoch history.
+
+    With ``checkpoint_dir``, every epoch is checkpointed there and a checkpoint already there is resumed
+    from (the encoder and heads are refit from the same rows, so they come out the same)."""
     from retrain.data.encoding import FeatureEncoder, label_array
     from retrain.models.base import HeadConfig, ModelConfig, build_model
     from retrain.models.bundle import ModelBundle
@@ -83,6 +87,7 @@ def build_and_fit(spec: ModelSpec, train_table, holdout_table, device, on_epoch=
         loss_weights={h.name: h.loss_weight for h in spec.heads},
         holdout=holdout,
         on_epoch=on_epoch,
+        checkpoint_dir=checkpoint_dir,
     )
     return ModelBundle(config=config, encoder=encoder, model=model.cpu()), history
 
@@ -103,6 +108,7 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
     from retrain.tracking import mlflow_store, pyfunc_entry
     from retrain.tracking.lineage import MANIFEST_PATH, build_manifest, file_sha256, manifest_tags
     from retrain.tracking.plots import loss_curves
+    from retrain.training.checkpoints import checkpoint_dir_for_run
     from retrain.training.devices import resolve_device
 
     spec, settings = loaded.spec, get_settings()
@@ -122,6 +128,8 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
     manifest = build_manifest(loaded, snapshot, run, settings, device)
     tags = {**run.tags(), "retrain.model": spec.name, "retrain.owner": spec.owner, **manifest_tags(manifest)}
     run_id = earlier.info.run_id if earlier is not None else None
+    if run_id is not None:
+        log.info("an earlier try left MLflow run %s without a model: resuming it from its last checkpoint", run_id)
     with mlflow.start_run(run_id=run_id, experiment_id=exp_id, run_name=f"{spec.name} {run.as_of:%Y-%m-%d}") as active:
         mlflow.set_tags(tags)
         mlflow.log_params(_params(spec, snapshot))
@@ -140,7 +148,10 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
                 metrics["holdout_loss"] = result.holdout_loss
             mlflow.log_metrics(metrics, step=result.epoch)
 
-        bundle, history = build_and_fit(spec, train_table, holdout_table, device, on_epoch=log_epoch)
+        checkpoints = checkpoint_dir_for_run(active.info.run_id)
+        bundle, history = build_and_fit(
+            spec, train_table, holdout_table, device, on_epoch=log_epoch, checkpoint_dir=checkpoints
+        )
         example = holdout_table.select(bundle.feature_columns).slice(0, 5).to_pandas()
         mlflow.log_figure(loss_curves([h.__dict__ for h in history]), "plots/loss_curves.png")
         with tempfile.TemporaryDirectory() as tmp:
@@ -157,6 +168,7 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
             )
         mlflow.set_tag("retrain.artifact_sha256", json.dumps(checksums, sort_keys=True))
         mlflow.set_tag("retrain.model_uri", info.model_uri)
+        shutil.rmtree(checkpoints, ignore_errors=True)  # the model is logged; a retry reuses it as is
         log.info("logged candidate %s in MLflow run %s after %d epochs", info.model_uri, active.info.run_id, len(history))
         return {"run_id": active.info.run_id, "experiment_id": exp_id, "model_uri": info.model_uri}
 

@@ -2,14 +2,20 @@
 
 Inputs are moved to the device once. Each epoch draws one permutation (seeded), gathers every tensor
 once in that order, and then takes contiguous slices as batches: no per-row Dataset, no DataLoader workers.
+
+With ``checkpoint_dir`` set, a checkpoint is written after every epoch and a later call with the same
+folder resumes after the last finished epoch (see ``retrain.training.checkpoints``). On CUDA the forward
+pass runs under ``torch.autocast``: bf16 where the card supports it, otherwise fp16 with a GradScaler.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -18,6 +24,7 @@ from torch.nn import functional as F
 
 from retrain.data.encoding import EncodedFeatures
 from retrain.models.base import HeadConfig
+from retrain.training.checkpoints import load_checkpoint, save_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +92,13 @@ def evaluate_loss(model: nn.Module, heads: list[HeadConfig], data: TrainingData,
     return total / max(count, 1)
 
 
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """Mixed precision on CUDA: bf16 where supported, else fp16. None (full fp32) on the CPU."""
+    if device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
 def fit(
     model: nn.Module,
     heads: list[HeadConfig],
@@ -98,27 +112,65 @@ def fit(
     loss_weights: dict[str, float] | None = None,
     holdout: TrainingData | None = None,
     on_epoch: Callable[[EpochResult], None] | None = None,
+    checkpoint_dir: str | Path | None = None,
+    mixed_precision: bool = True,
 ) -> list[EpochResult]:
-    """Train ``model`` in place. Calls ``on_epoch`` after every epoch (for logging and tracking)."""
+    """Train ``model`` in place. Calls ``on_epoch`` after every epoch (for logging and tracking).
+
+    Returns the history of every epoch, including those finished before a resume. ``on_epoch`` is called
+    only for the epochs this call trains, after the epoch's checkpoint is safely on disk.
+    """
     weights = loss_weights or {}
+    device = train.numeric.device
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
     generator = torch.Generator(device="cpu").manual_seed(seed)
-    history = []
+    amp_dtype = autocast_dtype(device) if mixed_precision else None
+    scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
+    history: list[EpochResult] = []
+    best = float("inf")
+    first_epoch = 1
+    state = load_checkpoint(checkpoint_dir)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["torch_rng"])
+        generator.set_state(state["permutation_rng"])
+        if device.type == "cuda" and state.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(state["cuda_rng"], device)
+        if scaler is not None and state.get("grad_scaler"):
+            scaler.load_state_dict(state["grad_scaler"])
+        best = state["best_metric"]
+        history = [EpochResult(**h) for h in state["history"]]
+        first_epoch = state["epoch"] + 1
+        log.info("resuming training after epoch %d of %d", state["epoch"], epochs)
     n = len(train)
-    for epoch in range(1, epochs + 1):
+
+    def autocast():
+        if amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=device.type, dtype=amp_dtype)
+
+    for epoch in range(first_epoch, epochs + 1):
         model.train()
         started = time.perf_counter()
-        order = torch.randperm(n, generator=generator).to(train.numeric.device)
+        order = torch.randperm(n, generator=generator).to(device)
         numeric, categorical = train.numeric[order], train.categorical[order]
         labels = {name: y[order] for name, y in train.labels.items()}
-        running = 0.0
+        running = torch.zeros((), device=device)
         for start in range(0, n, batch_size):
             end = min(start + batch_size, n)
-            outputs = model(numeric[start:end], categorical[start:end])
+            with autocast():
+                outputs = model(numeric[start:end], categorical[start:end])
+            # Losses in fp32, outside autocast (binary_cross_entropy is not autocast-safe).
             loss = total_loss(heads, outputs, {k: v[start:end] for k, v in labels.items()}, weights)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                optimizer.step()
             running += loss.detach() * (end - start)
         train_loss = float(running) / n
         seconds = time.perf_counter() - started
@@ -130,6 +182,20 @@ def fit(
             result.samples_per_second,
         )
         history.append(result)
+        if holdout_loss is not None:
+            best = min(best, holdout_loss)
+        if checkpoint_dir is not None:
+            save_checkpoint(checkpoint_dir, {
+                "epoch": epoch,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+                "permutation_rng": generator.get_state(),
+                "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+                "grad_scaler": scaler.state_dict() if scaler is not None else {},
+                "best_metric": best,
+                "history": [asdict(h) for h in history],
+            })
         if on_epoch:
             on_epoch(result)
     return history
