@@ -91,6 +91,15 @@ class AirflowApi:
     def trigger(self, dag_id: str, conf: dict | None = None, logical_date: str | None = None) -> dict:
         return self.call("POST", f"dags/{dag_id}/dagRuns", {"logical_date": logical_date, "conf": conf or {}})
 
+    def clear_run(self, dag_id: str, run_id: str) -> dict:
+        """Rerun a DAG run from the start (all its tasks cleared), as "Clear" in the UI does."""
+        quoted = urllib.parse.quote(run_id, safe="")
+        return self.call("POST", f"dags/{dag_id}/dagRuns/{quoted}/clear", {"dry_run": False, "only_failed": False})
+
+    def backfill(self, dag_id: str, from_date: str, to_date: str, **options: Any) -> dict:
+        """``POST /api/v2/backfills``: runs for every schedule tick from ``from_date`` to ``to_date`` (inclusive)."""
+        return self.call("POST", "backfills", {"dag_id": dag_id, "from_date": from_date, "to_date": to_date, **options})
+
     def dag_runs(self, dag_id: str) -> list[dict]:
         return self.call("GET", f"dags/{dag_id}/dagRuns", limit=100, order_by="run_after")["dag_runs"]
 
