@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from retrain.alerts.blockkit import AlertMessage
 from retrain.alerts.data_messages import contract_failure_message, stale_data_message
-from retrain.alerts.deadline import deadline_alert, deadline_missed_callback, deadline_missed_message
+from retrain.alerts.deadline import (
+    deadline_alert,
+    deadline_missed_async_callback,
+    deadline_missed_callback,
+    deadline_missed_message,
+)
 from retrain.alerts.messages import (
     DEFAULT_CHANNEL,
     FailureReport,
@@ -35,6 +40,7 @@ __all__ = [
     "build_failure_message",
     "contract_failure_message",
     "deadline_alert",
+    "deadline_missed_async_callback",
     "deadline_missed_callback",
     "deadline_missed_message",
     "decision_message",

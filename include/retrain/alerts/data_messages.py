@@ -96,6 +96,12 @@ def _task_line(report: FailureReport) -> str:
     )
 
 
+def _error_type(report: FailureReport) -> str:
+    """The exception's class name, from the report's one-line cause (``Type: message``)."""
+    head = report.error.split(":", 1)[0].strip()
+    return head if head and " " not in head else "error"
+
+
 def _subject(report: FailureReport) -> str:
     return report.model_name or report.dag_id
 
@@ -118,8 +124,7 @@ def contract_failure_message(report: FailureReport, error: BaseException | Contr
     text_lines += [f"- {_failure_line(f, markup=False)}" for f in failures[:TEXT_FAILURES]]
     if count > TEXT_FAILURES:
         text_lines.append(f"- … and {count - TEXT_FAILURES} more")
-    if not failures:
-        text_lines.append(f"Error: {report.error}")
+    text_lines.append(f"Error: {report.error}")
     if contract.data_docs_url:
         text_lines.append(f"Data Docs: {contract.data_docs_url}")
     if report.log_url:
@@ -146,7 +151,10 @@ def contract_failure_message(report: FailureReport, error: BaseException | Contr
         else "Data Docs: not built for this run"
     )
     blocks.append(
-        context([*report_links(report), docs, "deterministic failure: not retried, champion unchanged"])
+        context(
+            [*report_links(report), docs, f"{escape_mrkdwn(_error_type(report))}: deterministic failure, not "
+             "retried, champion unchanged"]
+        )
     )
     return message("\n".join(text_lines), blocks)
 
@@ -201,7 +209,8 @@ def stale_data_message(report: FailureReport, error: BaseException) -> AlertMess
         header(f"Stale data: {_subject(report)}"),
         *fields(facts),
         section(f"*{escape_mrkdwn(reason[:1].upper() + reason[1:])}*\n{escape_mrkdwn(truncate(detail, 2500))}"),
-        context([*report_links(report), "deterministic failure: not retried until new data lands"]),
+        context([*report_links(report), f"{escape_mrkdwn(_error_type(report))}: deterministic failure, not "
+                 "retried until new data lands"]),
     ]
     return message("\n".join(text_lines), blocks)
 

@@ -1,9 +1,12 @@
 """A run that misses its deadline: Airflow 3.3's ``DeadlineAlert`` (the successor of SLAs) posts to Slack.
 
 The deadline comes from the model spec (``alerts.deadline_minutes``) and counts from when the run was
-queued (``DeadlineReference.DAGRUN_QUEUED_AT``). When a run has not finished by then, the scheduler queues
-:func:`deadline_missed_callback` as a ``SyncCallback`` on the executor (LocalExecutor or a Celery worker),
-which posts one message. A run that finishes in time has its deadline pruned, so nothing is sent.
+queued (``DeadlineReference.DAGRUN_QUEUED_AT``). When a run has not finished by then, the scheduler hands
+:func:`deadline_missed_async_callback` to the **triggerer** as an ``AsyncCallback``, which posts one
+message. The triggerer rather than the executor (a ``SyncCallback``) on purpose: a run is often late
+because the executor is busy, and a callback waiting for an executor slot would be late too (checked on a
+LocalExecutor with one slot: the AsyncCallback alert arrives while the run's task still holds the slot).
+A run that finishes in time has its deadline pruned, so nothing is sent.
 
 The message layout (:func:`deadline_missed_message`) is a pure function; :func:`deadline_alert` builds the
 Airflow object (Airflow is imported only when it is called).
@@ -21,7 +24,7 @@ from retrain.alerts.blockkit import AlertMessage, context, fields, header, link,
 
 log = logging.getLogger(__name__)
 
-CALLBACK_PATH = "retrain.alerts.deadline.deadline_missed_callback"
+CALLBACK_PATH = "retrain.alerts.deadline.deadline_missed_async_callback"
 
 
 def run_url(base_url: str | None, dag_id: str, run_id: str) -> str | None:
@@ -95,8 +98,9 @@ def deadline_missed_callback(
     deadline_minutes: float | None = None,
     **_: Any,
 ) -> None:
-    """The ``SyncCallback`` target. ``context`` is what the scheduler attaches to a missed deadline:
-    ``{"dag_run": <DAGRunResponse as JSON>, "deadline": {"id", "deadline_time"}}``. Never raises."""
+    """Post the missed-deadline alert. ``context`` is what the scheduler attaches to a missed deadline:
+    ``{"dag_run": <DAGRunResponse as JSON>, "deadline": {"id", "deadline_time"}}``. Never raises.
+    Usable as a ``SyncCallback`` target too."""
     try:
         from retrain.alerts.messages import DEFAULT_CHANNEL
         from retrain.alerts.slack import _airflow_base_url, send_alert
@@ -121,6 +125,14 @@ def deadline_missed_callback(
         log.error("Could not build or send the deadline alert: %s: %s", type(exc).__name__, exc)
 
 
+async def deadline_missed_async_callback(context: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+    """The ``AsyncCallback`` target, run on the triggerer: the same alert, sent from a worker thread so the
+    (bounded, blocking) Slack call never stalls the triggerer's event loop."""
+    import asyncio
+
+    await asyncio.to_thread(deadline_missed_callback, context, **kwargs)
+
+
 def deadline_alert(model_name: str, slack_channel: str, deadline_minutes: float | None):
     """The DAG's ``deadline=`` argument: a ``DeadlineAlert`` ``deadline_minutes`` after the run was queued,
     or None when the spec sets no deadline."""
@@ -128,12 +140,12 @@ def deadline_alert(model_name: str, slack_channel: str, deadline_minutes: float 
         return None
     from datetime import timedelta
 
-    from airflow.sdk import DeadlineAlert, DeadlineReference, SyncCallback
+    from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
 
     return DeadlineAlert(
         reference=DeadlineReference.DAGRUN_QUEUED_AT,
         interval=timedelta(minutes=float(deadline_minutes)),
-        callback=SyncCallback(
+        callback=AsyncCallback(
             CALLBACK_PATH,
             kwargs={
                 "model_name": model_name,

@@ -1,4 +1,4 @@
-"""The missed-deadline alert: the DAG's DeadlineAlert from the spec, and its callback posting to the stand-in."""
+"""The missed-deadline alert: the DAG's DeadlineAlert from the spec, and its callbacks posting to the stand-in."""
 
 from __future__ import annotations
 
@@ -6,7 +6,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from retrain.alerts.deadline import CALLBACK_PATH, deadline_alert, deadline_missed_callback
+from retrain.alerts.deadline import (
+    CALLBACK_PATH,
+    deadline_alert,
+    deadline_missed_async_callback,
+    deadline_missed_callback,
+)
 from retrain.config import LoadedSpec, load_spec
 
 from tests.support.slack_standin import SlackStandIn
@@ -21,17 +26,17 @@ def _with_deadline(minutes: float | None) -> LoadedSpec:
 
 
 def test_deadline_alert_counts_from_queued_and_calls_back_by_path() -> None:
-    from airflow.sdk import DeadlineReference, SyncCallback
+    from airflow.sdk import AsyncCallback, DeadlineReference
 
     alert = deadline_alert("churn", "#churn", 90)
     assert alert.reference == DeadlineReference.DAGRUN_QUEUED_AT
     assert alert.interval == timedelta(minutes=90)
-    assert isinstance(alert.callback, SyncCallback)
+    assert isinstance(alert.callback, AsyncCallback)  # runs on the triggerer, not in an executor slot
     assert alert.callback.serialize() == {
         "path": CALLBACK_PATH,
         "kwargs": {"model_name": "churn", "slack_channel": "#churn", "deadline_minutes": 90.0},
-        "executor": None,
     }
+    assert CALLBACK_PATH == "retrain.alerts.deadline.deadline_missed_async_callback"
 
 
 def test_no_deadline_without_deadline_minutes() -> None:
@@ -93,3 +98,14 @@ def test_callback_accepts_the_context_the_way_airflow_calls_it() -> None:
     from airflow.sdk._shared.module_loading import accepts_context
 
     assert accepts_context(deadline_missed_callback)
+    assert accepts_context(deadline_missed_async_callback)
+
+
+def test_async_callback_posts_from_a_thread(slack_connection: SlackStandIn) -> None:
+    import asyncio
+
+    # the triggerer calls it with the context as a keyword, like CallbackTrigger.run does
+    asyncio.run(deadline_missed_async_callback(model_name="churn", slack_channel="#churn", deadline_minutes=5,
+                                               context=_scheduler_context()))
+    [message] = slack_connection.messages
+    assert message.channel == "#churn" and "Deadline missed: churn" in message.text

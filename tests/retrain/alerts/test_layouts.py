@@ -99,9 +99,10 @@ def test_contract_failure_names_expectations_columns_and_partition() -> None:
         "12 of 6000 rows (0.2%) outside [0, 4000]",
         "View the task log",
         "Data Docs: not built for this run",
-        "not retried",
+        "DataContractError: deterministic failure, not retried",
     ):
         assert part in blocks, part
+    assert "Error: DataContractError: Data contract 'churn' failed" in alert.text
     for part in ("churn", "crm dt=2026-11-15..dt=2026-11-21", "tenure_days", "plan", "not retried", REPORT.log_url):
         assert part in alert.text, part
     _within_slack_limits(alert.blocks)
