@@ -107,6 +107,24 @@ class TrainingSpec(_Strict):
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
 
+class ResourcesSpec(_Strict):
+    """Where training runs. ``gpu: required`` fails fast on a worker without CUDA; ``preferred`` falls back to
+    the CPU with a warning; ``none`` keeps ``training.device``. With a GPU, the train task goes to the ``gpu``
+    queue and pool and asks Kubernetes for ``nvidia.com/gpu`` (see docs/benchmarks.md, GPU workers)."""
+
+    gpu: Literal["none", "preferred", "required"] = "none"
+    gpus: int = Field(default=1, ge=1)
+    memory_gb: float | None = Field(default=None, gt=0)
+
+
+class SegmentsSpec(_Strict):
+    """One model per value of ``column`` (a store, a region); ``max_per_task`` segments train in one mapped task."""
+
+    column: str
+    max_per_task: int = Field(default=50, ge=1, le=10_000)
+    values: list[str] | None = None  # None: every value found in the data
+
+
 class EvaluationSpec(_Strict):
     slices: list[str] = Field(
         default_factory=list, description="categorical features whose values get their own holdout metrics"
@@ -157,6 +175,8 @@ class ModelSpec(_Strict):
     heads: list[HeadSpec] = Field(min_length=1)
     architecture: ArchitectureSpec
     training: TrainingSpec = Field(default_factory=TrainingSpec)
+    resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
+    segments: SegmentsSpec | None = None
     validation: ValidationSpec
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
     gate: GateSpec = Field(default_factory=GateSpec)

@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 from retrain.config import BrokenSpec, LoadedSpec, ModelSpec, discover_specs
+from retrain.orchestration.resources import train_task_kwargs
 from retrain.orchestration.retries import default_task_args, task_doc
 from retrain.settings import get_settings
 
@@ -102,7 +103,8 @@ def build_dag(loaded: LoadedSpec):
 
             return stage(loaded, snapshot)
 
-        @task(doc_md=task_doc("train"))
+        # GPU specs: queue "gpu", pool "gpu", a Kubernetes pod asking for nvidia.com/gpu (orchestration/resources.py)
+        @task(doc_md=task_doc("train"), **train_task_kwargs(spec))
         def train(snapshot: dict, validation: dict) -> dict:
             from retrain.pipeline.training_stage import train_candidate
 

@@ -124,7 +124,7 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
             "model_uri": earlier.data.tags["retrain.model_uri"],
         }
 
-    device = resolve_device(spec.training.device)
+    device = resolve_device(spec.training.device, spec.resources.gpu)
     manifest = build_manifest(loaded, snapshot, run, settings, device)
     tags = {**run.tags(), "retrain.model": spec.name, "retrain.owner": spec.owner, **manifest_tags(manifest)}
     run_id = earlier.info.run_id if earlier is not None else None

@@ -50,6 +50,15 @@ class TrainingData:
     def __len__(self) -> int:
         return self.numeric.shape[0]
 
+    def gather(self, order: torch.Tensor) -> TrainingData:
+        """All tensors in ``order``, one ``index_select`` each (several times faster than ``tensor[order]``
+        on the CPU, which goes through advanced indexing)."""
+        return TrainingData(
+            numeric=self.numeric.index_select(0, order),
+            categorical=self.categorical.index_select(0, order),
+            labels={name: y.index_select(0, order) for name, y in self.labels.items()},
+        )
+
 
 @dataclass(frozen=True)
 class EpochResult:
@@ -153,9 +162,10 @@ def fit(
     for epoch in range(first_epoch, epochs + 1):
         model.train()
         started = time.perf_counter()
-        order = torch.randperm(n, generator=generator).to(device)
-        numeric, categorical = train.numeric[order], train.categorical[order]
-        labels = {name: y[order] for name, y in train.labels.items()}
+        # int32 permutations are about twice as fast to draw and hold the same values as int64 ones
+        order = torch.randperm(n, generator=generator, dtype=torch.int32 if n < 2**31 else torch.int64)
+        shuffled = train.gather(order.to(device))
+        numeric, categorical, labels = shuffled.numeric, shuffled.categorical, shuffled.labels
         running = torch.zeros((), device=device)
         for start in range(0, n, batch_size):
             end = min(start + batch_size, n)

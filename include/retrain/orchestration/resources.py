@@ -1,0 +1,57 @@
+"""Where a spec's training task runs, the Airflow way: task attributes from ``resources``.
+
+* CeleryExecutor: ``queue="gpu"``; only GPU workers consume it (``airflow celery worker --queues gpu``).
+* KubernetesExecutor: ``executor_config={"pod_override": V1Pod}`` asking for ``nvidia.com/gpu``.
+* LocalExecutor: the queue is ignored and the task runs locally.
+* The ``gpu`` pool bounds how many GPU trainings run at once, whatever the executor. Create it once:
+  ``airflow pools set gpu <number of GPUs> "GPU trainings"``. A task in a pool that does not exist is
+  never scheduled, so create the pool before enabling a GPU spec.
+
+Nothing heavy is imported: this runs at DAG parse time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from retrain.config import ModelSpec
+
+GPU_QUEUE = "gpu"
+GPU_POOL = "gpu"
+GPU_RESOURCE = "nvidia.com/gpu"
+
+
+def train_task_kwargs(spec: ModelSpec) -> dict[str, Any]:
+    """Operator arguments for the train task: empty for CPU specs, queue/pool/executor_config for GPU ones."""
+    resources = spec.resources
+    if resources.gpu == "none":
+        return {}
+    kwargs: dict[str, Any] = {"queue": GPU_QUEUE, "pool": GPU_POOL, "pool_slots": resources.gpus}
+    pod = gpu_pod_override(resources.gpus, resources.memory_gb)
+    if pod is not None:
+        kwargs["executor_config"] = {"pod_override": pod}
+    return kwargs
+
+
+def gpu_pod_override(gpus: int, memory_gb: float | None):
+    """A V1Pod for KubernetesExecutor whose ``base`` container requests the GPUs (and memory). None when the
+    kubernetes client is not installed: then no KubernetesExecutor can run here either, and the queue and
+    pool still route the task under Celery."""
+    try:
+        from kubernetes.client import models as k8s
+    except ImportError:  # kubernetes client not installed (it is not one of our dependencies)
+        return None
+    limits = {GPU_RESOURCE: str(gpus)}
+    requests = {GPU_RESOURCE: str(gpus)}
+    if memory_gb is not None:
+        limits["memory"] = requests["memory"] = f"{memory_gb:g}Gi"
+    return k8s.V1Pod(
+        spec=k8s.V1PodSpec(
+            containers=[
+                k8s.V1Container(
+                    name="base", resources=k8s.V1ResourceRequirements(limits=limits, requests=requests)
+                )
+            ],
+            tolerations=[k8s.V1Toleration(key=GPU_RESOURCE, operator="Exists", effect="NoSchedule")],
+        )
+    )
