@@ -15,7 +15,7 @@ export RETRAIN_LOCAL_STATE ?= $(CURDIR)/.local
 export MLFLOW_TRACKING_URI ?= sqlite:///$(RETRAIN_LOCAL_STATE)/mlflow/mlflow.db
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install demo test lint ui services bench clean
+.PHONY: install demo demo-events test lint ui services bench clean
 
 install: $(STAMP)
 
@@ -28,6 +28,10 @@ $(STAMP): requirements.txt requirements-dev.txt requirements.lock pyproject.toml
 
 demo: install
 	$(BIN)/python -m retrain.demo
+
+# A data event starts a run on a real, running Airflow (its own folder: .local/demo-events/).
+demo-events: install
+	$(BIN)/python -m retrain.demo_events
 
 test: install services
 	$(BIN)/ruff check .

@@ -197,7 +197,7 @@ class FreshDataSensor(BaseOperator):
         if previous is None:
             return snapshot
         what = (
-            f"{self.loaded.spec.name} was already trained on this data ({snapshot['newest_partition']} window, "
+            f"{self.loaded.spec.name} was already trained on this data (window up to {snapshot['newest_partition']}, "
             f"{snapshot['total_rows']} rows, fingerprint {snapshot['fingerprint'][:12]}) with this spec: "
             f"MLflow run {previous['mlflow_run_id']} (Airflow run {previous['airflow_run_id']}, gate decision "
             f"{previous['gate_decision']}, version {previous['version']})"
