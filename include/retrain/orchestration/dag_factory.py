@@ -190,6 +190,11 @@ def build_all(specs_dir: str | Path | None = None) -> dict:
             dags[item.dag_id] = build_broken_spec_dag(item)
             continue
         try:
+            if item.spec.segments is not None:  # one model per segment: orchestration/segments.py
+                from retrain.orchestration.segments import build_segment_dag
+
+                dags[item.spec.dag_id] = build_segment_dag(item)
+                continue
             dags[item.spec.dag_id] = build_dag(item)
         except Exception as exc:  # one spec must never take the other DAGs down
             log.exception("cannot build the DAG for %s", item.path)

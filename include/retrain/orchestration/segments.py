@@ -1,0 +1,92 @@
+"""The DAG of a spec with ``segments``: one model per segment value, fanned out over chunks.
+
+    check_freshness -> validate_data -> plan_chunks -> train_chunk.expand(chunk) -> report
+
+* ``plan_chunks`` returns at most ``max_map_length`` (1024) chunks of segments, so 5,000 segments map to
+  at most 1,024 tasks (see ``retrain.pipeline.segment_stage.chunk``).
+* Each mapped ``train_chunk`` trains, tracks, registers and gates its segments in one process: the
+  per-task overhead (process start, imports, MLflow connection, reading the data) is paid once a chunk.
+* ``max_active_tasks`` and the ``segments`` pool (created like the ``gpu`` pool; falls back to
+  ``default_pool`` through the RETRAIN_SEGMENT_POOL setting) keep a machine from running more chunks at once
+  than it has cores. ``max_active_tis_per_dagrun`` bounds one run's chunks the same way.
+* A failing segment is recorded and the chunk goes on; ``report`` runs after every chunk (all_done) and
+  fails the run naming the failed segments, so the failure alert fires once, with the list.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+
+from retrain.config import LoadedSpec
+from retrain.orchestration.resources import train_task_kwargs
+from retrain.orchestration.retries import default_task_args, task_doc
+
+DEFAULT_PARALLEL_CHUNKS = 2  # cores on the development machine; set RETRAIN_SEGMENT_PARALLELISM elsewhere
+
+
+def chunk_task_kwargs(loaded: LoadedSpec) -> dict:
+    kwargs = {"max_active_tis_per_dagrun": int(os.environ.get("RETRAIN_SEGMENT_PARALLELISM", DEFAULT_PARALLEL_CHUNKS))}
+    gpu = train_task_kwargs(loaded.spec)
+    if gpu:
+        kwargs.update(gpu)
+    else:
+        kwargs["pool"] = os.environ.get("RETRAIN_SEGMENT_POOL", "default_pool")
+    return kwargs
+
+
+def build_segment_dag(loaded: LoadedSpec):
+    from airflow.sdk import DAG, TriggerRule, get_current_context, task
+
+    from retrain.orchestration.dag_factory import FRESHNESS_DOC, _failure_callback, _run_info, _schedule
+    from retrain.orchestration.sensors import FreshDataSensor
+
+    spec = loaded.spec
+    with DAG(
+        dag_id=spec.dag_id,
+        description=f"Retrain {spec.name}: one model per {spec.segments.column}, chunks of {spec.segments.max_per_task}",
+        schedule=_schedule(spec),
+        start_date=datetime.fromisoformat(spec.schedule.start_date),
+        catchup=spec.schedule.catchup,
+        max_active_runs=1,
+        max_active_tasks=int(os.environ.get("RETRAIN_SEGMENT_PARALLELISM", DEFAULT_PARALLEL_CHUNKS)) + 1,
+        tags=["retrain", "segments", *spec.tags],
+        doc_md=f"### {spec.name} (segment models)\n\n{spec.description}\n\n* owner: `{spec.owner}`\n"
+               f"* one model per `{spec.segments.column}`, registered as `{spec.name}__<segment>`\n",
+        default_args={"owner": spec.owner, "on_failure_callback": _failure_callback, **default_task_args()},
+    ) as dag:
+        check_freshness = FreshDataSensor(
+            task_id="check_freshness", loaded=loaded, doc_md=task_doc("check_freshness") + FRESHNESS_DOC
+        )
+
+        @task(doc_md=task_doc("validate_data"))
+        def validate_data(snapshot: dict) -> dict:
+            from retrain.pipeline.data_stages import validate_data as stage
+
+            return stage(loaded, snapshot)
+
+        @task
+        def plan_chunks(snapshot: dict, validation: dict) -> list[list[str]]:
+            from retrain.pipeline.segment_stage import plan_chunks as stage
+
+            return stage(loaded, snapshot)
+
+        @task(**chunk_task_kwargs(loaded))
+        def train_chunk(segments: list[str], snapshot: dict) -> list[dict]:
+            from retrain.pipeline.segment_stage import train_chunk as stage
+
+            outcomes = stage(loaded, snapshot, segments, _run_info(get_current_context(), spec))
+            # outcomes travel as XCom: a few short fields per segment, no tracebacks
+            return [{k: v for k, v in o.items() if k != "traceback"} for o in outcomes]
+
+        @task(trigger_rule=TriggerRule.ALL_DONE)
+        def report(outcomes) -> dict:
+            from retrain.pipeline.segment_stage import report as stage
+
+            return stage([list(o) for o in outcomes if o is not None])
+
+        snapshot = check_freshness.output
+        validation = validate_data(snapshot)
+        chunks = plan_chunks(snapshot, validation)
+        report(train_chunk.partial(snapshot=snapshot).expand(segments=chunks))
+    return dag

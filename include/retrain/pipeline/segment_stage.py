@@ -1,0 +1,213 @@
+"""Segment models: one model of the spec's architecture per value of ``segments.column`` (a store, a region).
+
+A DAG run plans the segments into chunks (``plan_chunks``), one mapped task per chunk trains its segments
+one after another in the same process (``train_chunk``), and ``report`` sums up. Per segment:
+
+* its own MLflow run (tags ``retrain.segment``, the Airflow run), params/metrics/tags in one ``log_batch``;
+* its own registered model ``<spec name>__<segment>`` (``registered_name``), so every segment has its own
+  version history and its own ``champion``/``challenger`` aliases, exactly like a single-model spec;
+* its own gate decision (``retrain.tracking.gate.decide`` on the segment's holdout, the champion scored on
+  the same rows);
+* failures are caught and recorded: one failing segment does not stop the chunk or the other chunks.
+
+The data is read once per chunk; the freshness check and the data contract run once per DAG run, upstream.
+A retry of a chunk skips the segments already finished in the same Airflow run (found by tags).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import re
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+from retrain.config import LoadedSpec, ModelSpec
+from retrain.data.freshness import DataSnapshot
+from retrain.pipeline.context import RunInfo
+from retrain.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+MAX_MAP_LENGTH = 1024  # Airflow's [core] max_map_length default
+SEGMENT_TAG = "retrain.segment"
+OUTCOME_TAG = "retrain.segment_outcome"
+
+
+class SegmentFailures(Exception):
+    """Some segments failed; the others were trained, tracked and gated."""
+
+
+def registered_name(spec: ModelSpec, segment: str) -> str:
+    """``<model>__<segment>``, with characters MLflow names dislike replaced."""
+    return f"{spec.registered_model_name}__{re.sub(r'[^A-Za-z0-9_.-]', '_', segment)}"
+
+
+def chunk(segments: list[str], max_per_task: int, max_map_length: int = MAX_MAP_LENGTH) -> list[list[str]]:
+    """Split into at most ``max_map_length`` chunks of at most ``max_per_task`` segments; when that would
+    need more than ``max_map_length`` chunks, chunks grow instead (5,000 segments, 1 per task -> 1,000 x 5)."""
+    if not segments:
+        return []
+    size = max(max_per_task, math.ceil(len(segments) / max_map_length))
+    return [segments[i : i + size] for i in range(0, len(segments), size)]
+
+
+def segment_values(spec: ModelSpec, snapshot: DataSnapshot) -> list[str]:
+    import pyarrow.compute as pc
+
+    from retrain.data.loading import read_table
+
+    if spec.segments.values is not None:
+        return list(spec.segments.values)
+    column = read_table(snapshot.files, columns=[spec.segments.column]).column(spec.segments.column)
+    return sorted(str(v) for v in pc.unique(pc.drop_null(column)).to_pylist())
+
+
+def plan_chunks(loaded: LoadedSpec, snapshot_dict: dict) -> list[list[str]]:
+    spec = loaded.spec
+    segments = segment_values(spec, DataSnapshot.from_dict(snapshot_dict))
+    chunks = chunk(segments, spec.segments.max_per_task)
+    log.info("%d segments of %s in %d chunks", len(segments), spec.segments.column, len(chunks))
+    return chunks
+
+
+def _read(spec: ModelSpec, snapshot: DataSnapshot):
+    from retrain.data.loading import read_table
+
+    columns = list(dict.fromkeys([*spec.features.columns, *[h.label for h in spec.heads], spec.segments.column]))
+    return read_table(snapshot.files, columns=columns)
+
+
+def train_chunk(loaded: LoadedSpec, snapshot_dict: dict, segments: list[str], run: RunInfo) -> list[dict]:
+    """Train, track and gate each segment of the chunk in turn. Returns one outcome per segment:
+    ``{"segment", "status": promoted|rejected|failed, "run_id", "version", "error", "seconds"}``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from retrain.tracking import mlflow_store
+
+    spec, settings = loaded.spec, get_settings()
+    snapshot = DataSnapshot.from_dict(snapshot_dict)
+    client = mlflow_store.connect(settings)
+    exp_id = mlflow_store.experiment_id(client, settings, f"{spec.name}__segments")
+    done = _finished_segments(client, exp_id, run)
+    table = _read(spec, snapshot)
+    keys = pc.cast(table.column(spec.segments.column), pa.string())
+    outcomes = []
+    for segment in segments:
+        if segment in done:
+            log.info("segment %s already finished in this Airflow run: %s", segment, done[segment]["status"])
+            outcomes.append(done[segment])
+            continue
+        started = time.perf_counter()
+        try:
+            rows = table.filter(pc.equal(keys, segment))
+            outcome = _train_segment(client, exp_id, loaded, snapshot, segment, rows, run)
+        except Exception as exc:  # one segment's failure must not stop the others
+            log.error("segment %s failed: %s", segment, exc, exc_info=True)
+            outcome = {"segment": segment, "status": "failed", "run_id": None, "version": None,
+                       "error": f"{type(exc).__name__}: {exc}",
+                       "traceback": traceback.format_exc(limit=3)}
+        outcome["seconds"] = round(time.perf_counter() - started, 3)
+        outcomes.append(outcome)
+    return outcomes
+
+
+def _finished_segments(client, exp_id: str, run: RunInfo) -> dict[str, dict]:
+    escaped = run.run_id.replace("'", "\\'")
+    found = client.search_runs(
+        [exp_id], filter_string=f"tags.`airflow.dag_id` = '{run.dag_id}' and tags.`airflow.run_id` = '{escaped}'",
+        max_results=50_000,
+    )
+    return {r.data.tags[SEGMENT_TAG]: json.loads(r.data.tags[OUTCOME_TAG]) for r in found
+            if OUTCOME_TAG in r.data.tags and SEGMENT_TAG in r.data.tags}
+
+
+def _train_segment(client, exp_id: str, loaded: LoadedSpec, snapshot: DataSnapshot, segment: str, rows, run: RunInfo
+                   ) -> dict:
+    import torch
+    from mlflow.entities import Metric, Param, RunTag
+
+    from retrain.data.loading import split_holdout
+    from retrain.models.bundle import ModelBundle
+    from retrain.pipeline.training_stage import _params, build_and_fit
+    from retrain.tracking import mlflow_store
+    from retrain.tracking.gate import decide
+    from retrain.training.devices import resolve_device
+    from retrain.training.metrics import head_metrics
+
+    spec = loaded.spec
+    if rows.num_rows < 10:
+        raise ValueError(f"segment {segment!r} has only {rows.num_rows} rows")
+    train_table, holdout_table = split_holdout(rows, spec.data.holdout_fraction, spec.training.seed)
+    device = resolve_device(spec.training.device, spec.resources.gpu)
+    name = registered_name(spec, segment)
+    tags = {**run.tags(), "retrain.model": spec.name, SEGMENT_TAG: segment, "retrain.registered_model": name,
+            "retrain.data_fingerprint": snapshot.fingerprint}
+    mlflow_run = client.create_run(exp_id, run_name=f"{name} {run.as_of:%Y-%m-%d}", tags=tags)
+    run_id = mlflow_run.info.run_id
+    try:
+        history = []
+        bundle, history = build_and_fit(spec, train_table, holdout_table, device)
+        labels = {h.name: holdout_table.column(h.label).to_numpy(zero_copy_only=False) for h in spec.heads}
+        predictions = bundle.predict_table(holdout_table, torch.device("cpu"))
+        candidate = {h.name: head_metrics(h.kind, labels[h.name], predictions[h.name]) for h in spec.heads}
+        champion = mlflow_store.champion_version(client, name)
+        champion_scores = None
+        if champion is not None:
+            with tempfile.TemporaryDirectory() as tmp:
+                folder = client.download_artifacts(champion.run_id, "bundle", tmp)
+                previous = ModelBundle.load(folder).predict_table(holdout_table)
+            champion_scores = {h.name: head_metrics(h.kind, labels[h.name], previous[h.name]) for h in spec.heads}
+        decision = decide(spec.gate, spec.heads, candidate, champion_scores,
+                          str(champion.version) if champion else None)
+        now = int(time.time() * 1000)
+        metrics = [Metric(k, v, now, r.epoch) for r in history
+                   for k, v in (("train_loss", r.train_loss), ("holdout_loss", r.holdout_loss)) if v is not None]
+        metrics += [Metric(f"{h}.{m}", v, now, 0) for h, ms in candidate.items() for m, v in ms.items()
+                    if v == v]  # NaN metrics are not loggable
+        params = [Param(k, v) for k, v in {**_params(spec, snapshot), "segment_rows": str(rows.num_rows)}.items()]
+        client.log_batch(run_id, metrics=metrics, params=params,
+                         tags=[RunTag("retrain.gate", json.dumps(decision.to_dict()))])
+        with tempfile.TemporaryDirectory() as tmp:
+            client.log_artifacts(run_id, str(bundle.save(Path(tmp) / "bundle")), "bundle")
+        version = _register(client, name, run_id, f"{mlflow_run.info.artifact_uri}/bundle", decision.promote)
+        outcome = {"segment": segment, "status": "promoted" if decision.promote else "rejected",
+                   "run_id": run_id, "version": version, "error": None, "reasons": decision.reasons}
+        client.set_tag(run_id, OUTCOME_TAG, json.dumps(outcome))
+        client.set_terminated(run_id, "FINISHED")
+        return outcome
+    except Exception:
+        client.set_terminated(run_id, "FAILED")
+        raise
+
+
+def _register(client, name: str, run_id: str, source: str, promote: bool) -> str:
+    from mlflow.exceptions import MlflowException
+
+    with contextlib.suppress(MlflowException):  # exists already
+        client.create_registered_model(name, tags={"retrain.segment_model": "true"})
+    existing = client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
+    version = str(existing[0].version) if existing else str(client.create_model_version(name, source, run_id).version)
+    client.set_registered_model_alias(name, "challenger", version)
+    if promote:
+        client.set_registered_model_alias(name, "champion", version)
+    return version
+
+
+def report(outcomes: list[list[dict]]) -> dict:
+    """Sum up all chunks; raise SegmentFailures naming the failed segments (after the others are done)."""
+    flat = [o for chunk_outcomes in outcomes for o in chunk_outcomes]
+    summary = {status: sorted(o["segment"] for o in flat if o["status"] == status)
+               for status in ("promoted", "rejected", "failed")}
+    counts = {status: len(segments) for status, segments in summary.items()}
+    log.info("segments: %s", counts)
+    if summary["failed"]:
+        errors = {o["segment"]: o["error"] for o in flat if o["status"] == "failed"}
+        raise SegmentFailures(f"{counts['failed']} of {len(flat)} segments failed: "
+                              + "; ".join(f"{s}: {e}" for s, e in list(errors.items())[:20]))
+    return {**counts, "failed_segments": summary["failed"]}

@@ -1,0 +1,91 @@
+"""Segment models: chunking within max_map_length, the mapped DAG, and a chunk where one segment fails."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from retrain.config import SegmentsSpec, load_spec
+from retrain.pipeline import segment_stage
+from retrain.pipeline.context import RunInfo
+
+SPEC = Path(__file__).resolve().parents[3] / "include" / "specs" / "ecommerce_dwell_time.yaml"
+
+
+def _loaded(**segments):
+    loaded = load_spec(SPEC)
+    spec = loaded.spec
+    spec = spec.model_copy(update={
+        "segments": SegmentsSpec(column="country", **segments),
+        "training": spec.training.model_copy(update={"epochs": 1, "device": "cpu"}),
+    })
+    return dataclasses.replace(loaded, spec=spec)
+
+
+def test_chunks_respect_max_map_length():
+    segments = [f"s{i}" for i in range(5000)]
+    chunks = segment_stage.chunk(segments, max_per_task=1)
+    assert len(chunks) <= 1024 and sum(chunks, []) == segments
+    assert [len(c) for c in segment_stage.chunk(segments[:120], max_per_task=50)] == [50, 50, 20]
+    assert segment_stage.chunk([], 50) == []
+
+
+def test_registered_names_are_safe():
+    spec = _loaded().spec
+    assert segment_stage.registered_name(spec, "store 7/a") == "ecommerce_dwell_time__store_7_a"
+
+
+def test_segment_dag_fans_out_over_chunks():
+    from retrain.orchestration.segments import build_segment_dag
+
+    dag = build_segment_dag(_loaded(max_per_task=3))
+    assert dag.max_active_tasks >= 2 and "segments" in dag.tags
+    chunk_task = dag.get_task("train_chunk")
+    assert type(chunk_task).__name__.endswith("MappedOperator")
+    assert dag.get_task("report").trigger_rule == "all_done"
+    assert sorted(t.task_id for t in dag.get_task("plan_chunks").upstream_list) == ["check_freshness", "validate_data"]
+
+
+@pytest.mark.slow
+def test_one_failing_segment_does_not_stop_the_others(tmp_path, monkeypatch):
+    import mlflow
+    from retrain.data.demo import generate_demo_data
+    from retrain.pipeline.data_stages import check_freshness
+
+    monkeypatch.setenv("RETRAIN_DATA_ROOT", str(tmp_path / "data"))
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("RETRAIN_LOCAL_STATE", str(tmp_path / "state"))
+    from retrain.settings import get_settings
+
+    if hasattr(get_settings, "cache_clear"):
+        get_settings.cache_clear()
+    generate_demo_data(tmp_path / "data", date(2026, 3, 7), days=2, rows_per_day=1500)
+    loaded = _loaded(max_per_task=2)
+    as_of = datetime(2026, 3, 8, tzinfo=UTC)
+    snapshot = check_freshness(loaded, as_of)
+    chunks = segment_stage.plan_chunks(loaded, snapshot)
+    assert sum(chunks, []) == ["BR", "DE", "FR", "GB", "IN", "JP", "US"] and max(map(len, chunks)) == 2
+
+    run = RunInfo(loaded.spec.dag_id, "manual__1", 1, as_of)
+    outcomes = segment_stage.train_chunk(loaded, snapshot, ["DE", "XX", "US"], run)
+    by_segment = {o["segment"]: o for o in outcomes}
+    assert by_segment["XX"]["status"] == "failed" and "only 0 rows" in by_segment["XX"]["error"]
+    for segment in ("DE", "US"):
+        assert by_segment[segment]["status"] in {"promoted", "rejected"} and by_segment[segment]["version"] == "1"
+    with pytest.raises(segment_stage.SegmentFailures, match="1 of 3 segments failed: XX"):
+        segment_stage.report([outcomes])
+
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    # a retry of the chunk in the same Airflow run creates no new runs or versions
+    again = segment_stage.train_chunk(loaded, snapshot, ["DE", "US"], run)
+    assert [o["run_id"] for o in again] == [by_segment["DE"]["run_id"], by_segment["US"]["run_id"]]
+    assert len(client.search_model_versions("name = 'ecommerce_dwell_time__DE'")) == 1
+    # the next Airflow run registers version 2 and is gated against the champion when there is one
+    later = segment_stage.train_chunk(loaded, snapshot, ["DE"], RunInfo(run.dag_id, "manual__2", 1, as_of))
+    assert later[0]["version"] == "2"
+    run_tags = client.get_run(later[0]["run_id"]).data.tags
+    assert run_tags["retrain.segment"] == "DE" and "retrain.gate" in run_tags
+    assert segment_stage.report([again])["promoted"] + segment_stage.report([again])["rejected"] == 2
