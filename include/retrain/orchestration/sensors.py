@@ -82,12 +82,13 @@ def _restated(error: StaleDataError, message: str) -> StaleDataError:
     return _stale(message, **{k: getattr(error, k) for k in _STALE_ATTRS if hasattr(error, k)})
 
 
-def _stale_after_wait(error: StaleDataError, minutes: float, since: str) -> StaleDataError:
+def _stale_after_wait(error: StaleDataError, minutes: float, since: str | None) -> StaleDataError:
     """The last freshness problem, restated as the reason the run ends: the data did not arrive in time."""
+    waited = f"waited {minutes:g} min (since {since})" if since else f"waited at least {minutes:g} min"
     return _restated(
         error,
-        f"stale data: waited {minutes:g} min (since {since}) and the data did not arrive; no model is trained "
-        f"or promoted in this run. Last check: {error}",
+        f"stale data: {waited} and the data did not arrive; no model is trained or promoted in this run. "
+        f"Last check: {error}",
     )
 
 
@@ -144,13 +145,15 @@ class FreshDataSensor(BaseOperator):
 
         try:
             return super().resume_execution(next_method, next_kwargs, context)
-        except TaskDeferralTimeout:  # the safety net fired before the trigger's own deadline event
-            rule = self.loaded.spec.data.freshness
-            raise _stale(
-                f"stale data: waited {rule.wait_minutes:g} min for {self.loaded.spec.data.location} and the data "
-                f"did not arrive; no model is trained or promoted in this run",
-                reason="no_partition", dataset=self.loaded.spec.data.location,
-            ) from None
+        except TaskDeferralTimeout:
+            # Airflow's safety-net timeout fired before the trigger's own deadline event (e.g. no triggerer was
+            # running): the data may have landed meanwhile, so look once more before calling it stale.
+            since = (next_kwargs or {}).get("since")  # Airflow replaces the kwargs on its timeout
+            try:
+                snapshot = self._select(context)
+            except StaleDataError as error:
+                raise _stale_after_wait(error, self.loaded.spec.data.freshness.wait_minutes, since) from None
+            return self._not_trained_yet(context, snapshot)
 
     # -- waiting ----------------------------------------------------------------------------------------
 
@@ -174,7 +177,7 @@ class FreshDataSensor(BaseOperator):
             deadline, since = (now + timedelta(minutes=wait)).isoformat(), now.isoformat(timespec="seconds")
         remaining = datetime.fromisoformat(deadline) - now
         if remaining <= timedelta(0):
-            raise _stale_after_wait(error, wait, since or "?")
+            raise _stale_after_wait(error, wait, since)
         self.log.warning(
             "%s. Waiting up to %s on the triggerer (worker slot released) for %s",
             error, str(remaining).split(".")[0], ", ".join(_short(m) for m in markers),
@@ -281,8 +284,10 @@ class PartitionLandedSensor(BaseOperator):
 
         try:
             return super().resume_execution(next_method, next_kwargs, context)
-        except TaskDeferralTimeout:
+        except TaskDeferralTimeout:  # Airflow's safety net (e.g. no triggerer ran): look once more
             day, marker = self._marker_path(context)
+            if marker.is_file():
+                return day.isoformat()
             raise self._not_complete(day, marker, (next_kwargs or {}).get("wait", 0)) from None
 
     def _not_complete(self, day: date, marker: Path, wait: float) -> StaleDataError:

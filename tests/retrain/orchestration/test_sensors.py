@@ -88,10 +88,17 @@ def test_no_data_by_the_deadline_ends_as_stale_data(tmp_path, data_root, no_earl
     assert err.value.reason == "no_partition"
 
 
-def test_airflow_trigger_timeout_is_stale_data_too(tmp_path, data_root):
+def test_airflow_trigger_timeout_is_stale_data_too_unless_the_data_landed_meanwhile(
+    tmp_path, data_root, no_earlier_training
+):
     sensor = _sensor(tmp_path, wait_minutes=30)
-    with pytest.raises(StaleDataError, match="waited 30 min"):
-        sensor.resume_execution("__fail__", {"error": "Trigger timeout"}, context(data_interval_end=AS_OF))
+    timed_out = {"error": "Trigger timeout"}  # what the scheduler sets when it times a trigger out
+    with pytest.raises(StaleDataError, match=r"^stale data: waited at least 30 min and the data did not arrive") as err:
+        sensor.resume_execution("__fail__", timed_out, context(data_interval_end=AS_OF))
+    assert err.value.reason == "no_partition"
+    _land(data_root, DAYS)  # landed, but no triggerer noticed (none was running)
+    snapshot = sensor.resume_execution("__fail__", timed_out, context(data_interval_end=AS_OF))
+    assert snapshot["newest_partition"] == "2026-11-21"
 
 
 def test_complete_but_too_small_data_fails_at_once(tmp_path, data_root, no_earlier_training):
@@ -165,6 +172,9 @@ def test_landing_sensor_waits_for_a_half_written_partition_and_never_passes_it(d
     with pytest.raises(StaleDataError, match=r"partition 2026-11-21 has no '_SUCCESS' marker after waiting 5 min; "
                                              r"it is not announced"):
         sensor.execute_complete(ctx, {"status": TIMED_OUT}, **deferred.value.kwargs)
+    with pytest.raises(StaleDataError, match="it is not announced"):
+        sensor.resume_execution("__fail__", {"error": "Trigger timeout"}, ctx)
     _land(data_root, [date(2026, 11, 21)])
     assert sensor.execute_complete(ctx, {"status": ARRIVED}, **deferred.value.kwargs) == "2026-11-21"
+    assert sensor.resume_execution("__fail__", {"error": "Trigger timeout"}, ctx) == "2026-11-21"
 
