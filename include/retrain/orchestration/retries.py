@@ -4,8 +4,9 @@ Every task retries 3 times with exponential backoff (x2 per try, capped by ``max
 that, an Airflow 3.3 ``ExceptionRetryPolicy`` sorts failures, first matching rule wins:
 
 1. **Deterministic: fail at once.** ``retrain.errors.DeterministicFailure`` (an invalid spec, a broken data
-   contract, stale or unreadable data, a missing required GPU) and the registry's ``ArtifactIntegrityError``
-   (a model version whose files differ from what training recorded): the same inputs would fail again.
+   contract, stale or unreadable data, a missing required GPU), the registry's ``ArtifactIntegrityError``
+   (a model version whose files differ from what training recorded) and a fan-out run's ``SegmentFailures``
+   (raised by ``report`` from outcomes already recorded): the same inputs would fail again.
 2. **CUDA out of memory: retry.** ``torch.OutOfMemoryError``: another process may hold GPU memory, or the
    next try lands on a freer GPU. The retry runs with the same batch size (no automatic reduction yet).
 3. **MLflow server unavailable: retry.** An ``MlflowException`` caused by a connection failure or a
@@ -37,6 +38,7 @@ BACKOFF_MULTIPLIER = 2.0
 
 DETERMINISTIC = "retrain.errors.DeterministicFailure"
 ARTIFACT_INTEGRITY = "retrain.tracking.registry.ArtifactIntegrityError"
+SEGMENT_FAILURES = "retrain.pipeline.segment_stage.SegmentFailures"
 CUDA_OOM = ["torch.OutOfMemoryError", "torch.cuda.OutOfMemoryError"]
 CONNECTION_ERRORS = [
     "builtins.ConnectionError",  # ConnectionRefusedError, ConnectionResetError, http.client.RemoteDisconnected
@@ -168,6 +170,11 @@ def retry_rules() -> list:
             exception=ARTIFACT_INTEGRITY,
             action=RetryAction.FAIL,
             reason="deterministic failure: the registered model's files do not match what training recorded",
+        ),
+        LoadedModuleRetryRule(
+            exception=SEGMENT_FAILURES,
+            action=RetryAction.FAIL,
+            reason="deterministic failure: the segments' outcomes are recorded; reporting them again cannot change them",
         ),
         LoadedModuleRetryRule(
             exception=list(CUDA_OOM),

@@ -167,3 +167,10 @@ def test_every_pipeline_task_documents_its_failures() -> None:
     assert "batch-size reduction is not implemented" in dag.task_dict["train"].doc_md
     assert "DataContractError" in dag.task_dict["validate_data"].doc_md
     assert "StaleDataError" in dag.task_dict["check_freshness"].doc_md
+
+
+def test_a_fan_out_report_of_failed_segments_is_not_retried() -> None:
+    from retrain.pipeline.segment_stage import SegmentFailures
+
+    decision = _decide(SegmentFailures("2 of 40 segments failed: de: ConnectionError: x"))
+    assert decision.action == RetryAction.FAIL and "outcomes are recorded" in decision.reason
