@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 from retrain.config import DataSpec
-from retrain.data.landing import Partition, list_complete_partitions, partition_folder
+from retrain.data.landing import Partition, list_complete_partitions, partition_folder, read_manifest
 from retrain.errors import DataReadError, StaleDataError
 
 
@@ -72,6 +72,18 @@ LATE_REASONS = frozenset({"no_partition", "too_old", "incomplete_partition"})
 def partition_end(day: date) -> datetime:
     """The end of a day partition (UTC): the earliest ``as_of`` whose window can include it."""
     return datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC)
+
+
+def _partition_rows(partition: Partition, marker: str) -> int:
+    """Rows in a complete partition's files, checked against the row count its marker's manifest declares."""
+    rows = sum(_row_count(f) for f in partition.files)
+    declared = (read_manifest(partition.path, marker) or {}).get("rows")
+    if isinstance(declared, int) and declared != rows:
+        raise DataReadError(
+            f"{partition.path}: the '{marker}' manifest declares {declared} rows but the parquet files hold {rows}; "
+            f"the partition was changed after it was marked complete, or not fully written"
+        )
+    return rows
 
 
 def _partition_end(partition: Partition) -> datetime:
@@ -153,7 +165,7 @@ def select_snapshot(
             as_of=as_of.isoformat(), age_hours=age.total_seconds() / 3600,
             max_age_hours=data.freshness.max_age_hours, rows=0, min_rows=data.freshness.min_rows,
         )
-    newest_rows = sum(_row_count(f) for f in newest.files)
+    newest_rows = _partition_rows(newest, data.completion_marker)
     if newest_rows < data.freshness.min_rows:
         raise StaleDataError(
             f"{newest.path}: newest partition has {newest_rows} rows, fewer than the required {data.freshness.min_rows}",
@@ -162,7 +174,7 @@ def select_snapshot(
             max_age_hours=data.freshness.max_age_hours, rows=newest_rows, min_rows=data.freshness.min_rows,
         )
     files = [f for p in in_window for f in p.files]
-    total_rows = newest_rows + sum(_row_count(f) for p in in_window[:-1] for f in p.files)
+    total_rows = newest_rows + sum(_partition_rows(p, data.completion_marker) for p in in_window[:-1])
     return DataSnapshot(
         dataset=str(dataset_dir),
         as_of=as_of.isoformat(),

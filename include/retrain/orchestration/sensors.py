@@ -119,7 +119,7 @@ class FreshDataSensor(BaseOperator):
         return check_freshness(self.loaded, as_of, required_day)
 
     def execute(self, context) -> dict:
-        as_of, required_day = self._target(context)
+        _, required_day = self._target(context)
         if required_day is not None:
             self.log.info("triggered by data events; training as of the end of partition %s", required_day)
         try:
@@ -128,7 +128,9 @@ class FreshDataSensor(BaseOperator):
             self._defer_or_raise(context, error, deadline=None, since=None)
         return self._not_trained_yet(context, snapshot)
 
-    def execute_complete(self, context, event: dict | None = None, deadline: str = "", since: str = "") -> dict:
+    def execute_complete(
+        self, context, event: dict | None = None, deadline: str | None = None, since: str | None = None
+    ) -> dict:
         from retrain.orchestration.triggers import ARRIVED
 
         status = (event or {}).get("status")

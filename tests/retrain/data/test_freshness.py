@@ -117,3 +117,13 @@ def test_wait_minutes_defaults_to_an_hour_and_cannot_be_negative():
     assert FreshnessRule(max_age_hours=1, min_rows=1).wait_minutes == 60
     with pytest.raises(ValidationError):
         FreshnessRule(max_age_hours=1, min_rows=1, wait_minutes=-1)
+
+
+def test_files_that_disagree_with_the_manifest_are_not_read(dataset):
+    from retrain.data.landing import mark_complete
+
+    folder = dataset / "dt=2026-11-20"
+    mark_complete(folder, rows=999, files=["part-00000.parquet"])  # e.g. a file replaced after the marker
+    with pytest.raises(DataReadError, match=r"dt=2026-11-20: the '_SUCCESS' manifest declares 999 rows but the "
+                                            r"parquet files hold 200"):
+        select_snapshot(RULE, dataset, datetime(2026, 11, 22, 3, tzinfo=UTC))
