@@ -42,6 +42,27 @@ class ModelVersionLink(BaseOperatorLink):
         return model_version_url(ti_key.dag_id.removeprefix("retrain_"), outcome)
 
 
+class DataDocsLink(BaseOperatorLink):
+    """The run's data-contract report (GX Data Docs), kept even when validation rejected the partition."""
+
+    name = "Data Docs"
+
+    def get_link(self, operator, *, ti_key) -> str:
+        from pathlib import Path
+
+        from retrain.pipeline.data_stages import data_docs_url, report_folder
+
+        if not ti_key.dag_id.startswith("retrain_"):
+            return ""
+        snapshot = _task_result(ti_key, "check_freshness")
+        if not isinstance(snapshot, dict) or not snapshot.get("partitions"):
+            return ""
+        partition = Path(snapshot["partitions"][-1]).name
+        folder = report_folder(ti_key.dag_id.removeprefix("retrain_"), ti_key.run_id, partition)
+        docs = folder / "data_docs" / "index.html"
+        return (data_docs_url({"data_docs": str(docs)}) or "") if docs.is_file() else ""
+
+
 class RetrainPlugin(AirflowPlugin):
     name = "retrain"
-    global_operator_extra_links = [MlflowRunLink(), ModelVersionLink()]
+    global_operator_extra_links = [MlflowRunLink(), ModelVersionLink(), DataDocsLink()]

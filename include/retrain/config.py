@@ -131,8 +131,18 @@ class EvaluationSpec(_Strict):
     )
 
 
+class DriftSpec(_Strict):
+    """PSI per column against the data that trained the current champion."""
+
+    psi_warn: float = Field(default=0.1, gt=0)
+    psi_block: float | None = Field(default=0.25, gt=0, description="None: drift only warns")
+    columns: list[str] = Field(min_length=1)
+    bins: int = Field(default=10, ge=2, le=100)
+
+
 class ValidationSpec(_Strict):
     suite: str = Field(description="expectation suite file, relative to the specs' include/ folder")
+    drift: DriftSpec | None = None
 
 
 class MetricBound(_Strict):

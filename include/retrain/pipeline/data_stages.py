@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
+import re
 from datetime import date, datetime
+from pathlib import Path
 
 from retrain.config import LoadedSpec
 from retrain.data.freshness import DataSnapshot, select_snapshot
@@ -60,17 +63,129 @@ def find_run_on_same_data(loaded: LoadedSpec, snapshot: dict) -> dict | None:
     return None
 
 
-def validate_data(loaded: LoadedSpec, snapshot: dict) -> dict:
-    """Run the spec's expectation suite on the snapshot. Raises DataContractError on a blocking failure."""
+def _partition_label(loaded: LoadedSpec, data: DataSnapshot) -> str:
+    """The data in messages: the spec's dataset location and the partition range (no absolute paths)."""
+    first, last = Path(data.partitions[0]).name, Path(data.partitions[-1]).name
+    span = first if first == last else f"{first}..{last}"
+    return f"{loaded.spec.data.location} {span}"
+
+
+def report_folder(spec_name: str, airflow_run_id: str, partition: str) -> Path:
+    """Where one validation's JSON results and Data Docs are kept: per spec, Airflow run and newest partition."""
+    safe = re.sub(r"[^A-Za-z0-9._=+-]+", "_", airflow_run_id)
+    return get_settings().local_state / "reports" / spec_name / safe / partition
+
+
+def report_dir(loaded: LoadedSpec, data: DataSnapshot) -> Path:
+    """The report folder of this validation (the Airflow run id comes from the task's environment)."""
+    run_id = os.environ.get("AIRFLOW_CTX_DAG_RUN_ID") or "local"
+    partition = Path(data.partitions[-1]).name if data.partitions else "none"
+    return report_folder(loaded.spec.name, run_id, partition)
+
+
+def data_docs_url(paths: dict[str, str]) -> str | None:
+    """The Data Docs page as people open it: under RETRAIN_REPORTS_BASE_URL (a web server over the reports
+    folder) when set, else a file:// URL, which opens where the folder is reachable."""
+    docs = paths.get("data_docs")
+    if not docs:
+        return None
+    base = os.environ.get("RETRAIN_REPORTS_BASE_URL", "").rstrip("/")
+    reports = get_settings().local_state / "reports"
+    if base and Path(docs).is_relative_to(reports):
+        from urllib.parse import quote
+
+        return f"{base}/{quote(Path(docs).relative_to(reports).as_posix())}"
+    return Path(docs).as_uri()
+
+
+def _champion_reference(loaded: LoadedSpec) -> tuple[dict | None, str]:
+    """The champion's reference statistics (from its run's validation/report.json) and where they came from."""
+    from retrain.tracking import mlflow_store
+
+    client = mlflow_store.connect(get_settings())
+    champion = mlflow_store.champion_version(client, loaded.spec.registered_model_name)
+    if champion is None:
+        return None, "no champion yet"
+    where = f"champion version {champion.version} (run {champion.run_id})"
+    try:
+        import mlflow.artifacts
+
+        report = mlflow.artifacts.load_dict(f"runs:/{champion.run_id}/validation/report.json")
+    except Exception as exc:  # an older champion without a validation artifact
+        log.warning("no reference statistics for %s: %s", where, exc)
+        return None, where
+    return report.get("reference_stats") or None, where
+
+
+def _file_rows(files: list[str]) -> list[int]:
+    import pyarrow.parquet as pq
+
+    return [pq.ParquetFile(f).metadata.num_rows for f in files]
+
+
+def validate_data(loaded: LoadedSpec, snapshot: dict, *, reference: dict | None = None) -> dict:
+    """Run the spec's contract on the snapshot. Raises DataContractError on a blocking failure.
+
+    GX expectations, the suite's retrain checks (row count against the previous partition, event times
+    within their partition's day), one schema across the snapshot's files and, with ``validation.drift`` in
+    the spec, PSI per column of the newest partition against the champion's training data (``reference``: those statistics, looked up in the registry when None).
+    The report (JSON and Data Docs) is written under ``report_dir`` before anything is raised, so a
+    rejected partition's report is kept; the returned dict carries its paths and this data's
+    ``reference_stats`` for the next run.
+    """
+    import pyarrow as pa
+
     from retrain.data.loading import read_table
+    from retrain.errors import DataReadError
     from retrain.validation import load_suite, validate_frame
+    from retrain.validation.checks import partition_rows, schema_drift
+    from retrain.validation.contract import ExpectationFailure, ValidationReport, add_failures, write_report
 
     data = DataSnapshot.from_dict(snapshot)
+    label = _partition_label(loaded, data)
     suite = load_suite(get_settings().resolve_include_path(loaded.spec.validation.suite))
-    frame = read_table(data.files).to_pandas()
-    report = validate_frame(frame, suite, partition=data.label)
+
+    out = report_dir(loaded, data)
+    empty = ValidationReport(suite=suite.name, partition=label, rows=0, evaluated=1, suite_sha256=suite.sha256)
+    try:
+        table = read_table(data.files)
+    except DataReadError as exc:  # keep a report of the rejected partition even when it cannot be read
+        write_report(empty, out, error=str(exc))
+        raise
+    except pa.ArrowException as exc:  # files that cannot be combined, e.g. a column whose type changed
+        table, combine_error = None, f"{type(exc).__name__}: {exc}"
+    mismatch = schema_drift(data.files)
+    schema_failure = [ExpectationFailure("retrain_schema_consistent", None, "block", mismatch, -1)] if mismatch else []
+    if table is None:
+        if not schema_failure:
+            write_report(empty, out, error=combine_error)
+            raise DataReadError(f"{label}: the partitions' files cannot be read together ({combine_error})")
+        report = add_failures(empty, schema_failure)
+        report.raise_for_blocking(data_docs_url(write_report(report, out)))
+    parts = partition_rows(data.partitions, data.files, _file_rows(data.files))
+    frame = table.to_pandas()
+    report = add_failures(validate_frame(frame, suite, partition=label, partitions=parts), schema_failure)
+
+    drift = loaded.spec.validation.drift
+    extra: dict = {}
+    if drift is not None:
+        from retrain.validation.drift import drift_failures, reference_stats
+
+        source = "the reference given"
+        if reference is None:
+            reference, source = _champion_reference(loaded)
+        # The newly arrived partition against the champion's training data: in a sliding window most rows
+        # are shared with the champion's, which would dilute a shift of the new day.
+        newest = frame.iloc[parts[-1].start:parts[-1].start + parts[-1].rows] if parts else frame
+        failures, scores = drift_failures(newest, reference or {}, drift, source)
+        report = add_failures(report, failures)
+        extra["reference_stats"] = reference_stats(frame, drift.columns, drift.bins)
+        extra["drift"] = {"reference": source, "psi": scores, "psi_warn": drift.psi_warn, "psi_block": drift.psi_block}
+
+    paths = write_report(report, out, extra=extra)
     for warning in report.warnings:
-        log.warning("data contract warning: %s", warning)
-    report.raise_for_blocking()
-    log.info("data contract passed: %d expectations on %d rows of %s", report.evaluated, len(frame), data.label)
-    return report.to_dict()
+        log.warning("data contract warning on %s: %s", label, warning)
+    log.info("validation report for %s: %s", label, paths.get("data_docs") or paths["json"])
+    report.raise_for_blocking(data_docs_url(paths))
+    log.info("data contract passed: %d expectations on %d rows of %s", report.evaluated, len(frame), label)
+    return {**report.to_dict(), **extra, "report_paths": paths}

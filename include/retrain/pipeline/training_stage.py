@@ -101,6 +101,20 @@ def load_split(spec: ModelSpec, snapshot: DataSnapshot):
     return split_holdout(table, spec.data.holdout_fraction, spec.training.seed)
 
 
+def _log_validation(validation: dict) -> None:
+    """The data contract's result in the run: our report (with the drift reference) plus GX's JSON and Data Docs."""
+    import mlflow
+
+    mlflow.log_dict(validation, "validation/report.json")
+    folder = Path(validation.get("report_paths", {}).get("folder", ""))
+    for name in ("gx_result.json", "data_docs"):
+        path = folder / name
+        if path.is_file():
+            mlflow.log_artifact(str(path), "validation")
+        elif path.is_dir():
+            mlflow.log_artifacts(str(path), "validation/data_docs")
+
+
 def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, validation: dict | None = None) -> dict:
     """Train, log and return ``{"run_id", "model_uri"}``. A retry of the same Airflow run reuses its MLflow run."""
     import mlflow
@@ -137,7 +151,7 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
         mlflow.log_dict(snapshot.to_dict(), "data/snapshot.json")
         mlflow.log_dict(manifest, MANIFEST_PATH)
         if validation is not None:
-            mlflow.log_dict(validation, "validation/report.json")
+            _log_validation(validation)
 
         train_table, holdout_table = load_split(spec, snapshot)
         _log_dataset_inputs(spec, snapshot, train_table, holdout_table)

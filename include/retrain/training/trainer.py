@@ -77,14 +77,20 @@ def set_seed(seed: int) -> None:
 def head_loss(head: HeadConfig, prediction: torch.Tensor, target: torch.Tensor, weight: float = 1.0) -> torch.Tensor:
     prediction = prediction.float()
     if head.kind == "binary":
-        return weight * F.binary_cross_entropy(prediction.clamp(1e-7, 1 - 1e-7), target)
-    return weight * F.mse_loss(prediction / head.label_std, target / head.label_std)
+        loss = F.binary_cross_entropy(prediction.clamp(1e-7, 1 - 1e-7), target)
+    else:
+        loss = F.mse_loss(prediction / head.label_std, target / head.label_std)
+    return loss if weight == 1.0 else weight * loss  # skip a no-op multiply per batch
 
 
 def total_loss(
     heads: list[HeadConfig], outputs: dict[str, torch.Tensor], labels: dict[str, torch.Tensor], weights: dict[str, float]
 ) -> torch.Tensor:
-    return sum(head_loss(h, outputs[h.name], labels[h.name], weights.get(h.name, 1.0)) for h in heads)
+    losses = [head_loss(h, outputs[h.name], labels[h.name], weights.get(h.name, 1.0)) for h in heads]
+    total = losses[0]
+    for loss in losses[1:]:
+        total = total + loss
+    return total
 
 
 @torch.no_grad()

@@ -6,20 +6,25 @@ ExpectationSuite -> ValidationDefinition) and runs every expectation in a single
 
 from __future__ import annotations
 
+import json
+import logging
 import math
 import re
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from retrain.errors import DataContractError
+from retrain.validation.checks import PartitionRows, run_checks
 from retrain.validation.suite import ContractExpectation, ContractSuite, Severity
 
 if TYPE_CHECKING:
     import pandas as pd
 
 _INDEX_KEY = "retrain_index"  # carried in each GX expectation's meta: GX returns results in its own order
+log = logging.getLogger(__name__)
 _SAMPLES = 5  # distinct failing values quoted in a message
 _MISSING_COLUMN = re.compile(r'The column "(?P<column>[^"]+)" in BatchData does not exist')
 
@@ -64,6 +69,7 @@ class ValidationReport:
     failures: list[ExpectationFailure] = field(default_factory=list)
     statistics: dict[str, Any] = field(default_factory=dict)
     suite_sha256: str = ""
+    gx_result: Any = field(default=None, repr=False, compare=False)  # GX's own result, for JSON and Data Docs
 
     @property
     def blocking(self) -> list[ExpectationFailure]:
@@ -95,7 +101,7 @@ class ValidationReport:
         details = "; ".join(f.describe() for f in self.blocking)
         return f"Data contract '{self.suite}' failed on partition {self.partition}: {details}"
 
-    def raise_for_blocking(self) -> None:
+    def raise_for_blocking(self, data_docs_url: str | None = None) -> None:
         """Raise DataContractError naming each blocking failure. Warnings never raise."""
         if self.success:
             return
@@ -104,13 +110,25 @@ class ValidationReport:
             failures=[
                 {**f.to_dict(), "suite": self.suite, "partition": self.partition} for f in self.blocking
             ],
+            data_docs_url=data_docs_url,
         )
 
 
-def validate_frame(df: pd.DataFrame, suite: ContractSuite, *, partition: str) -> ValidationReport:
-    """Check ``df`` against ``suite`` in one GX validation run. Bad data never raises here; see raise_for_blocking."""
+def validate_frame(
+    df: pd.DataFrame,
+    suite: ContractSuite,
+    *,
+    partition: str,
+    partitions: Sequence[PartitionRows] | None = None,
+    result_format: str = "SUMMARY",
+) -> ValidationReport:
+    """Check ``df`` against ``suite`` in one GX validation run. Bad data never raises here; see raise_for_blocking.
+
+    ``partitions``: the partitions the frame's rows came from, in order; the suite's retrain checks
+    (``checks:``) need them and are skipped without them.
+    """
     started = time.perf_counter()
-    results = _run_gx(df, suite)
+    results = _run_gx(df, suite, result_format)
     columns = {str(c) for c in df.columns}
     dtypes = {str(c): str(t) for c, t in df.dtypes.items()}
     by_index = {e.index: e for e in suite.expectations}
@@ -123,6 +141,15 @@ def validate_frame(df: pd.DataFrame, suite: ContractSuite, *, partition: str) ->
         observed = _observed(exp, result, rows=len(df), columns=columns, dtypes=dtypes)
         failures.append(ExpectationFailure(exp.gx_type, exp.column, exp.severity, observed, exp.index))
     failures.sort(key=lambda f: f.index)
+    checked = 0
+    if partitions is not None:
+        for offset, (check, problem) in enumerate(run_checks(df, suite.checks, list(partitions))):
+            checked += 1
+            if problem is not None:
+                column = getattr(check, "column", None)
+                failures.append(ExpectationFailure(
+                    f"retrain_{check.check}", column, check.severity, problem, len(suite.expectations) + offset
+                ))
 
     gx_stats = dict(results.statistics)
     statistics = {
@@ -140,14 +167,87 @@ def validate_frame(df: pd.DataFrame, suite: ContractSuite, *, partition: str) ->
         suite=suite.name,
         partition=partition,
         rows=len(df),
-        evaluated=len(results.results),
+        evaluated=len(results.results) + checked,
         failures=failures,
         statistics=statistics,
         suite_sha256=suite.sha256,
+        gx_result=results,
     )
 
 
-def _run_gx(df: pd.DataFrame, suite: ContractSuite) -> Any:
+def add_failures(report: ValidationReport, failures: Sequence[ExpectationFailure]) -> ValidationReport:
+    """The report with more failures (drift, for one) appended, counted as evaluated checks."""
+    if not failures:
+        return report
+    merged = sorted([*report.failures, *failures], key=lambda f: f.index)
+    stats = {**report.statistics, "blocking_failures": sum(f.severity == "block" for f in merged),
+             "warnings": sum(f.severity == "warn" for f in merged)}
+    return replace(report, failures=merged, statistics=stats)
+
+
+def write_report(report: ValidationReport, folder: Path, *, extra: dict[str, Any] | None = None,
+                 error: str | None = None) -> dict[str, str]:
+    """Keep what a validation found under ``folder``: report.json (ours), gx_result.json and Data Docs.
+
+    Written before any failure is raised, so a rejected partition's report stays. Returns the paths.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    summary = {**report.to_dict(), **(extra or {})}
+    if error:
+        summary["error"] = error
+    paths = {"folder": str(folder), "json": str(folder / "report.json")}
+    (folder / "report.json").write_text(json.dumps(summary, indent=2, default=str))
+    gx_json = None
+    if report.gx_result is not None:
+        gx_json = report.gx_result.to_json_dict()
+        (folder / "gx_result.json").write_text(json.dumps(gx_json, indent=2, default=str))
+        paths["gx_json"] = str(folder / "gx_result.json")
+    try:
+        html = render_data_docs(gx_json, summary)
+    except Exception as exc:  # Data Docs are a convenience; the JSON above is the record
+        log.warning("could not build Data Docs for %s: %s", report.partition, exc)
+    else:
+        docs = folder / "data_docs" / "index.html"
+        docs.parent.mkdir(exist_ok=True)
+        docs.write_text(html)
+        paths["data_docs"] = str(docs)
+    return paths
+
+
+def render_data_docs(gx_json: dict[str, Any] | None, summary: dict[str, Any]) -> str:
+    """GX Data Docs (the validation results page GX's site builder renders) with our checks on top.
+
+    Without a GX result (the data could not be read) the page holds our part only.
+    """
+    import html as html_lib
+
+    from great_expectations.core.expectation_validation_result import ExpectationSuiteValidationResultSchema
+    from great_expectations.render.renderer import ValidationResultsPageRenderer
+    from great_expectations.render.view import DefaultJinjaPageView
+
+    # Rebuilt from JSON: plain floats render, numpy scalars in a live result trip GX's num_to_str.
+    page = "<html><head><meta charset='utf-8'><title>Data contract</title></head><body></body></html>"
+    if gx_json is not None:
+        result = ExpectationSuiteValidationResultSchema().load(json.loads(json.dumps(gx_json, default=str)))
+        page = DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(result))
+    ours = [f for f in summary.get("failures", []) if str(f.get("expectation", "")).startswith("retrain_")]
+    if summary.get("error"):
+        ours.append({"severity": "block", "expectation": "unreadable data", "column": None, "observed": summary["error"]})
+    verdict = "PASSED" if summary.get("success") else "FAILED (blocking)"
+    rows = "".join(
+        f"<li><b>{html_lib.escape(f['severity'])}</b> {html_lib.escape(f['expectation'])} "
+        f"{html_lib.escape(f.get('column') or '')}: {html_lib.escape(f['observed'])}</li>" for f in ours
+    )
+    banner = (
+        f"<div style='padding:1em;font-family:sans-serif;border-bottom:1px solid #ccc'>"
+        f"<h2>Data contract {html_lib.escape(str(summary.get('suite')))} on "
+        f"{html_lib.escape(str(summary.get('partition')))}: {verdict}</h2>"
+        f"<p>{summary.get('rows')} rows; retrain checks and drift:</p><ul>{rows or '<li>all held</li>'}</ul></div>"
+    )
+    return page.replace("<body>", "<body>" + banner, 1) if "<body>" in page else banner + page
+
+
+def _run_gx(df: pd.DataFrame, suite: ContractSuite, result_format: str = "SUMMARY") -> Any:
     from retrain.validation.gx_runtime import ephemeral_context, import_gx
 
     gx = import_gx()
@@ -168,7 +268,7 @@ def _run_gx(df: pd.DataFrame, suite: ContractSuite) -> Any:
     )
     return definition.run(
         batch_parameters={"dataframe": df},
-        result_format={"result_format": "SUMMARY", "partial_unexpected_count": 20},
+        result_format={"result_format": result_format, "partial_unexpected_count": 20},
     )
 
 

@@ -32,6 +32,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from retrain.errors import SpecError
+from retrain.validation.checks import CustomCheck
 
 Severity = Literal["block", "warn"]
 
@@ -58,6 +59,7 @@ class _SuiteFile(BaseModel):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,126}$")
     description: str = ""
     expectations: list[_EntryFile] = Field(min_length=1)
+    checks: list[CustomCheck] = Field(default_factory=list)  # retrain-specific checks (validation/checks.py)
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,7 @@ class ContractSuite:
     sha256: str
     expectations: tuple[ContractExpectation, ...] = field(default_factory=tuple)
     description: str = ""
+    checks: tuple[CustomCheck, ...] = field(default_factory=tuple)
 
     @property
     def blocking(self) -> tuple[ContractExpectation, ...]:
@@ -210,6 +213,7 @@ def load_suite(path: str | Path) -> ContractSuite:
         sha256=hashlib.sha256(raw_bytes).hexdigest(),
         expectations=tuple(expectations),
         description=parsed.description,
+        checks=tuple(parsed.checks),
     )
 
 

@@ -125,7 +125,7 @@ _ONE = "name: s\nexpectations:\n  - {expect: column_to_exist, column: x}\n"
         ("name: s\nexpectations:\n  - column_to_exist\n", "expectations[0]", "must be a mapping"),
         ("name: s\nexpectations: []\n", "expectations", "at least 1 item"),
         ("expectations:\n  - {expect: column_to_exist, column: x}\n", "name", "Field required"),
-        ("name: s\nchecks: []\n" + _ONE.split("\n", 1)[1], "checks", "Extra inputs are not permitted"),
+        ("name: s\nchekcs: []\n" + _ONE.split("\n", 1)[1], "chekcs", "Extra inputs are not permitted"),
     ],
 )
 def test_malformed_suite_names_file_and_field(write_suite, content, field, says):

@@ -1,0 +1,151 @@
+"""Retrain-specific checks that GX has no expectation for, reported exactly like GX failures.
+
+They need more than the frame: the partitions it came from (row counts per partition, the day each row
+belongs to). A suite file lists them under ``checks:`` next to its GX ``expectations:``::
+
+    checks:
+      - {check: row_count_vs_previous, max_change_pct: 50, severity: block}
+      - {check: event_time_within_partition, column: event_time, severity: block}
+
+``row_count_vs_previous``: the newest partition's row count is within +-max_change_pct % of the partition
+before it (skipped when the snapshot holds a single partition). ``event_time_within_partition``: every
+event timestamp lies in the UTC day of the partition its file sits in (date taken from the folder name).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Severity = Literal["block", "warn"]
+_DAY = re.compile(r"(\d{4}-\d{2}-\d{2})")
+_SAMPLES = 5
+
+
+class RowCountVsPrevious(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    check: Literal["row_count_vs_previous"]
+    max_change_pct: float = Field(gt=0)
+    severity: Severity = "block"
+
+
+class EventTimeWithinPartition(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    check: Literal["event_time_within_partition"]
+    column: str
+    severity: Severity = "block"
+
+
+CustomCheck = RowCountVsPrevious | EventTimeWithinPartition
+
+
+@dataclass(frozen=True)
+class PartitionRows:
+    """One partition of the snapshot: its folder, its day, and the row range it holds in the frame."""
+
+    path: str
+    day: date | None
+    start: int
+    rows: int
+
+
+def partition_rows(partitions: Sequence[str], files: Sequence[str], file_rows: Sequence[int]) -> list[PartitionRows]:
+    """Rows per partition, in the order the files were read (read_table concatenates files in order)."""
+    out: list[PartitionRows] = []
+    offset = 0
+    for part in partitions:
+        mine = [n for f, n in zip(files, file_rows, strict=True) if Path(f).parent == Path(part)]
+        match = _DAY.search(Path(part).name)
+        out.append(PartitionRows(part, date.fromisoformat(match[1]) if match else None, offset, sum(mine)))
+        offset += sum(mine)
+    return out
+
+
+def run_checks(frame: Any, checks: Sequence[CustomCheck], parts: list[PartitionRows]) -> list[tuple[CustomCheck, str | None]]:
+    """Each check with None when it held, or the observed problem in words."""
+    return [(c, _row_count(c, parts) if isinstance(c, RowCountVsPrevious) else _event_time(c, frame, parts))
+            for c in checks]
+
+
+def _row_count(check: RowCountVsPrevious, parts: list[PartitionRows]) -> str | None:
+    if len(parts) < 2:
+        return None
+    prev, new = parts[-2], parts[-1]
+    if prev.rows == 0:
+        return None
+    change = 100.0 * (new.rows - prev.rows) / prev.rows
+    if abs(change) <= check.max_change_pct:
+        return None
+    return (f"newest partition {Path(new.path).name} has {new.rows} rows, {change:+.1f}% against "
+            f"{prev.rows} in {Path(prev.path).name} (at most +-{check.max_change_pct:g}% allowed)")
+
+
+def _event_time(check: EventTimeWithinPartition, frame: Any, parts: list[PartitionRows]) -> str | None:
+    import numpy as np
+    import pandas as pd
+
+    if check.column not in frame.columns:
+        return f"column '{check.column}' is missing from the data"
+    try:
+        times = pd.to_datetime(frame[check.column], utc=True)
+    except (TypeError, ValueError) as exc:
+        return f"could not be read as timestamps: {str(exc).splitlines()[0][:200]}"
+    total = len(times)
+    if total == 0:
+        return None
+    starts = np.empty(total, dtype="datetime64[ns]")
+    known = np.zeros(total, dtype=bool)
+    for p in parts:
+        if p.day is not None:
+            starts[p.start:p.start + p.rows] = np.datetime64(p.day.isoformat(), "ns")
+            known[p.start:p.start + p.rows] = True
+    values = times.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+    start = starts
+    bad = known & ~np.isnat(values) & ((values < start) | (values >= start + np.timedelta64(1, "D")))
+    count = int(bad.sum())
+    if not count:
+        return None
+    samples = []
+    for v in pd.Series(values[bad][: 50 * _SAMPLES]).drop_duplicates().head(_SAMPLES):
+        samples.append(pd.Timestamp(v).tz_localize("UTC").isoformat())
+    counted = int((known & ~np.isnat(values)).sum())
+    return (f"{count} of {counted} values ({100.0 * count / counted:.2f}%) lie outside their partition's UTC day, "
+            f"e.g. {samples}")
+
+
+def schema_drift(files: Sequence[str]) -> str | None:
+    """Files of one snapshot must share a schema. Reading them together would fill a dropped or renamed
+    column with nulls for some partitions and hide the cause; say which file differs, and how, instead."""
+    import pyarrow.parquet as pq
+
+    if len(files) < 2:
+        return None
+    base = pq.read_schema(files[0])
+    problems = []
+    for f in files[1:]:
+        schema = pq.read_schema(f)
+        if schema.equals(base):
+            continue
+        names, base_names = set(schema.names), set(base.names)
+        parts = []
+        if base_names - names:
+            parts.append(f"missing column(s) {sorted(base_names - names)}")
+        if names - base_names:
+            parts.append(f"unexpected column(s) {sorted(names - base_names)}")
+        changed = [f"'{n}' {base.field(n).type} -> {schema.field(n).type}" for n in base.names
+                   if n in names and not schema.field(n).type.equals(base.field(n).type)]
+        if changed:
+            parts.append("type changed " + ", ".join(changed))
+        if parts:
+            where = "/".join(Path(f).parts[-2:])
+            problems.append(f"{where}: " + "; ".join(parts))
+    if not problems:
+        return None
+    first = "/".join(Path(files[0]).parts[-2:])
+    return f"schemas differ from {first}: " + " | ".join(problems)

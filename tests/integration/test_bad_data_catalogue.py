@@ -1,0 +1,199 @@
+"""The bad-data catalogue: a good partition broken in realistic ways, each caught with a message that names
+the check, the column and what was seen, and each kept as a report; nothing reaches training or promotion.
+
+Most cases run in-process through ``retrain.pipeline.data_stages.validate_data`` (fast). The last test runs
+one of them (a shifted distribution, caught by PSI against the champion's training data found through the
+registry) through a real ``airflow dags test`` and checks that the champion alias does not move.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+from retrain.config import load_spec
+from retrain.data.demo import generate_day, generate_demo_data
+from retrain.data.freshness import DataSnapshot
+from retrain.data.landing import write_partition
+from retrain.errors import DataContractError, DataReadError, DeterministicFailure
+from retrain.pipeline.data_stages import report_dir, validate_data
+from retrain.validation.drift import reference_stats
+
+ROOT = Path(__file__).resolve().parents[2]
+SPEC = ROOT / "include" / "specs" / "ecommerce_esmm.yaml"
+PREV, NEW = date(2026, 11, 20), date(2026, 11, 21)
+ROWS = 3_000
+
+
+def _set(table: pa.Table, name: str, values) -> pa.Table:
+    return table.set_column(table.schema.get_field_index(name), name, values)
+
+
+def _every_third(table: pa.Table, name: str, value, type_) -> pa.Table:
+    column = table.column(name).to_pylist()
+    return _set(table, name, pa.array([value if i % 3 == 0 else v for i, v in enumerate(column)], type=type_))
+
+
+# name -> (how the newest partition is broken, the error type, phrases the message must contain)
+CATALOGUE = {
+    "dropped_column": (lambda t: t.drop_columns(["price"]), DataContractError,
+                       ["retrain_schema_consistent", "dt=2026-11-21/part-00000.parquet: missing column(s) ['price']"]),
+    "renamed_column": (lambda t: t.rename_columns(["device_type" if c == "device" else c for c in t.column_names]),
+                       DataContractError, ["missing column(s) ['device']", "unexpected column(s) ['device_type']"]),
+    "numbers_as_strings": (lambda t: _set(t, "price", pc.cast(t.column("price"), pa.string())), DataContractError,
+                           ["retrain_schema_consistent", "type changed 'price' double -> string"]),
+    "all_nulls_in_a_feature": (lambda t: _set(t, "discount_pct", pa.nulls(t.num_rows, pa.float64())),
+                               DataContractError,
+                               ["expect_column_values_to_not_be_null on column 'discount_pct'", "are null"]),
+    "out_of_range_values": (lambda t: _every_third(t, "hour_of_day", 25, pa.int64()), DataContractError,
+                            ["expect_column_values_to_be_between on column 'hour_of_day'", "outside [0, 23]", "25"]),
+    "unseen_category_flood": (lambda t: _every_third(t, "device", "smart_tv", pa.string()), DataContractError,
+                              ["expect_column_values_to_be_in_set on column 'device'", "smart_tv"]),
+    "duplicated_keys": (lambda t: _set(t, "event_id", pa.array([f"k{i // 2}" for i in range(t.num_rows)])),
+                        DataContractError, ["expect_column_values_to_be_unique on column 'event_id'", "duplicates"]),
+    "empty_partition": (lambda t: t.slice(0, 0), DataContractError,
+                        ["retrain_row_count_vs_previous", "dt=2026-11-21 has 0 rows, -100.0%"]),
+    "labels_outside_0_1": (lambda t: _every_third(t, "conversion", 2, pa.int64()), DataContractError,
+                           ["expect_column_values_to_be_in_set on column 'conversion'", "not in [0, 1]", "e.g. [2]"]),
+    "event_time_outside_partition_day": (
+        lambda t: _set(t, "event_time", pa.array(t.column("event_time").to_pandas() - pd.Timedelta(days=2))),
+        DataContractError, ["retrain_event_time_within_partition on column 'event_time'", "2026-11-19"]),
+    "row_count_collapse": (lambda t: t.slice(0, ROWS // 4), DataContractError,
+                           ["retrain_row_count_vs_previous", "-75.0%", "dt=2026-11-21"]),
+    "shifted_distribution": (lambda t: generate_day(NEW, ROWS, shift=1.0), DataContractError,
+                             ["retrain_psi_drift on column 'price'", "PSI", "block at 0.25"]),
+    "truncated_parquet_file": ("truncate", DataReadError, ["part-00000.parquet", "not a readable parquet file"]),
+}
+
+
+@pytest.fixture(scope="module")
+def loaded():
+    return load_spec(SPEC)
+
+
+@pytest.fixture(scope="module")
+def reference(loaded):
+    """The champion's reference statistics: the good data of the day before."""
+    frame = generate_day(PREV, ROWS).to_pandas()
+    return reference_stats(frame, loaded.spec.validation.drift.columns, loaded.spec.validation.drift.bins)
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv("RETRAIN_DATA_ROOT", str(tmp_path / "data"))
+    monkeypatch.setenv("RETRAIN_LOCAL_STATE", str(tmp_path / "state"))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'state' / 'mlflow.db'}")
+    monkeypatch.setenv("AIRFLOW_CTX_DAG_RUN_ID", "manual__catalogue")
+    return tmp_path
+
+
+def _snapshot(loaded, root: Path, new_table: pa.Table | None, truncate: bool = False) -> dict:
+    dataset = root / "data" / loaded.spec.data.location
+    folders = [write_partition(generate_day(PREV, ROWS), dataset, PREV),
+               write_partition(new_table if new_table is not None else generate_day(NEW, ROWS), dataset, NEW)]
+    files = [str(f / "part-00000.parquet") for f in folders]
+    if truncate:
+        raw = Path(files[-1]).read_bytes()
+        Path(files[-1]).write_bytes(raw[: len(raw) // 2])
+    return DataSnapshot(
+        dataset=str(dataset), as_of=datetime(2026, 11, 22, tzinfo=UTC).isoformat(),
+        partitions=[str(f) for f in folders], files=files, newest_partition=NEW.isoformat(),
+        newest_rows=0, total_rows=0, fingerprint="catalogue",
+    ).to_dict()
+
+
+def test_catalogue_is_big_enough():
+    assert len(CATALOGUE) >= 11
+
+
+def test_the_good_partition_passes_and_carries_reference_stats(loaded, reference, env):
+    result = validate_data(loaded, _snapshot(loaded, env, None), reference=reference)
+    assert result["success"] and result["partition"] == "ecommerce/impressions dt=2026-11-20..dt=2026-11-21"
+    assert max(result["drift"]["psi"].values()) < 0.1
+    assert set(result["reference_stats"]) == set(loaded.spec.validation.drift.columns)
+    assert Path(result["report_paths"]["json"]).is_file()
+    assert "<html" in Path(result["report_paths"]["data_docs"]).read_text().lower()
+
+
+@pytest.mark.parametrize("case", sorted(CATALOGUE))
+def test_bad_partition_is_caught_named_and_kept(case, loaded, reference, env):
+    breaker, error_type, phrases = CATALOGUE[case]
+    good = generate_day(NEW, ROWS)
+    if breaker == "truncate":
+        snapshot = _snapshot(loaded, env, good, truncate=True)
+    else:
+        snapshot = _snapshot(loaded, env, breaker(good))
+
+    with pytest.raises(error_type) as caught:
+        validate_data(loaded, snapshot, reference=reference)
+
+    message = str(caught.value)
+    assert isinstance(caught.value, DeterministicFailure)  # the retry policy fails it on the first try
+    for phrase in phrases:
+        assert phrase in message, f"{case}: {phrase!r} not in {message!r}"
+    assert "Traceback" not in message and "pyarrow/" not in message
+    if error_type is DataContractError:
+        assert "ecommerce/impressions dt=2026-11-20..dt=2026-11-21" in message  # the partition, no absolute path
+        assert str(env) not in message
+    # The rejected partition's report is kept.
+    kept = report_dir(loaded, DataSnapshot.from_dict(snapshot)) / "report.json"
+    report = json.loads(kept.read_text())
+    if error_type is DataContractError:
+        assert report["success"] is False and report["failures"]
+        assert (kept.parent / "data_docs" / "index.html").is_file()
+        assert caught.value.data_docs_url == (kept.parent / "data_docs" / "index.html").as_uri()  # for the alert
+    else:
+        assert "part-00000.parquet" in report["error"]
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_shifted_partition_through_airflow_keeps_the_champion(tmp_path_factory):
+    """A real `airflow dags test`: a first run promotes, then a shifted newest partition is blocked by PSI
+    against the champion's reference statistics (found via champion alias -> run -> validation/report.json)."""
+    import subprocess
+    import sys
+
+    from tests.integration.test_demo_dag_end_to_end import DAG_ID, Stack
+    from tests.support.slack_standin import SlackStandIn
+
+    root = tmp_path_factory.mktemp("catalogue-dag")
+    generate_demo_data(root / "data", date(2026, 11, 21), days=7, rows_per_day=6_000)
+    with SlackStandIn() as slack:
+        stack = Stack(root, slack)
+        assert stack.airflow("db", "migrate").returncode == 0
+        _, states = stack.run_dag("2026-11-22T03:00:00+00:00")
+        assert states["promote"]["state"] == "success", states
+        client = stack.mlflow()
+        champion = client.get_model_version_by_alias("ecommerce_esmm", "champion")
+        logged = json.loads(Path(client.download_artifacts(champion.run_id, "validation/report.json", str(root))).read_text())
+        assert "price" in logged["reference_stats"]  # the champion carries its reference statistics
+
+        day = date(2026, 11, 22)
+        write_partition(generate_day(day, 6_000, shift=1.0), root / "data" / "ecommerce/impressions", day)
+        slack.reset()
+        run_id, states = stack.run_dag("2026-11-23T03:00:00+00:00")
+        assert states["validate_data"]["state"] == "failed" and states["train"]["state"] == "upstream_failed"
+        assert client.get_model_version_by_alias("ecommerce_esmm", "champion").version == champion.version
+        alerts = json.dumps([{"text": m.text, "blocks": m.blocks} for m in slack.wait_for_messages(1, timeout=10)])
+        assert "retrain_psi_drift" in alerts and "price" in alerts
+
+        kept = root / "state" / "reports" / "ecommerce_esmm"
+        reports = [json.loads(p.read_text()) for p in kept.glob("*/dt=2026-11-22/report.json")]
+        assert len(reports) == 1 and reports[0]["success"] is False
+        assert reports[0]["drift"]["reference"].startswith(f"champion version {champion.version}")
+
+        code = (
+            "import sys; sys.path.insert(0, sys.argv[1]);"
+            "from retrain_links import DataDocsLink;"
+            "from airflow.models.taskinstancekey import TaskInstanceKey;"
+            f"print(DataDocsLink().get_link(None, ti_key=TaskInstanceKey('{DAG_ID}', 'validate_data', sys.argv[2], 1)))"
+        )
+        link = subprocess.run([sys.executable, "-c", code, str(ROOT / "plugins"), run_id], env=stack.env,
+                              capture_output=True, text=True, timeout=120)
+        assert link.stdout.strip().splitlines()[-1].endswith("/dt%3D2026-11-22/data_docs/index.html"), link.stderr[-2000:]

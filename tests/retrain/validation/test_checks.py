@@ -1,0 +1,83 @@
+"""The retrain checks next to GX: row count against the previous partition, event times in their day, one schema."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from retrain.validation.checks import (
+    EventTimeWithinPartition,
+    RowCountVsPrevious,
+    partition_rows,
+    run_checks,
+    schema_drift,
+)
+
+
+def _parts(*rows: int) -> list:
+    folders = [f"/data/x/dt=2026-11-{20 + i:02d}" for i in range(len(rows))]
+    files = [f"{f}/part-00000.parquet" for f in folders]
+    return partition_rows(folders, files, list(rows))
+
+
+def test_partition_rows_follow_the_file_order_and_read_the_day_from_the_folder():
+    parts = partition_rows(
+        ["/d/dt=2026-11-20", "/d/dt=2026-11-21"],
+        ["/d/dt=2026-11-20/a.parquet", "/d/dt=2026-11-20/b.parquet", "/d/dt=2026-11-21/a.parquet"],
+        [10, 5, 7],
+    )
+    assert [(p.day, p.start, p.rows) for p in parts] == [(date(2026, 11, 20), 0, 15), (date(2026, 11, 21), 15, 7)]
+
+
+@pytest.mark.parametrize(("rows", "problem"), [
+    ((1000, 1400), None),
+    ((1000, 600), None),
+    ((1000, 1600), "+60.0% against 1000 in dt=2026-11-20"),
+    ((1000, 0), "has 0 rows, -100.0%"),
+    ((1000,), None),  # a single partition has nothing to compare with
+])
+def test_row_count_against_the_previous_partition(rows, problem):
+    check = RowCountVsPrevious(check="row_count_vs_previous", max_change_pct=50)
+    [(_, found)] = run_checks(pd.DataFrame(), [check], _parts(*rows))
+    if problem is None:
+        assert found is None
+    else:
+        assert problem in found and "at most +-50% allowed" in found
+
+
+def test_event_times_outside_their_partition_day_are_counted_and_quoted():
+    check = EventTimeWithinPartition(check="event_time_within_partition", column="event_time")
+    times = pd.to_datetime(["2026-11-20T00:00:00Z", "2026-11-20T23:59:59Z", "2026-11-21T00:00:00Z",
+                            "2026-11-21T12:00:00Z", "2026-11-19T08:00:00Z", None], utc=True)
+    frame = pd.DataFrame({"event_time": times})
+    [(_, found)] = run_checks(frame, [check], _parts(3, 3))
+    # row 2 (2026-11-21) sits in the 20th's partition, row 4 (the 19th) in the 21st's; the null is not counted.
+    assert found.startswith("2 of 5 values (40.00%) lie outside their partition's UTC day")
+    assert "2026-11-21T00:00:00+00:00" in found and "2026-11-19T08:00:00+00:00" in found
+
+
+def test_event_time_check_names_a_missing_column():
+    check = EventTimeWithinPartition(check="event_time_within_partition", column="event_time")
+    [(_, found)] = run_checks(pd.DataFrame({"x": [1]}), [check], _parts(1))
+    assert found == "column 'event_time' is missing from the data"
+
+
+def test_schema_drift_names_the_file_and_what_changed(tmp_path: Path):
+    base = pa.table({"price": [1.0], "device": ["ios"], "clicks": [1]})
+    changed = pa.table({"price": ["1.0"], "device_type": ["ios"], "clicks": [1]})
+    files = []
+    for day, table in (("dt=2026-11-20", base), ("dt=2026-11-21", changed)):
+        (tmp_path / day).mkdir()
+        pq.write_table(table, tmp_path / day / "part-00000.parquet")
+        files.append(str(tmp_path / day / "part-00000.parquet"))
+    found = schema_drift(files)
+    assert found == (
+        "schemas differ from dt=2026-11-20/part-00000.parquet: dt=2026-11-21/part-00000.parquet: "
+        "missing column(s) ['device']; unexpected column(s) ['device_type']; type changed 'price' double -> string"
+    )
+    assert schema_drift(files[:1]) is None
+    assert schema_drift([files[0], files[0]]) is None
