@@ -1,0 +1,143 @@
+"""Validation speed: the GX suite against the same checks written as vectorised pyarrow, in the same run.
+
+    python -m bench.validation          # 10,000,000 rows (BENCH_VALIDATION_ROWS to change)
+    python -m bench validation          # through make bench
+
+Data: demo impressions generated once in 1,000,000-row chunks (one parquet file per chunk, so memory stays
+flat while writing) and cached under .local/bench/validation/<rows>/. Both sides see the same data: GX the
+pandas frame validate_data gives it (the to_pandas conversion is timed separately), the baseline the arrow
+table. Ours = GX rows/s, baseline = pyarrow rows/s, ratio = GX / baseline (goal >= 0.5: GX within 2x).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from bench.common import Result
+
+ROOT = Path(__file__).resolve().parents[1]
+ROWS = int(os.environ.get("BENCH_VALIDATION_ROWS", "10000000"))
+CHUNK = 1_000_000
+SUITE = ROOT / "include" / "expectations" / "ecommerce_impressions.yaml"
+
+
+def data_files(rows: int = ROWS) -> list[Path]:
+    import pyarrow.parquet as pq
+    from retrain.data.demo import generate_day
+
+    folder = ROOT / ".local" / "bench" / "validation" / str(rows)
+    folder.mkdir(parents=True, exist_ok=True)
+    files = []
+    for i, start in enumerate(range(0, rows, CHUNK)):
+        path = folder / f"part-{i:05d}.parquet"
+        if not path.exists():
+            table = generate_day(date(2026, 1, 1) + timedelta(days=i), min(CHUNK, rows - start))
+            pq.write_table(table, str(path) + ".tmp")
+            os.replace(str(path) + ".tmp", path)
+        files.append(path)
+    return files
+
+
+def vectorised(table: Any, suite: Any) -> list[int]:
+    """The suite's GX expectations as pyarrow compute kernels, one pass per expectation (indexes that failed)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    failed = []
+    n = table.num_rows
+    for e in suite.expectations:
+        kw, col = e.kwargs, e.kwargs.get("column")
+        c = table.column(col) if col in table.column_names else None
+        mostly = kw.get("mostly", 1.0)
+        ok = True
+        match e.expect:
+            case "column_to_exist":
+                ok = c is not None
+            case "column_values_to_be_in_type_list":
+                ok = c is not None and np.dtype(c.type.to_pandas_dtype()).name in kw["type_list"]
+            case "table_row_count_to_be_between":
+                ok = (kw.get("min_value") is None or n >= kw["min_value"]) and (
+                    kw.get("max_value") is None or n <= kw["max_value"])
+            case "column_values_to_be_unique":
+                ok = pc.count_distinct(c, mode="only_valid").as_py() == n - c.null_count
+            case "column_values_to_not_be_null":
+                ok = (n - c.null_count) >= mostly * n
+            case "column_values_to_be_between":
+                bad = pa.scalar(False)
+                if kw.get("min_value") is not None:
+                    bad = (pc.less_equal if kw.get("strict_min") else pc.less)(c, kw["min_value"])
+                if kw.get("max_value") is not None:
+                    hi = (pc.greater_equal if kw.get("strict_max") else pc.greater)(c, kw["max_value"])
+                    bad = pc.or_(bad, hi)
+                ok = pc.sum(bad).as_py() in (None, 0)
+            case "column_values_to_be_in_set":
+                inside = pc.sum(pc.is_in(c, value_set=pa.array(kw["value_set"], type=c.type))).as_py() or 0
+                ok = inside >= mostly * (n - c.null_count)
+            case "column_pair_values_a_to_be_greater_than_b":
+                op = pc.greater_equal if kw.get("or_equal") else pc.greater
+                ok = pc.all(op(table.column(kw["column_A"]), table.column(kw["column_B"]))).as_py()
+            case "column_median_to_be_between":
+                median = pc.approximate_median(c).as_py()
+                ok = kw["min_value"] <= median <= kw["max_value"]
+            case _:
+                raise NotImplementedError(e.expect)
+        if not ok:
+            failed.append(e.index)
+    return failed
+
+
+def run(rows: int = ROWS, repeats: int = 1) -> list[Result]:
+    from retrain.data.loading import read_table
+    from retrain.validation import load_suite, validate_frame
+
+    suite = load_suite(SUITE)
+    started = time.perf_counter()
+    files = data_files(rows)
+    print(f"  data: {rows:,} rows in {len(files)} files ({time.perf_counter() - started:.1f}s incl. generation)",
+          flush=True)
+    table = read_table([str(f) for f in files])
+    started = time.perf_counter()
+    frame = table.to_pandas()
+    to_pandas_s = time.perf_counter() - started
+    validate_frame(frame.head(1000), suite, partition="warm-up")  # GX import and first-use costs
+
+    def timed(fn):
+        best = float("inf")
+        out = None
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            out = fn()
+            best = min(best, time.perf_counter() - t0)
+        return best, out
+
+    base_s, base_failed = timed(lambda: vectorised(table, suite))
+    results, seconds = [], {}
+    for fmt in ("SUMMARY", "BOOLEAN_ONLY"):
+        gx_s, report = timed(lambda fmt=fmt: validate_frame(frame, suite, partition="bench", result_format=fmt))
+        seconds[fmt] = gx_s
+        gx_failed = sorted(f.index for f in report.failures)
+        agree = "same verdicts" if gx_failed == sorted(base_failed) else f"DIFFER gx={gx_failed} base={base_failed}"
+        results.append(Result(
+            f"validation: GX suite ({fmt}) vs pyarrow, {len(suite.expectations)} checks", rows / gx_s,
+            rows / base_s, "rows/s", 0.5,
+            f"GX {gx_s:.1f}s, pyarrow {base_s:.2f}s, to_pandas {to_pandas_s:.1f}s (not in GX time); {agree}",
+        ))
+    return results
+
+
+def main() -> int:
+    from bench.__main__ import machine, table
+
+    print(f"machine: {machine()}", flush=True)
+    print(table(run()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
