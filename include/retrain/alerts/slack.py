@@ -472,8 +472,11 @@ def task_failure_callback(context: Mapping[str, Any]) -> None:
     ``params["slack_channel"]`` (default ``#ml-alerts``). Never raises, whatever the context holds.
     """
     try:
-        report = failure_report_from_context(context, airflow_base_url=_airflow_base_url())
         error = context.get("exception") if isinstance(context, Mapping) else None
+        if getattr(error, "digest_sent", False):  # a fan-out report: its digest already named the failures
+            log.info("No failure alert: the run's digest already reported it (%s)", error)
+            return
+        report = failure_report_from_context(context, airflow_base_url=_airflow_base_url())
         alert = build_failure_message(report, error)
         send_alert(failure_channel(context), alert.text, alert.blocks)
     except Exception as exc:  # a failure alert must never add a failure of its own

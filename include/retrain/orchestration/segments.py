@@ -81,9 +81,12 @@ def build_segment_dag(loaded: LoadedSpec):
 
         @task(trigger_rule=TriggerRule.ALL_DONE)
         def report(outcomes) -> dict:
+            from retrain.pipeline.notify_stage import notify_digest
             from retrain.pipeline.segment_stage import report as stage
 
-            return stage([list(o) for o in outcomes if o is not None])
+            chunks = [list(o) for o in outcomes if o is not None]
+            notify_digest(loaded, get_current_context()["run_id"], [o for chunk in chunks for o in chunk])
+            return stage(chunks, digest_sent=True)
 
         snapshot = check_freshness.output
         validation = validate_data(snapshot)

@@ -41,6 +41,11 @@ OUTCOME_TAG = "retrain.segment_outcome"
 class SegmentFailures(Exception):
     """Some segments failed; the others were trained, tracked and gated."""
 
+    def __init__(self, message: str, *, digest_sent: bool = False) -> None:
+        super().__init__(message)
+        self.digest_sent = digest_sent
+        """The run's digest already named the failed segments in Slack: no second, generic alert."""
+
 
 def registered_name(spec: ModelSpec, segment: str) -> str:
     """``<model>__<segment>``, with characters MLflow names dislike replaced."""
@@ -199,7 +204,7 @@ def _register(client, name: str, run_id: str, source: str, promote: bool) -> str
     return version
 
 
-def report(outcomes: list[list[dict]]) -> dict:
+def report(outcomes: list[list[dict]], *, digest_sent: bool = False) -> dict:
     """Sum up all chunks; raise SegmentFailures naming the failed segments (after the others are done)."""
     flat = [o for chunk_outcomes in outcomes for o in chunk_outcomes]
     summary = {status: sorted(o["segment"] for o in flat if o["status"] == status)
@@ -209,5 +214,6 @@ def report(outcomes: list[list[dict]]) -> dict:
     if summary["failed"]:
         errors = {o["segment"]: o["error"] for o in flat if o["status"] == "failed"}
         raise SegmentFailures(f"{counts['failed']} of {len(flat)} segments failed: "
-                              + "; ".join(f"{s}: {e}" for s, e in list(errors.items())[:20]))
+                              + "; ".join(f"{s}: {e}" for s, e in list(errors.items())[:20]),
+                              digest_sent=digest_sent)
     return {**counts, "failed_segments": summary["failed"]}

@@ -146,3 +146,15 @@ def test_failure_after_train_links_the_mlflow_run(slack_connection: SlackStandIn
     assert "http://mlflow.example/#/experiments/5/runs/r123" in message.text
     assert "<http://mlflow.example/#/experiments/5/runs/r123|MLflow run>" in message.blocks[-1]["elements"][0]["text"]
     assert FakeTaskInstance.log_url in message.blocks[-1]["elements"][0]["text"]
+
+
+def test_a_fan_out_report_whose_digest_went_out_sends_no_second_alert(slack_connection: SlackStandIn) -> None:
+    from retrain.pipeline.segment_stage import SegmentFailures
+
+    failed = SegmentFailures("1 of 3 segments failed: XX: only 0 rows", digest_sent=True)
+    task_failure_callback(_context(exception=failed))
+    assert slack_connection.messages == []
+
+    task_failure_callback(_context(exception=SegmentFailures("1 of 3 segments failed: XX: only 0 rows")))
+    [message] = slack_connection.messages
+    assert "XX: only 0 rows" in message.text
