@@ -4,8 +4,14 @@ Each benchmark measures our code and its baseline in the same process, alternati
 of a few repeats, so a noisy shared machine affects both sides alike. Sizes are small enough for the whole
 run to take a few minutes on two cores; ``BENCH_SCALE`` (default 1.0) scales the row counts.
 
-    python -m bench            # all benchmarks
-    python -m bench loader     # only those whose name contains "loader"
+    python -m bench                       # all benchmarks except the opt-in ones
+    python -m bench loader                # only those whose name contains "loader"
+    python -m bench loader validation     # several names
+    python -m bench segments_scheduler    # opt-in: a real Airflow (scheduler, LocalExecutor, ...), minutes
+
+Names: loader_vs_per_row, loader_vs_memcpy, batching_vs_memcpy, trainer_vs_hand_loop, trainer_checkpoints,
+mlflow_on_vs_off, segments, validation, and (opt-in) segments_scheduler. An opt-in benchmark runs only when
+an argument matches it and no default benchmark (``segments`` runs the in-process one, not the scheduler one).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import platform
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -45,34 +52,80 @@ def write_data(root: Path) -> list[Path]:
     return sorted(f for folder in folders for f in folder.glob("*.parquet"))
 
 
-def main(argv: list[str]) -> int:
+def _segments(files: list[Path], tmp: Path) -> list[Result]:
+    from bench import segments
+
+    return segments.run(tmp)
+
+
+def _segments_scheduler(files: list[Path], tmp: Path) -> list[Result]:
+    from bench import segments_scheduler
+
+    return segments_scheduler.run(tmp)
+
+
+def _validation(files: list[Path], tmp: Path) -> list[Result]:
+    from bench import validation
+
+    return validation.run()
+
+
+def benchmarks() -> list[tuple[str, Callable[[list[Path], Path], Result | list[Result]], bool]]:
+    """(name, runner, opt_in), in the order they run."""
     from bench import data_path, training
 
-    wanted = argv[0] if argv else ""
+    return [
+        *((name, fn, False) for name, fn in [*data_path.BENCHMARKS, *training.BENCHMARKS]),
+        ("segments", _segments, False),
+        ("validation", _validation, False),
+        ("segments_scheduler", _segments_scheduler, True),
+    ]
+
+
+def select(argv: list[str], names: list[tuple[str, bool]]) -> list[str]:
+    """The benchmark names to run: every default one without arguments; otherwise those an argument is part
+    of, opt-in ones only for an argument that matches no default benchmark. Unknown names raise ValueError."""
+    if not argv:
+        return [name for name, opt_in in names if not opt_in]
+    chosen: set[str] = set()
+    for wanted in argv:
+        matches = [(name, opt_in) for name, opt_in in names if wanted in name]
+        if not matches:
+            raise ValueError(f"no benchmark matches {wanted!r}; names: {', '.join(n for n, _ in names)}")
+        defaults = [name for name, opt_in in matches if not opt_in]
+        chosen.update(defaults or [name for name, _ in matches])
+    return [name for name, _ in names if name in chosen]
+
+
+def main(argv: list[str]) -> int:
+    registry = benchmarks()
+    try:
+        chosen = select(argv, [(name, opt_in) for name, _, opt_in in registry])
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     print(f"machine: {machine()}", flush=True)
+    print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} (1/5/15 min) at start",
+          flush=True)
+    print(f"running: {', '.join(chosen)}", flush=True)
     print(f"rows: {ROWS:,} (per-row baseline {BASELINE_ROWS:,}), best of {REPEATS}", flush=True)
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="retrain-bench-") as tmp:
-        files = write_data(Path(tmp) / "data")
-        for name, bench in [*data_path.BENCHMARKS, *training.BENCHMARKS]:
-            if wanted in name:
+        files = write_data(Path(tmp) / "data") if any(n in chosen for n in _NEED_FILES) else []
+        for name, bench, _ in registry:
+            if name in chosen:
                 started = time.perf_counter()
                 result = bench(files, Path(tmp))
                 print(f"  {name} done in {time.perf_counter() - started:.1f}s", flush=True)
-                results.append(result)
-        if wanted in ("", "segments"):
-            from bench import segments
-
-            started = time.perf_counter()
-            results.extend(segments.run(Path(tmp)))
-            print(f"  segments done in {time.perf_counter() - started:.1f}s", flush=True)
-        if "segments_scheduler" in wanted:  # opt-in: starts a whole Airflow and takes minutes
-            from bench import segments_scheduler
-
-            results.extend(segments_scheduler.run(Path(tmp)))
+                results.extend(result if isinstance(result, list) else [result])
     print()
+    print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} (1/5/15 min) at end")
     print(table(results))
     return 0
+
+
+_NEED_FILES = ("loader_vs_per_row", "loader_vs_memcpy", "batching_vs_memcpy", "trainer_vs_hand_loop",
+               "trainer_checkpoints", "mlflow_on_vs_off")
 
 
 def table(results: list[Result]) -> str:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import time
+import urllib.parse
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -38,6 +40,7 @@ def run(tmp: Path) -> list[Result]:
     spec["validation"]["suite"] = str(ROOT / "include" / spec["validation"]["suite"])
     (root / "specs").mkdir(parents=True, exist_ok=True)
     (root / "specs" / "bench_segments.yaml").write_text(yaml.safe_dump(spec))
+    models = segments.SEGMENTS
     parallelism = int(os.environ.get("BENCH_PARALLELISM", "2"))
     env = {
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
@@ -61,11 +64,52 @@ def run(tmp: Path) -> list[Result]:
             timeout=3600, what="the segment run to end", interval=5,
         )
         seconds = time.perf_counter() - started
-        states = airflow.api.task_instances(dag_id, run_id)
-    models = segments.SEGMENTS
-    print(f"  scheduler run {ended['state']} in {seconds:.0f}s; tasks: "
-          + ", ".join(f"{k}={v.get('state')}" for k, v in list(states.items())[:8]), flush=True)
-    return [Result(f"(e') segment models, Airflow scheduler+LocalExecutor ({models})", models / seconds * 3600,
-                   1000.0, "models/h", 1.0,
-                   note=f"run {ended['state']} in {seconds:.0f}s from trigger (freshness, contract, "
-                        f"{-(-models // 50)} mapped chunks on {parallelism} slots, report); baseline = the goal")]
+        quoted = urllib.parse.quote(run_id, safe="")
+        tasks = airflow.api.call("GET", f"dags/{dag_id}/dagRuns/{quoted}/taskInstances",
+                                 limit=1000)["task_instances"]
+    outcomes = _outcomes(env["MLFLOW_TRACKING_URI"], run_id)
+    done = outcomes.get("promoted", 0) + outcomes.get("rejected", 0)  # trained, tracked, registered, gated
+    chunks = [t for t in tasks if t["task_id"] == "train_chunk"]
+    states = Counter(f"{t['task_id']}={t['state']}" for t in tasks)
+    phases = _phases(tasks)
+    print(f"  scheduler run {ended['state']} in {seconds:.0f}s; task states: {dict(states)}", flush=True)
+    print(f"  segment outcomes in MLflow: {outcomes}", flush=True)
+    print(f"  phases: {phases}", flush=True)
+    return [Result(f"(e') segment models, Airflow scheduler+LocalExecutor ({done} of {models})",
+                   done / seconds * 3600, 1000.0, "models/h", 1.0,
+                   note=f"run {ended['state']} in {seconds:.0f}s from trigger to run end; {len(chunks)} mapped "
+                        f"chunks on {parallelism} slots; outcomes {outcomes}; {phases}; "
+                        "only promoted+rejected segments counted; baseline = the goal")]
+
+
+def _outcomes(tracking_uri: str, run_id: str) -> dict[str, int]:
+    """Segment outcomes recorded in MLflow for this Airflow run (status tag of each segment's run)."""
+    import json
+
+    from mlflow import MlflowClient
+    from retrain.pipeline.segment_stage import OUTCOME_TAG
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    experiment = client.get_experiment_by_name("bench_segments__segments")
+    if experiment is None:
+        return {}
+    runs = client.search_runs([experiment.experiment_id], max_results=50_000,
+                              filter_string=f"tags.`airflow.run_id` = '{run_id}'")
+    return dict(Counter(json.loads(r.data.tags[OUTCOME_TAG])["status"] if OUTCOME_TAG in r.data.tags
+                        else "no outcome" for r in runs))
+
+
+def _phases(tasks: list[dict]) -> str:
+    """Where the wall time went, from the task instances' start and end times."""
+    def at(value: str | None) -> datetime | None:
+        return datetime.fromisoformat(value) if value else None
+
+    out = []
+    for task_id in dict.fromkeys(t["task_id"] for t in tasks):
+        rows = [t for t in tasks if t["task_id"] == task_id and at(t.get("start_date")) and at(t.get("end_date"))]
+        if not rows:
+            continue
+        first, last = min(at(t["start_date"]) for t in rows), max(at(t["end_date"]) for t in rows)
+        busy = sum((at(t["end_date"]) - at(t["start_date"])).total_seconds() for t in rows)
+        out.append(f"{task_id}: {len(rows)} task(s), {busy:.0f}s in tasks, span {(last - first).total_seconds():.0f}s")
+    return "; ".join(out)
