@@ -6,6 +6,11 @@ and ``triggerer``. Everything lives under one folder (AIRFLOW_HOME, logs, the SQ
 ``database_url`` is given), on free local ports, with a known user for the simple auth manager.
 ``stop()`` (or leaving the ``with`` block) ends every process group it started.
 
+With ``executor="CeleryExecutor"`` (and a broker and result backend) the scheduler sends tasks to Celery,
+and ``start_worker(name, queues)`` starts named ``airflow celery worker`` processes; ``kill(name)`` ends one
+the hard way (a crashed machine), ``start_worker`` again brings it back. Each worker reports its ``name``
+as the task instances' ``hostname``, so a test can tell which worker ran a task.
+
     with LocalAirflow(root, env=extra_env) as airflow:
         airflow.api.post_asset_event(dataset_asset_uri("ecommerce/impressions"), {"partition": "2026-11-21"})
         run = airflow.wait_for(lambda: ..., timeout=300, what="a run")
@@ -48,6 +53,9 @@ class LocalAirflow:
         parallelism: int = 1,
         username: str = "admin",
         password: str | None = None,
+        executor: str = "LocalExecutor",
+        celery_broker_url: str | None = None,
+        celery_result_backend: str | None = None,
     ) -> None:
         self.root = Path(root)
         self.home = self.root / "airflow"
@@ -62,7 +70,7 @@ class LocalAirflow:
             **os.environ,
             **(env or {}),
             "AIRFLOW_HOME": str(self.home),
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__EXECUTOR": executor,
             "AIRFLOW__CORE__PARALLELISM": str(parallelism),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__API__HOST": "127.0.0.1",
@@ -80,6 +88,11 @@ class LocalAirflow:
         }
         if database_url:
             self.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = database_url
+        if executor == "CeleryExecutor":
+            if not (celery_broker_url and celery_result_backend):
+                raise ValueError("CeleryExecutor needs celery_broker_url and celery_result_backend")
+            self.env["AIRFLOW__CELERY__BROKER_URL"] = celery_broker_url
+            self.env["AIRFLOW__CELERY__RESULT_BACKEND"] = celery_result_backend
         self._passwords = passwords
 
     # -- lifecycle --------------------------------------------------------------------------------------
@@ -104,16 +117,49 @@ class LocalAirflow:
             raise
         return self
 
-    def _spawn(self, component: str) -> None:
+    def _spawn(self, component: str, args: list[str] | None = None, env: Mapping[str, str] | None = None) -> None:
         log = (self.logs / f"{component}.log").open("ab")
         try:
             self.processes[component] = subprocess.Popen(
-                [str(Path(sys.executable).parent / "airflow"), *component.split()],
-                env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                [str(Path(sys.executable).parent / "airflow"), *(args or component.split())],
+                env={**self.env, **(env or {})}, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True,  # its own process group: stop() ends it and all its children
             )
         finally:
             log.close()
+
+    def start_component(self, component: str) -> None:
+        """(Re)start one of ``COMPONENTS``, e.g. after it exited."""
+        self.processes.pop(component, None)
+        self._spawn(component)
+
+    def start_worker(self, name: str, queues: str, *, concurrency: int = 1, timeout: float = 120) -> None:
+        """Start ``airflow celery worker --queues QUEUES`` as component ``name``; returns once Celery is ready."""
+        log = self.logs / f"{name}.log"
+        offset = log.stat().st_size if log.exists() else 0
+        self.processes.pop(name, None)
+        self._spawn(
+            name,
+            ["celery", "worker", "--queues", queues, "--concurrency", str(concurrency),
+             "--celery-hostname", f"{name}@%h"],
+            env={
+                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),  # one log server per worker
+                "AIRFLOW__CORE__HOSTNAME_CALLABLE": "retrain.local_airflow.worker_hostname",
+                "RETRAIN_WORKER_HOSTNAME": name,
+            },
+        )
+
+        def ready() -> bool:
+            self.check_alive()
+            return b" ready." in log.read_bytes()[offset:]
+
+        self.wait_for(ready, timeout=timeout, what=f"Celery worker {name} to be ready", interval=1)
+
+    def kill(self, component: str, sig: int = signal.SIGKILL, timeout: float = 30) -> None:
+        """Send ``sig`` to a component's whole process group (its running tasks too) and forget it."""
+        process = self.processes.pop(component)
+        _signal_group(process.pid, sig)
+        process.wait(timeout=timeout)
 
     def stop(self, grace: float = 20) -> None:
         """SIGTERM every process group started here, then SIGKILL what is left after ``grace`` seconds."""
@@ -187,6 +233,11 @@ class LocalAirflow:
                 return None
 
         return self.wait_for(parsed, timeout=timeout, what=f"DAG {dag_id} to be parsed")
+
+
+def worker_hostname() -> str:
+    """``[core] hostname_callable`` for workers started by ``start_worker``: the worker's name."""
+    return os.environ.get("RETRAIN_WORKER_HOSTNAME") or socket.getfqdn()
 
 
 def _signal_group(pid: int, sig: int) -> None:
