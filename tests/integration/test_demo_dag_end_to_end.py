@@ -17,7 +17,7 @@ import pytest
 from retrain.data.demo import generate_day, generate_demo_data
 from retrain.data.landing import write_partition
 
-from tests.support.slack_standin import SlackStandIn, slack_connection_json
+from tests.support.slack_standin import DEFAULT_TOKEN, SlackStandIn, slack_connection_json
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -205,3 +205,14 @@ def test_broken_data_fails_fast_alerts_slack_and_keeps_the_champion(stack):
     assert "Data contract failed for ecommerce_esmm" in text
     assert "conversion" in text  # the column whose labels broke the contract
     assert "not retried" in text  # a broken contract fails on its first try
+    assert "data_docs/index.html" in text  # the Data Docs of the rejected partition, one click away
+
+
+def test_the_slack_token_is_in_no_mlflow_record_or_artifact(stack):
+    """After a promotion, a gated retrain and a rejected partition (with alerts sent through the connection
+    that holds the token), nothing MLflow keeps, neither the store nor an artifact, contains the token."""
+    token = DEFAULT_TOKEN.encode()
+    state = Path(stack.env["RETRAIN_LOCAL_STATE"])
+    scanned = [p for p in state.rglob("*") if p.is_file()]
+    assert any(p.name == "mlflow.db" for p in scanned) and any(p.name == "MLmodel" for p in scanned)
+    assert [str(p) for p in scanned if token in p.read_bytes()] == []
