@@ -12,6 +12,12 @@ one after another in the same process (``train_chunk``), and ``report`` sums up.
 
 The data is read once per chunk; the freshness check and the data contract run once per DAG run, upstream.
 A retry of a chunk skips the segments already finished in the same Airflow run (found by tags).
+
+Torch's intra-op threads in a chunk are the cores shared out among the chunks that run at once
+(``chunk_threads``): segment models are small, and ``RETRAIN_SEGMENT_PARALLELISM`` chunk processes each
+running torch's default of one thread per core oversubscribe the cores. On the two-core development machine,
+two chunk processes at once trained 6-8x faster per model with one thread each than with two
+(``docs/benchmarks.md``, segment models).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import contextlib
 import json
 import logging
 import math
+import os
 import re
 import tempfile
 import time
@@ -80,6 +87,14 @@ def plan_chunks(loaded: LoadedSpec, snapshot_dict: dict) -> list[list[str]]:
     return chunks
 
 
+def chunk_threads() -> int:
+    """Torch intra-op threads for one chunk: the machine's cores over the chunks that run at once."""
+    from retrain.orchestration.segments import DEFAULT_PARALLEL_CHUNKS
+
+    parallel = int(os.environ.get("RETRAIN_SEGMENT_PARALLELISM", DEFAULT_PARALLEL_CHUNKS))
+    return max(1, (os.cpu_count() or 1) // max(1, parallel))
+
+
 def _read(spec: ModelSpec, snapshot: DataSnapshot):
     from retrain.data.loading import read_table
 
@@ -102,24 +117,39 @@ def train_chunk(loaded: LoadedSpec, snapshot_dict: dict, segments: list[str], ru
     done = _finished_segments(client, exp_id, run)
     table = _read(spec, snapshot)
     keys = pc.cast(table.column(spec.segments.column), pa.string())
+    table = table.filter(pc.is_in(keys, value_set=pa.array(segments, pa.string())))  # this chunk's rows only
+    keys = pc.cast(table.column(spec.segments.column), pa.string())
     outcomes = []
-    for segment in segments:
-        if segment in done:
-            log.info("segment %s already finished in this Airflow run: %s", segment, done[segment]["status"])
-            outcomes.append(done[segment])
-            continue
-        started = time.perf_counter()
-        try:
-            rows = table.filter(pc.equal(keys, segment))
-            outcome = _train_segment(client, exp_id, loaded, snapshot, segment, rows, run)
-        except Exception as exc:  # one segment's failure must not stop the others
-            log.error("segment %s failed: %s", segment, exc, exc_info=True)
-            outcome = {"segment": segment, "status": "failed", "run_id": None, "version": None,
-                       "error": f"{type(exc).__name__}: {exc}",
-                       "traceback": traceback.format_exc(limit=3)}
-        outcome["seconds"] = round(time.perf_counter() - started, 3)
-        outcomes.append(outcome)
+    with _torch_threads(chunk_threads()):
+        for segment in segments:
+            if segment in done:
+                log.info("segment %s already finished in this Airflow run: %s", segment, done[segment]["status"])
+                outcomes.append(done[segment])
+                continue
+            started = time.perf_counter()
+            try:
+                rows = table.filter(pc.equal(keys, segment))
+                outcome = _train_segment(client, exp_id, loaded, snapshot, segment, rows, run)
+            except Exception as exc:  # one segment's failure must not stop the others
+                log.error("segment %s failed: %s", segment, exc, exc_info=True)
+                outcome = {"segment": segment, "status": "failed", "run_id": None, "version": None,
+                           "error": f"{type(exc).__name__}: {exc}",
+                           "traceback": traceback.format_exc(limit=3)}
+            outcome["seconds"] = round(time.perf_counter() - started, 3)
+            outcomes.append(outcome)
     return outcomes
+
+
+@contextlib.contextmanager
+def _torch_threads(threads: int):
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _finished_segments(client, exp_id: str, run: RunInfo) -> dict[str, dict]:
