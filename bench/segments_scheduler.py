@@ -1,7 +1,7 @@
 """Segment models on a real Airflow: scheduler, dag-processor, api-server, triggerer and LocalExecutor
 (``retrain.local_airflow.LocalAirflow``), one DAG run of a segment spec, from trigger to the end of the run.
 
-Opt-in, as it takes minutes: ``python -m bench segments_scheduler`` (``BENCH_SEGMENTS`` segments, default 100;
+Opt-in, as it takes minutes: ``python -m bench segments_scheduler`` (``BENCH_SEGMENTS`` segments, default 1,000;
 ``BENCH_PARALLELISM`` executor slots, default 2). Airflow's own start-up is not counted.
 """
 
