@@ -31,6 +31,7 @@ class Stack:
 
     def __init__(self, root: Path, slack: SlackStandIn) -> None:
         self.root, self.slack = root, slack
+        self.run_states: dict[str, str] = {}  # the DAG run's own state, by Airflow run id
         self.env = {
             **os.environ,
             "AIRFLOW_HOME": str(root / "airflow"),
@@ -58,6 +59,7 @@ class Stack:
         runs = [r for r in self.json_rows("dags", "list-runs", DAG_ID) if r["logical_date"] == logical_date]
         assert len(runs) == 1, f"expected one run for {logical_date}, log: {self.root}"
         run_id = runs[0]["run_id"]
+        self.run_states[run_id] = runs[0]["state"]
         rows = self.json_rows("tasks", "states-for-dag-run", DAG_ID, run_id)
         return run_id, {row["task_id"]: row for row in rows}
 
@@ -84,9 +86,10 @@ def _champion(client, name="ecommerce_esmm"):
 
 
 def test_first_run_trains_logs_and_promotes(stack):
-    _, states = stack.run_dag("2026-11-22T03:00:00+00:00")
+    run_id, states = stack.run_dag("2026-11-22T03:00:00+00:00")
     failed = {t: s["state"] for t, s in states.items() if s["state"] not in ("success", "skipped")}
     assert failed == {}, f"tasks not successful: {failed}"
+    assert stack.run_states[run_id] == "success"
     assert states["promote"]["state"] == "success" and states["reject"]["state"] == "skipped"
 
     client = stack.mlflow()
@@ -191,8 +194,9 @@ def test_broken_data_fails_fast_alerts_slack_and_keeps_the_champion(stack):
     write_partition(table, Path(stack.env["RETRAIN_DATA_ROOT"]) / "ecommerce/impressions", day)
     stack.slack.reset()
 
-    _, states = stack.run_dag("2026-11-23T03:00:00+00:00")
+    run_id, states = stack.run_dag("2026-11-23T03:00:00+00:00")
 
+    assert stack.run_states[run_id] == "failed"
     assert states["check_freshness"]["state"] == "success"
     assert states["validate_data"]["state"] == "failed"
     assert states["train"]["state"] == "upstream_failed"
