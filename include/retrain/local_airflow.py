@@ -64,6 +64,7 @@ class LocalAirflow:
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.username, self.password = username, password or secrets.token_urlsafe(12)
         self.processes: dict[str, subprocess.Popen] = {}
+        self._commands: dict[str, tuple[list[str] | None, Mapping[str, str] | None]] = {}
         self._api: AirflowApi | None = None
         passwords = self.root / "simple_auth_manager_passwords.json"
         self.env = {
@@ -118,6 +119,7 @@ class LocalAirflow:
         return self
 
     def _spawn(self, component: str, args: list[str] | None = None, env: Mapping[str, str] | None = None) -> None:
+        self._commands[component] = (args, env)
         log = (self.logs / f"{component}.log").open("ab")
         try:
             self.processes[component] = subprocess.Popen(
@@ -132,6 +134,13 @@ class LocalAirflow:
         """(Re)start one of ``COMPONENTS``, e.g. after it exited."""
         self.processes.pop(component, None)
         self._spawn(component)
+
+    def restart_exited(self) -> list[str]:
+        """Start again every component that exited, as a ``restart: unless-stopped`` policy would; their names."""
+        exited = [name for name, process in self.processes.items() if process.poll() is not None]
+        for name in exited:
+            self._spawn(name, *self._commands[name])
+        return exited
 
     def start_worker(self, name: str, queues: str, *, concurrency: int = 1, timeout: float = 120) -> None:
         """Start ``airflow celery worker --queues QUEUES`` as component ``name``; returns once Celery is ready."""

@@ -6,32 +6,20 @@ reason, and the champion, previous-champion and history agree. Rollback is recor
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 from retrain.cli import main as cli_main
 from retrain.tracking import registry
 
+from tests.support.services import MlflowServer
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-MLFLOW = str(Path(sys.executable).parent / "mlflow")
 PSQL = shutil.which("psql")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _psql(sql: str) -> None:
@@ -45,36 +33,11 @@ def mlflow_server(tmp_path_factory):
         pytest.skip("psql is not installed")
     database = f"retrain_registry_{uuid.uuid4().hex[:8]}"
     _psql(f"CREATE DATABASE {database}")
-    root = tmp_path_factory.mktemp("mlflow-server")
-    port = _free_port()
-    log = (root / "server.log").open("w")
-    server = subprocess.Popen(
-        [MLFLOW, "server", "--backend-store-uri", f"postgresql://postgres@127.0.0.1:5432/{database}",
-         "--artifacts-destination", (root / "artifacts").as_uri(), "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "2"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
+    backend = f"postgresql://postgres@127.0.0.1:5432/{database}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            assert server.poll() is None, (root / "server.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "MLflow server did not become healthy in 120 s"
-            time.sleep(1)
-        yield url
+        with MlflowServer(backend, tmp_path_factory.mktemp("mlflow-server")) as server:
+            yield server.url
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-        log.close()
         _psql(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
 
 
