@@ -67,11 +67,18 @@ def run(tmp: Path) -> list[Result]:
         quoted = urllib.parse.quote(run_id, safe="")
         tasks = airflow.api.call("GET", f"dags/{dag_id}/dagRuns/{quoted}/taskInstances",
                                  limit=1000)["task_instances"]
+        in_segments = _seconds_in_segments(airflow, dag_id, quoted, tasks)
     outcomes = _outcomes(env["MLFLOW_TRACKING_URI"], run_id)
     done = outcomes.get("promoted", 0) + outcomes.get("rejected", 0)  # trained, tracked, registered, gated
     chunks = [t for t in tasks if t["task_id"] == "train_chunk"]
     states = Counter(f"{t['task_id']}={t['state']}" for t in tasks)
     phases = _phases(tasks)
+    chunk_busy = sum(_duration(t) for t in chunks)
+    if in_segments is not None:
+        phases += (f"; of the chunks' {chunk_busy:.0f}s, {in_segments:.0f}s in the segments (train, MLflow run, "
+                   f"registry, gate: {in_segments / max(models, 1):.2f}s per model), {chunk_busy - in_segments:.0f}s "
+                   f"per-chunk overhead ({(chunk_busy - in_segments) / max(len(chunks), 1):.1f}s per chunk: task "
+                   "process, imports, MLflow connection, reading the data)")
     print(f"  scheduler run {ended['state']} in {seconds:.0f}s; task states: {dict(states)}", flush=True)
     print(f"  segment outcomes in MLflow: {outcomes}", flush=True)
     print(f"  phases: {phases}", flush=True)
@@ -97,6 +104,38 @@ def _outcomes(tracking_uri: str, run_id: str) -> dict[str, int]:
                               filter_string=f"tags.`airflow.run_id` = '{run_id}'")
     return dict(Counter(json.loads(r.data.tags[OUTCOME_TAG])["status"] if OUTCOME_TAG in r.data.tags
                         else "no outcome" for r in runs))
+
+
+def _duration(task: dict) -> float:
+    if not (task.get("start_date") and task.get("end_date")):
+        return 0.0
+    return (datetime.fromisoformat(task["end_date"]) - datetime.fromisoformat(task["start_date"])).total_seconds()
+
+
+def _seconds_in_segments(airflow, dag_id: str, quoted_run: str, tasks: list[dict]) -> float | None:
+    """Sum of the per-segment seconds the chunks returned (their XCom), None when it cannot be read."""
+    import ast
+    import json
+
+    total = 0.0
+    try:
+        for task in tasks:
+            if task["task_id"] != "train_chunk":
+                continue
+            entry = airflow.api.call(
+                "GET", f"dags/{dag_id}/dagRuns/{quoted_run}/taskInstances/train_chunk/xcomEntries/return_value",
+                map_index=task["map_index"], deserialize="true")
+            value = entry["value"]
+            if isinstance(value, str):
+                try:
+                    value = json.loads(value)
+                except ValueError:
+                    value = ast.literal_eval(value)
+            total += sum(float(o["seconds"]) for o in value)
+    except Exception as exc:  # the breakdown is a convenience; the wall time above is the figure
+        print(f"  (no per-segment seconds from XCom: {type(exc).__name__}: {exc})", flush=True)
+        return None
+    return total
 
 
 def _phases(tasks: list[dict]) -> str:
