@@ -15,7 +15,7 @@ export RETRAIN_LOCAL_STATE ?= $(CURDIR)/.local
 export MLFLOW_TRACKING_URI ?= sqlite:///$(RETRAIN_LOCAL_STATE)/mlflow/mlflow.db
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install demo demo-events test lint ui services bench clean
+.PHONY: install demo demo-events test lint ui ui-check services bench clean
 
 install: $(STAMP)
 
@@ -49,6 +49,14 @@ ui: install
 	$(BIN)/airflow db migrate >/dev/null
 	( $(BIN)/mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI) --port 5000 & ) ; \
 	$(BIN)/airflow standalone
+
+# The production topology natively (CeleryExecutor, default and gpu workers, MLflow server) and its web UI
+# in headless Chromium; saves the screenshot the README shows. Installs Debian's chromium when missing.
+ui-check: install services
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		{ apt-get update -qq && apt-get install -y -qq chromium chromium-driver; }
+	RETRAIN_UI_SCREENSHOT=$(CURDIR)/docs/img/ui-grid.png $(BIN)/python -m pytest \
+		tests/integration/test_celery_topology.py -k "routes or web_ui" -p no:cacheprovider
 
 bench: install
 	$(BIN)/python -m bench

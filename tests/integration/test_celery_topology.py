@@ -37,6 +37,7 @@ MODEL = "ecommerce_esmm"
 DEFAULT_WORKER, GPU_WORKER = "worker-default", "worker-gpu"
 ROWS = 3_000
 TERMINAL = {"success", "failed"}
+POSTGRES_DOWN_SECONDS = 10  # long enough that the scheduler's loop always meets the outage
 
 
 class Topology:
@@ -254,7 +255,7 @@ def test_postgres_restart_mid_run_the_scheduler_recovers(topology):
     airflow = topology.airflow
     run_id = topology.trigger()
     topology.wait_for_task(run_id, "train", lambda ti: ti.get("state") == "running", "running")
-    topology.postgres.pg_ctl("restart")
+    topology.postgres.restart(down_seconds=POSTGRES_DOWN_SECONDS)
     restarted, back_at = time.monotonic(), datetime.now(UTC)
     exited: list[str] = []
 
