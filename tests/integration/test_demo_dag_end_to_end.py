@@ -1,6 +1,7 @@
 """The demo model's whole DAG, run by the real `airflow dags test`, against a real MLflow store and a
-real local Slack-API stand-in. Three runs: a first promotion, a retrain gated against that champion,
-and a run on a broken partition that must fail fast, alert Slack and leave the champion alone.
+real local Slack-API stand-in. Four runs: a first promotion, a retrain gated against that champion, a run
+on a broken partition and one on a shifted distribution, which must fail fast, alert Slack and leave the
+champion alone.
 """
 
 from __future__ import annotations
@@ -210,6 +211,43 @@ def test_broken_data_fails_fast_alerts_slack_and_keeps_the_champion(stack):
     assert "conversion" in text  # the column whose labels broke the contract
     assert "not retried" in text  # a broken contract fails on its first try
     assert "data_docs/index.html" in text  # the Data Docs of the rejected partition, one click away
+
+
+def test_shifted_distribution_is_blocked_by_drift_against_the_champion(stack):
+    """PSI of the newest partition against the champion's training data, found through the registry
+    (champion alias -> run -> validation/report.json), blocks the run; the Data Docs link resolves."""
+    client = stack.mlflow()
+    champion = _champion(client)
+    logged = json.loads(Path(client.download_artifacts(champion.run_id, "validation/report.json",
+                                                       str(stack.root))).read_text())
+    assert "price" in logged["reference_stats"]  # the champion carries its reference statistics
+    dataset = Path(stack.env["RETRAIN_DATA_ROOT"]) / "ecommerce/impressions"
+    write_partition(generate_day(date(2026, 11, 22), 6_000), dataset, date(2026, 11, 22))  # good again
+    write_partition(generate_day(date(2026, 11, 23), 6_000, shift=1.0), dataset, date(2026, 11, 23))
+    stack.slack.reset()
+
+    run_id, states = stack.run_dag("2026-11-24T03:00:00+00:00")
+
+    assert stack.run_states[run_id] == "failed"
+    assert states["validate_data"]["state"] == "failed" and states["train"]["state"] == "upstream_failed"
+    assert _champion(client).version == champion.version
+    alerts = json.dumps([{"text": m.text, "blocks": m.blocks} for m in stack.slack.wait_for_messages(1, timeout=10)])
+    assert "retrain_psi_drift" in alerts and "price" in alerts
+    kept = Path(stack.env["RETRAIN_LOCAL_STATE"]) / "reports" / "ecommerce_esmm"
+    [report] = [json.loads(p.read_text()) for p in kept.glob("*/dt=2026-11-23/report.json")]
+    assert report["success"] is False
+    assert report["drift"]["reference"].startswith(f"champion version {champion.version}")
+    assert report["drift"]["psi"]["price"] >= 0.25
+
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]);"
+        "from retrain_links import DataDocsLink;"
+        "from airflow.models.taskinstancekey import TaskInstanceKey;"
+        f"print(DataDocsLink().get_link(None, ti_key=TaskInstanceKey('{DAG_ID}', 'validate_data', sys.argv[2], 1)))"
+    )
+    link = subprocess.run([sys.executable, "-c", code, str(ROOT / "plugins"), run_id], env=stack.env,
+                          capture_output=True, text=True, timeout=120)
+    assert link.stdout.strip().splitlines()[-1].endswith("/dt%3D2026-11-23/data_docs/index.html"), link.stderr[-2000:]
 
 
 def test_the_slack_token_is_in_no_mlflow_record_or_artifact(stack):
