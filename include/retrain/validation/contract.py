@@ -288,8 +288,10 @@ def _frames(df: pd.DataFrame, suite: ContractSuite) -> list[tuple[pd.DataFrame, 
     column with nulls, a frame of only the columns they read. GX's pandas engine drops a column's null rows
     by filtering the whole frame (``df[df[column].notnull()]``, a copy of every column) for each such
     expectation; on the narrow frame that copy is of one or two columns. Same results, same row count."""
+    if not df.columns.is_unique:  # duplicate names: leave it all to GX, on the whole frame
+        return [(df, suite)]
     present = {str(c) for c in df.columns}
-    with_nulls = {str(c) for c in df.columns if df[c].hasnans}
+    with_nulls = {str(c) for i, c in enumerate(df.columns) if df.iloc[:, i].hasnans}
     whole: list[ContractExpectation] = []
     narrow: dict[tuple[str, ...], list[ContractExpectation]] = {}
     for exp in suite.expectations:
