@@ -130,11 +130,6 @@ class LocalAirflow:
         finally:
             log.close()
 
-    def start_component(self, component: str) -> None:
-        """(Re)start one of ``COMPONENTS``, e.g. after it exited."""
-        self.processes.pop(component, None)
-        self._spawn(component)
-
     def restart_exited(self) -> list[str]:
         """Start again every component that exited, as a ``restart: unless-stopped`` policy would; their names."""
         exited = [name for name, process in self.processes.items() if process.poll() is not None]
