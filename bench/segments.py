@@ -43,8 +43,8 @@ def run(tmp: Path) -> list[Result]:
     os.environ["RETRAIN_LOCAL_STATE"] = str(tmp / "segments-state")
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp / 'segments-state' / 'mlflow.db'}"
     from retrain.config import SegmentsSpec, load_spec
+    from retrain.contracts import RunInfo
     from retrain.pipeline import segment_stage
-    from retrain.pipeline.context import RunInfo
     from retrain.pipeline.data_stages import check_freshness, validate_data
 
     _write(tmp / "segments-data")

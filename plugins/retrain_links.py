@@ -23,7 +23,7 @@ class MlflowRunLink(BaseOperatorLink):
     name = "MLflow run"
 
     def get_link(self, operator, *, ti_key) -> str:
-        from retrain.orchestration.links import mlflow_run_url
+        from retrain.links import mlflow_run_url
 
         if not ti_key.dag_id.startswith("retrain_"):
             return ""
@@ -34,7 +34,7 @@ class ModelVersionLink(BaseOperatorLink):
     name = "Model version"
 
     def get_link(self, operator, *, ti_key) -> str:
-        from retrain.orchestration.links import model_version_url
+        from retrain.links import model_version_url
 
         if not ti_key.dag_id.startswith("retrain_"):
             return ""
@@ -50,7 +50,7 @@ class DataDocsLink(BaseOperatorLink):
     def get_link(self, operator, *, ti_key) -> str:
         from pathlib import Path
 
-        from retrain.pipeline.data_stages import data_docs_url, report_folder
+        from retrain.links import data_docs_url, report_folder
 
         if not ti_key.dag_id.startswith("retrain_"):
             return ""

@@ -45,7 +45,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from retrain.tracking.reproduce import reproduce
+    from retrain.pipeline.reproduce import reproduce
 
     result = reproduce(_client(), args.run_id)
     for line in result.report():

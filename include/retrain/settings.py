@@ -25,6 +25,8 @@ class Settings:
     retry_delay: timedelta
     max_retry_delay: timedelta
     airflow_base_url: str
+    segment_parallelism: int = 2  # chunk processes at once; 2 = the development machine's cores
+    segment_pool: str = "default_pool"
 
     def resolve_data_path(self, location: str) -> Path:
         path = Path(location)
@@ -49,4 +51,6 @@ def get_settings() -> Settings:
         retry_delay=timedelta(seconds=float(os.environ.get("RETRAIN_RETRY_DELAY_SECONDS", "60"))),
         max_retry_delay=timedelta(seconds=float(os.environ.get("RETRAIN_MAX_RETRY_DELAY_SECONDS", "1800"))),
         airflow_base_url=os.environ.get("AIRFLOW__API__BASE_URL", "http://localhost:8080"),
+        segment_parallelism=int(os.environ.get("RETRAIN_SEGMENT_PARALLELISM", "2")),
+        segment_pool=os.environ.get("RETRAIN_SEGMENT_POOL", "default_pool"),
     )

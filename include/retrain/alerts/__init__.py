@@ -8,7 +8,7 @@ importing this package stays cheap (DAG files reference the callbacks at parse t
 from __future__ import annotations
 
 from retrain.alerts.blockkit import AlertMessage
-from retrain.alerts.data_messages import contract_failure_message, stale_data_message
+from retrain.alerts.data_messages import build_failure_message, contract_failure_message, stale_data_message
 from retrain.alerts.deadline import (
     deadline_alert,
     deadline_missed_async_callback,
@@ -18,7 +18,6 @@ from retrain.alerts.deadline import (
 from retrain.alerts.messages import (
     DEFAULT_CHANNEL,
     FailureReport,
-    build_failure_message,
     failure_channel,
     failure_report_from_context,
     format_error,

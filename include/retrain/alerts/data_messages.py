@@ -25,7 +25,7 @@ from retrain.alerts.blockkit import (
     section,
     truncate,
 )
-from retrain.alerts.messages import FailureReport, report_links
+from retrain.alerts.messages import FailureReport, format_failure_blocks, format_failure_text, report_links
 
 OBSERVED_LIMIT = 300
 """How much of one expectation's ``observed`` text goes into a message."""
@@ -214,3 +214,13 @@ def stale_data_message(report: FailureReport, error: BaseException) -> AlertMess
     ]
     return message("\n".join(text_lines), blocks)
 
+
+def build_failure_message(report: FailureReport, error: BaseException | str | None = None) -> AlertMessage:
+    """The layout that fits the error: a data contract failure, stale data, or any other task failure."""
+    from retrain.errors import DataContractError, StaleDataError
+
+    if isinstance(error, DataContractError):
+        return contract_failure_message(report, error)
+    if isinstance(error, StaleDataError):
+        return stale_data_message(report, error)
+    return AlertMessage(format_failure_text(report), format_failure_blocks(report))

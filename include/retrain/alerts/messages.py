@@ -31,7 +31,6 @@ __all__ = [
     "SECTION_TEXT_LIMIT",
     "AlertMessage",
     "FailureReport",
-    "build_failure_message",
     "build_log_url",
     "escape_mrkdwn",
     "failure_channel",
@@ -145,7 +144,7 @@ def _mlflow_run_url(ti: Any) -> str | None:
         return None
     if not isinstance(trained, Mapping):
         return None
-    from retrain.orchestration.links import mlflow_run_url
+    from retrain.links import mlflow_run_url
 
     return mlflow_run_url(dict(trained)) or None
 
@@ -280,18 +279,3 @@ def failure_channel(context: Mapping[str, Any], default: str = DEFAULT_CHANNEL) 
     params = _get(context, "params") if isinstance(context, Mapping) else None
     channel = _get(params, "slack_channel") if params is not None else None
     return str(channel) if channel else default
-
-
-def build_failure_message(report: FailureReport, error: BaseException | str | None = None) -> AlertMessage:
-    """The layout that fits the error: a data contract failure, stale data, or any other task failure."""
-    from retrain.errors import DataContractError, StaleDataError
-
-    if isinstance(error, DataContractError):
-        from retrain.alerts.data_messages import contract_failure_message
-
-        return contract_failure_message(report, error)
-    if isinstance(error, StaleDataError):
-        from retrain.alerts.data_messages import stale_data_message
-
-        return stale_data_message(report, error)
-    return AlertMessage(format_failure_text(report), format_failure_blocks(report))

@@ -22,10 +22,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from retrain.alerts.data_messages import build_failure_message
 from retrain.alerts.messages import (
     DEFAULT_CHANNEL,
     MESSAGE_TEXT_LIMIT,
-    build_failure_message,
     failure_channel,
     failure_report_from_context,
     truncate,

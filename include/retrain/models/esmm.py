@@ -10,11 +10,15 @@ One module, one state dict, one registered model: the heads are two outputs of t
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 
-from retrain.models.base import ModelConfig
 from retrain.models.layers import CategoricalEmbeddings, mlp
+
+if TYPE_CHECKING:
+    from retrain.models.base import ModelConfig
 
 
 class ESMM(nn.Module):

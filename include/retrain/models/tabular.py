@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 
-from retrain.models.base import ModelConfig
 from retrain.models.layers import CategoricalEmbeddings, mlp
+
+if TYPE_CHECKING:
+    from retrain.models.base import ModelConfig
 
 
 class TabularMLP(nn.Module):

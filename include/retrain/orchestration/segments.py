@@ -15,30 +15,28 @@
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 
 from retrain.config import LoadedSpec
 from retrain.orchestration.resources import train_task_kwargs
 from retrain.orchestration.retries import default_task_args, task_doc
-
-DEFAULT_PARALLEL_CHUNKS = 2  # cores on the development machine; set RETRAIN_SEGMENT_PARALLELISM elsewhere
+from retrain.settings import get_settings
 
 
 def chunk_task_kwargs(loaded: LoadedSpec) -> dict:
-    kwargs = {"max_active_tis_per_dagrun": int(os.environ.get("RETRAIN_SEGMENT_PARALLELISM", DEFAULT_PARALLEL_CHUNKS))}
+    kwargs = {"max_active_tis_per_dagrun": get_settings().segment_parallelism}
     gpu = train_task_kwargs(loaded.spec)
     if gpu:
         kwargs.update(gpu)
     else:
-        kwargs["pool"] = os.environ.get("RETRAIN_SEGMENT_POOL", "default_pool")
+        kwargs["pool"] = get_settings().segment_pool
     return kwargs
 
 
 def build_segment_dag(loaded: LoadedSpec):
     from airflow.sdk import DAG, TriggerRule, get_current_context, task
 
-    from retrain.orchestration.dag_factory import FRESHNESS_DOC, _failure_callback, _run_info, _schedule
+    from retrain.orchestration.dag_parts import FRESHNESS_DOC, _failure_callback, _run_info, _schedule
     from retrain.orchestration.sensors import FreshDataSensor
 
     spec = loaded.spec
@@ -49,7 +47,7 @@ def build_segment_dag(loaded: LoadedSpec):
         start_date=datetime.fromisoformat(spec.schedule.start_date),
         catchup=spec.schedule.catchup,
         max_active_runs=1,
-        max_active_tasks=int(os.environ.get("RETRAIN_SEGMENT_PARALLELISM", DEFAULT_PARALLEL_CHUNKS)) + 1,
+        max_active_tasks=get_settings().segment_parallelism + 1,
         tags=["retrain", "segments", *spec.tags],
         doc_md=f"### {spec.name} (segment models)\n\n{spec.description}\n\n* owner: `{spec.owner}`\n"
                f"* one model per `{spec.segments.column}`, registered as `{spec.name}__<segment>`\n",

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from datetime import date, datetime
 from pathlib import Path
 
 from retrain.config import LoadedSpec
 from retrain.data.freshness import DataSnapshot, select_snapshot
+from retrain.links import data_docs_url, report_folder
 from retrain.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -70,32 +70,11 @@ def _partition_label(loaded: LoadedSpec, data: DataSnapshot) -> str:
     return f"{loaded.spec.data.location} {span}"
 
 
-def report_folder(spec_name: str, airflow_run_id: str, partition: str) -> Path:
-    """Where one validation's JSON results and Data Docs are kept: per spec, Airflow run and newest partition."""
-    safe = re.sub(r"[^A-Za-z0-9._=+-]+", "_", airflow_run_id)
-    return get_settings().local_state / "reports" / spec_name / safe / partition
-
-
 def report_dir(loaded: LoadedSpec, data: DataSnapshot) -> Path:
     """The report folder of this validation (the Airflow run id comes from the task's environment)."""
     run_id = os.environ.get("AIRFLOW_CTX_DAG_RUN_ID") or "local"
     partition = Path(data.partitions[-1]).name if data.partitions else "none"
     return report_folder(loaded.spec.name, run_id, partition)
-
-
-def data_docs_url(paths: dict[str, str]) -> str | None:
-    """The Data Docs page as people open it: under RETRAIN_REPORTS_BASE_URL (a web server over the reports
-    folder) when set, else a file:// URL, which opens where the folder is reachable."""
-    docs = paths.get("data_docs")
-    if not docs:
-        return None
-    base = os.environ.get("RETRAIN_REPORTS_BASE_URL", "").rstrip("/")
-    reports = get_settings().local_state / "reports"
-    if base and Path(docs).is_relative_to(reports):
-        from urllib.parse import quote
-
-        return f"{base}/{quote(Path(docs).relative_to(reports).as_posix())}"
-    return Path(docs).as_uri()
 
 
 def _champion_reference(loaded: LoadedSpec) -> tuple[dict | None, str]:

@@ -55,8 +55,9 @@ def _log_head_plots(spec: ModelSpec, labels: dict, predictions: dict) -> None:
         mlflow.log_figure(plot(head.name, labels[head.name], predictions[head.name]), f"plots/{head.name}.png")
 
 
-def evaluate(loaded: LoadedSpec, snapshot_dict: dict, trained: dict) -> dict:
-    """Register the candidate as ``challenger``; score it and the current champion on this run's holdout."""
+def evaluate(loaded: LoadedSpec, snapshot_dict: dict, trained: dict, *, holdout=None) -> dict:
+    """Register the candidate as ``challenger``; score it and the current champion on this run's holdout
+    (``holdout``: rows already split off, as a segment model's are; else the snapshot's)."""
     import mlflow
 
     from retrain.pipeline.training_stage import load_split
@@ -71,7 +72,8 @@ def evaluate(loaded: LoadedSpec, snapshot_dict: dict, trained: dict) -> dict:
         tags={"retrain.model": name, registry.SHA_TAG: run.data.tags.get(registry.SHA_TAG, "{}"),
               "retrain.data_fingerprint": run.data.tags.get("retrain.data_fingerprint", "")},
     )
-    _, holdout = load_split(spec, DataSnapshot.from_dict(snapshot_dict))
+    if holdout is None:
+        _, holdout = load_split(spec, DataSnapshot.from_dict(snapshot_dict))
     labels = {h.name: holdout.column(h.label).to_numpy(zero_copy_only=False) for h in spec.heads}
     candidate_pred = _predict(trained["model_uri"], holdout, spec)
     candidate = _scores(spec, labels, candidate_pred)

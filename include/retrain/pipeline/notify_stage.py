@@ -88,7 +88,7 @@ def notify_outcome(
 
     from retrain.alerts import send_alert
     from retrain.alerts.run_messages import decision_message
-    from retrain.orchestration.links import mlflow_run_url, model_version_url
+    from retrain.links import mlflow_run_url, model_version_url
 
     spec = loaded.spec
     trained, evaluation = trained or {}, evaluation or {}

@@ -3,11 +3,11 @@
 A DAG run plans the segments into chunks (``plan_chunks``), one mapped task per chunk trains its segments
 one after another in the same process (``train_chunk``), and ``report`` sums up. Per segment:
 
-* its own MLflow run (tags ``retrain.segment``, the Airflow run), params/metrics/tags in one ``log_batch``;
+* its own MLflow run (tags ``retrain.segment``, the Airflow run, the chunk's lineage manifest);
 * its own registered model ``<spec name>__<segment>`` (``registered_name``), so every segment has its own
   version history and its own ``champion``/``challenger`` aliases, exactly like a single-model spec;
-* its own gate decision (``retrain.tracking.gate.decide`` on the segment's holdout, the champion scored on
-  the same rows);
+* the single model's recipe from there on: a servable pyfunc model with the sha256 of its files, then
+  ``gating_stage`` evaluate, gate, and promote (promotion lock, alias history, artifact check) or reject;
 * failures are caught and recorded: one failing segment does not stop the chunk or the other chunks.
 
 The data is read once per chunk; the freshness check and the data contract run once per DAG run, upstream.
@@ -23,19 +23,18 @@ two chunk processes at once trained 6-8x faster per model with one thread each t
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import math
 import os
 import re
-import tempfile
 import time
 import traceback
-from pathlib import Path
 
 from retrain.config import LoadedSpec, ModelSpec
+from retrain.contracts import RunInfo
 from retrain.data.freshness import DataSnapshot
-from retrain.pipeline.context import RunInfo
 from retrain.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -89,10 +88,7 @@ def plan_chunks(loaded: LoadedSpec, snapshot_dict: dict) -> list[list[str]]:
 
 def chunk_threads() -> int:
     """Torch intra-op threads for one chunk: the machine's cores over the chunks that run at once."""
-    from retrain.orchestration.segments import DEFAULT_PARALLEL_CHUNKS
-
-    parallel = int(os.environ.get("RETRAIN_SEGMENT_PARALLELISM", DEFAULT_PARALLEL_CHUNKS))
-    return max(1, (os.cpu_count() or 1) // max(1, parallel))
+    return max(1, (os.cpu_count() or 1) // max(1, get_settings().segment_parallelism))
 
 
 def _read(spec: ModelSpec, snapshot: DataSnapshot):
@@ -109,12 +105,15 @@ def train_chunk(loaded: LoadedSpec, snapshot_dict: dict, segments: list[str], ru
     import pyarrow.compute as pc
 
     from retrain.tracking import mlflow_store
+    from retrain.tracking.lineage import build_manifest
+    from retrain.training.devices import resolve_device
 
     spec, settings = loaded.spec, get_settings()
     snapshot = DataSnapshot.from_dict(snapshot_dict)
     client = mlflow_store.connect(settings)
     exp_id = mlflow_store.experiment_id(client, settings, f"{spec.name}__segments")
     done = _finished_segments(client, exp_id, run)
+    manifest = build_manifest(loaded, snapshot, run, settings, resolve_device(spec.training.device, spec.resources.gpu))
     table = _read(spec, snapshot)
     keys = pc.cast(table.column(spec.segments.column), pa.string())
     table = table.filter(pc.is_in(keys, value_set=pa.array(segments, pa.string())))  # this chunk's rows only
@@ -129,7 +128,7 @@ def train_chunk(loaded: LoadedSpec, snapshot_dict: dict, segments: list[str], ru
             started = time.perf_counter()
             try:
                 rows = table.filter(pc.equal(keys, segment))
-                outcome = _train_segment(client, exp_id, loaded, snapshot, segment, rows, run)
+                outcome = _train_segment(client, exp_id, loaded, snapshot, segment, rows, run, manifest)
             except Exception as exc:  # one segment's failure must not stop the others
                 log.error("segment %s failed: %s", segment, exc, exc_info=True)
                 outcome = {"segment": segment, "status": "failed", "run_id": None, "version": None,
@@ -162,18 +161,18 @@ def _finished_segments(client, exp_id: str, run: RunInfo) -> dict[str, dict]:
             if OUTCOME_TAG in r.data.tags and SEGMENT_TAG in r.data.tags}
 
 
-def _train_segment(client, exp_id: str, loaded: LoadedSpec, snapshot: DataSnapshot, segment: str, rows, run: RunInfo
-                   ) -> dict:
-    import torch
-    from mlflow.entities import Metric, Param, RunTag
+def _train_segment(client, exp_id: str, loaded: LoadedSpec, snapshot: DataSnapshot, segment: str, rows, run: RunInfo,
+                   manifest: dict) -> dict:
+    """One segment through the same recipe as a single model: a servable pyfunc model with its sha256, then
+    gating_stage's evaluate, gate and promote (lock, history, artifact check) or reject."""
+    import mlflow
+    from mlflow.entities import Metric
 
     from retrain.data.loading import split_holdout
-    from retrain.models.bundle import ModelBundle
-    from retrain.pipeline.training_stage import _params, build_and_fit
-    from retrain.tracking import mlflow_store
-    from retrain.tracking.gate import decide
+    from retrain.pipeline import gating_stage
+    from retrain.pipeline.training_stage import _params, build_and_fit, log_servable_model
+    from retrain.tracking.lineage import MANIFEST_PATH, manifest_tags
     from retrain.training.devices import resolve_device
-    from retrain.training.metrics import head_metrics
 
     spec = loaded.spec
     if rows.num_rows < 10:
@@ -181,57 +180,36 @@ def _train_segment(client, exp_id: str, loaded: LoadedSpec, snapshot: DataSnapsh
     train_table, holdout_table = split_holdout(rows, spec.data.holdout_fraction, spec.training.seed)
     device = resolve_device(spec.training.device, spec.resources.gpu)
     name = registered_name(spec, segment)
-    tags = {**run.tags(), "retrain.model": spec.name, SEGMENT_TAG: segment, "retrain.registered_model": name,
-            "retrain.data_fingerprint": snapshot.fingerprint}
-    mlflow_run = client.create_run(exp_id, run_name=f"{name} {run.as_of:%Y-%m-%d}", tags=tags)
-    run_id = mlflow_run.info.run_id
-    try:
-        history = []
+    segment_loaded = dataclasses.replace(loaded, spec=spec.model_copy(update={"name": name}))
+    tags = {**run.tags(), **manifest_tags(manifest), "retrain.model": spec.name, SEGMENT_TAG: segment,
+            "retrain.registered_model": name}
+    with mlflow.start_run(experiment_id=exp_id, run_name=f"{name} {run.as_of:%Y-%m-%d}", tags=tags) as active:
+        run_id = active.info.run_id
         bundle, history = build_and_fit(spec, train_table, holdout_table, device)
-        labels = {h.name: holdout_table.column(h.label).to_numpy(zero_copy_only=False) for h in spec.heads}
-        predictions = bundle.predict_table(holdout_table, torch.device("cpu"))
-        candidate = {h.name: head_metrics(h.kind, labels[h.name], predictions[h.name]) for h in spec.heads}
-        champion = mlflow_store.champion_version(client, name)
-        champion_scores = None
-        if champion is not None:
-            with tempfile.TemporaryDirectory() as tmp:
-                folder = client.download_artifacts(champion.run_id, "bundle", tmp)
-                previous = ModelBundle.load(folder).predict_table(holdout_table)
-            champion_scores = {h.name: head_metrics(h.kind, labels[h.name], previous[h.name]) for h in spec.heads}
-        decision = decide(spec.gate, spec.heads, candidate, champion_scores,
-                          str(champion.version) if champion else None)
         now = int(time.time() * 1000)
         metrics = [Metric(k, v, now, r.epoch) for r in history
                    for k, v in (("train_loss", r.train_loss), ("holdout_loss", r.holdout_loss)) if v is not None]
-        metrics += [Metric(f"{h}.{m}", v, now, 0) for h, ms in candidate.items() for m, v in ms.items()
-                    if v == v]  # NaN metrics are not loggable
-        params = [Param(k, v) for k, v in {**_params(spec, snapshot), "segment_rows": str(rows.num_rows)}.items()]
-        client.log_batch(run_id, metrics=metrics, params=params,
-                         tags=[RunTag("retrain.gate", json.dumps(decision.to_dict()))])
-        with tempfile.TemporaryDirectory() as tmp:
-            client.log_artifacts(run_id, str(bundle.save(Path(tmp) / "bundle")), "bundle")
-        version = _register(client, name, run_id, f"{mlflow_run.info.artifact_uri}/bundle", decision.promote)
-        outcome = {"segment": segment, "status": "promoted" if decision.promote else "rejected",
-                   "run_id": run_id, "version": version, "error": None, "reasons": decision.reasons}
+        client.log_batch(run_id, metrics=metrics)
+        mlflow.log_params({**_params(spec, snapshot), "segment_rows": str(rows.num_rows)})
+        mlflow.log_dict(manifest, MANIFEST_PATH)
+        trained = {"run_id": run_id, "experiment_id": exp_id,
+                   "model_uri": log_servable_model(spec, bundle, train_table, holdout_table)}
+    try:
+        evaluation = gating_stage.evaluate(segment_loaded, snapshot.to_dict(), trained, holdout=holdout_table)
+        decision = gating_stage.gate(segment_loaded, evaluation, trained)
+        if decision["promote"]:
+            result = gating_stage.promote(segment_loaded, trained, evaluation, decision,
+                                          actor=f"airflow:{run.dag_id}/{run.run_id}")
+        else:
+            result = gating_stage.reject(segment_loaded, trained, evaluation, decision)
+        outcome = {"segment": segment, "status": "promoted" if result["promoted"] else "rejected",
+                   "run_id": run_id, "version": evaluation["challenger_version"], "error": None,
+                   "reasons": result.get("reasons") or decision["reasons"]}
         client.set_tag(run_id, OUTCOME_TAG, json.dumps(outcome))
-        client.set_terminated(run_id, "FINISHED")
         return outcome
     except Exception:
         client.set_terminated(run_id, "FAILED")
         raise
-
-
-def _register(client, name: str, run_id: str, source: str, promote: bool) -> str:
-    from mlflow.exceptions import MlflowException
-
-    with contextlib.suppress(MlflowException):  # exists already
-        client.create_registered_model(name, tags={"retrain.segment_model": "true"})
-    existing = client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
-    version = str(existing[0].version) if existing else str(client.create_model_version(name, source, run_id).version)
-    client.set_registered_model_alias(name, "challenger", version)
-    if promote:
-        client.set_registered_model_alias(name, "champion", version)
-    return version
 
 
 def report(outcomes: list[list[dict]], *, digest_sent: bool = False) -> dict:

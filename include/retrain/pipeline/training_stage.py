@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from retrain.config import LoadedSpec, ModelSpec
+from retrain.contracts import RunInfo
 from retrain.data.freshness import DataSnapshot
-from retrain.pipeline.context import RunInfo
 from retrain.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -119,8 +119,8 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
     """Train, log and return ``{"run_id", "model_uri"}``. A retry of the same Airflow run reuses its MLflow run."""
     import mlflow
 
-    from retrain.tracking import mlflow_store, pyfunc_entry
-    from retrain.tracking.lineage import MANIFEST_PATH, build_manifest, file_sha256, manifest_tags
+    from retrain.tracking import mlflow_store
+    from retrain.tracking.lineage import MANIFEST_PATH, build_manifest, manifest_tags
     from retrain.tracking.plots import loss_curves
     from retrain.training.checkpoints import checkpoint_dir_for_run
     from retrain.training.devices import resolve_device
@@ -166,25 +166,37 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
         bundle, history = build_and_fit(
             spec, train_table, holdout_table, device, on_epoch=log_epoch, checkpoint_dir=checkpoints
         )
-        example = holdout_table.select(bundle.feature_columns).slice(0, 5).to_pandas()
         mlflow.log_figure(loss_curves([h.__dict__ for h in history]), "plots/loss_curves.png")
-        with tempfile.TemporaryDirectory() as tmp:
-            bundle_dir = bundle.save(Path(tmp) / "bundle")
-            checksums = {p.name: file_sha256(p) for p in sorted(bundle_dir.iterdir())}
-            info = mlflow.pyfunc.log_model(
-                name=MODEL_NAME_IN_RUN,
-                python_model=str(Path(pyfunc_entry.__file__)),
-                artifacts={"bundle": str(bundle_dir)},
-                code_paths=[str(Path(__file__).resolve().parents[1])],
-                signature=_signature(spec, train_table),
-                input_example=example,
-                pip_requirements=_pip_requirements(),
-            )
-        mlflow.set_tag("retrain.artifact_sha256", json.dumps(checksums, sort_keys=True))
-        mlflow.set_tag("retrain.model_uri", info.model_uri)
+        model_uri = log_servable_model(spec, bundle, train_table, holdout_table)
         shutil.rmtree(checkpoints, ignore_errors=True)  # the model is logged; a retry reuses it as is
-        log.info("logged candidate %s in MLflow run %s after %d epochs", info.model_uri, active.info.run_id, len(history))
-        return {"run_id": active.info.run_id, "experiment_id": exp_id, "model_uri": info.model_uri}
+        log.info("logged candidate %s in MLflow run %s after %d epochs", model_uri, active.info.run_id, len(history))
+        return {"run_id": active.info.run_id, "experiment_id": exp_id, "model_uri": model_uri}
+
+
+def log_servable_model(spec: ModelSpec, bundle, train_table, holdout_table) -> str:
+    """Log the bundle to the active run as a pyfunc model (``mlflow.pyfunc.load_model`` serves it) with the
+    sha256 of its files, which promotion checks. Single and segment models both come through here."""
+    import mlflow
+
+    from retrain.tracking import pyfunc_entry
+    from retrain.tracking.lineage import file_sha256
+
+    example = holdout_table.select(bundle.feature_columns).slice(0, 5).to_pandas()
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle_dir = bundle.save(Path(tmp) / "bundle")
+        checksums = {p.name: file_sha256(p) for p in sorted(bundle_dir.iterdir())}
+        info = mlflow.pyfunc.log_model(
+            name=MODEL_NAME_IN_RUN,
+            python_model=str(Path(pyfunc_entry.__file__)),
+            artifacts={"bundle": str(bundle_dir)},
+            code_paths=[str(Path(__file__).resolve().parents[1])],
+            signature=_signature(spec, train_table),
+            input_example=example,
+            pip_requirements=_pip_requirements(),
+        )
+    mlflow.set_tag("retrain.artifact_sha256", json.dumps(checksums, sort_keys=True))
+    mlflow.set_tag("retrain.model_uri", info.model_uri)
+    return info.model_uri
 
 
 def _log_dataset_inputs(spec: ModelSpec, snapshot: DataSnapshot, train_table, holdout_table) -> None:

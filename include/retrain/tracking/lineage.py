@@ -11,8 +11,8 @@ import platform
 from pathlib import Path
 
 from retrain.config import LoadedSpec
+from retrain.contracts import RunInfo
 from retrain.data.freshness import DataSnapshot
-from retrain.pipeline.context import RunInfo
 from retrain.settings import Settings
 
 MANIFEST_PATH = "lineage/manifest.json"

@@ -14,9 +14,9 @@ from retrain.alerts.blockkit import (
     limit_blocks,
     link,
 )
-from retrain.alerts.data_messages import contract_failure_message, stale_data_message
+from retrain.alerts.data_messages import build_failure_message, contract_failure_message, stale_data_message
 from retrain.alerts.deadline import deadline_missed_message
-from retrain.alerts.messages import FailureReport, build_failure_message, failure_report_from_context
+from retrain.alerts.messages import FailureReport, failure_report_from_context
 from retrain.alerts.run_messages import decision_message, digest_message, segment_status
 from retrain.errors import DataContractError, StaleDataError
 

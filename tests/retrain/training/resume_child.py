@@ -18,9 +18,9 @@ from pathlib import Path
 import mlflow
 import torch
 from retrain.config import load_spec
+from retrain.contracts import RunInfo
 from retrain.data.demo import generate_demo_data
 from retrain.pipeline import training_stage
-from retrain.pipeline.context import RunInfo
 from retrain.pipeline.data_stages import check_freshness
 
 SPEC = Path(__file__).resolve().parents[3] / "include" / "specs" / "ecommerce_dwell_time.yaml"

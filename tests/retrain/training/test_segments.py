@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from retrain.config import SegmentsSpec, load_spec
+from retrain.contracts import RunInfo
 from retrain.pipeline import segment_stage
-from retrain.pipeline.context import RunInfo
 
 SPEC = Path(__file__).resolve().parents[3] / "include" / "specs" / "ecommerce_dwell_time.yaml"
 
@@ -48,9 +48,7 @@ def test_segment_dag_fans_out_over_chunks():
     assert sorted(t.task_id for t in dag.get_task("plan_chunks").upstream_list) == ["check_freshness", "validate_data"]
 
 
-@pytest.mark.slow
-def test_one_failing_segment_does_not_stop_the_others(tmp_path, monkeypatch):
-    import mlflow
+def _store_with_data(tmp_path, monkeypatch):
     from retrain.data.demo import generate_demo_data
     from retrain.pipeline.data_stages import check_freshness
 
@@ -58,14 +56,17 @@ def test_one_failing_segment_does_not_stop_the_others(tmp_path, monkeypatch):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("RETRAIN_LOCAL_STATE", str(tmp_path / "state"))
-    from retrain.settings import get_settings
-
-    if hasattr(get_settings, "cache_clear"):
-        get_settings.cache_clear()
     generate_demo_data(tmp_path / "data", date(2026, 3, 7), days=2, rows_per_day=1500)
-    loaded = _loaded(max_per_task=2)
     as_of = datetime(2026, 3, 8, tzinfo=UTC)
-    snapshot = check_freshness(loaded, as_of)
+    return uri, check_freshness(_loaded(), as_of), as_of
+
+
+@pytest.mark.slow
+def test_one_failing_segment_does_not_stop_the_others(tmp_path, monkeypatch):
+    import mlflow
+
+    uri, snapshot, as_of = _store_with_data(tmp_path, monkeypatch)
+    loaded = _loaded(max_per_task=2)
     chunks = segment_stage.plan_chunks(loaded, snapshot)
     assert sum(chunks, []) == ["BR", "DE", "FR", "GB", "IN", "JP", "US"] and max(map(len, chunks)) == 2
 
@@ -87,5 +88,46 @@ def test_one_failing_segment_does_not_stop_the_others(tmp_path, monkeypatch):
     later = segment_stage.train_chunk(loaded, snapshot, ["DE"], RunInfo(run.dag_id, "manual__2", 1, as_of))
     assert later[0]["version"] == "2"
     run_tags = client.get_run(later[0]["run_id"]).data.tags
-    assert run_tags["retrain.segment"] == "DE" and "retrain.gate" in run_tags
+    assert run_tags["retrain.segment"] == "DE" and "retrain.gate_decision" in run_tags
     assert segment_stage.report([again])["promoted"] + segment_stage.report([again])["rejected"] == 2
+
+
+@pytest.mark.slow
+def test_segment_promotion_is_recorded_and_refused_on_a_tampered_artifact(tmp_path, monkeypatch, capsys):
+    """A segment model goes through the single model's promotion: servable, in the history, artifact checked."""
+    from urllib.parse import urlparse
+
+    import mlflow
+    import pandas as pd
+    from retrain import cli
+    from retrain.config import GateSpec
+    from retrain.pipeline import gating_stage
+    from retrain.tracking import registry
+
+    uri, snapshot, as_of = _store_with_data(tmp_path, monkeypatch)
+    loaded = _loaded(max_per_task=2)
+    loaded = dataclasses.replace(loaded, spec=loaded.spec.model_copy(update={"gate": GateSpec()}))  # no bars
+    name = "ecommerce_dwell_time__DE"
+    first = segment_stage.train_chunk(loaded, snapshot, ["DE"], RunInfo(loaded.spec.dag_id, "manual__1", 1, as_of))
+    assert first[0]["status"] == "promoted", first
+    served = mlflow.pyfunc.load_model(f"models:/{name}@champion")  # servable like a single model
+    frame = pd.read_parquet(snapshot["files"][0], columns=loaded.spec.features.columns).head(5)
+    assert sorted(served.predict(frame).columns) == sorted(h.name for h in loaded.spec.heads)
+    assert cli.main(["history", name]) == 0
+    assert "champion: - -> 1  by airflow:retrain_ecommerce_dwell_time/manual__1" in capsys.readouterr().out
+
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    real_gate = gating_stage.gate
+
+    def gate_then_tamper(segment_loaded, evaluation, trained):  # the file changes between training and promotion
+        decision = real_gate(segment_loaded, evaluation, trained)
+        source = client.get_model_version(name, evaluation["challenger_version"]).source
+        location = client.get_logged_model(source.removeprefix("models:/")).artifact_location
+        next(Path(urlparse(location).path).rglob("weights.pt")).write_bytes(b"tampered")
+        return decision
+
+    monkeypatch.setattr(gating_stage, "gate", gate_then_tamper)
+    second = segment_stage.train_chunk(loaded, snapshot, ["DE"], RunInfo(loaded.spec.dag_id, "manual__2", 1, as_of))
+    assert second[0]["status"] == "failed" and "artifacts changed since training" in second[0]["error"]
+    assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
+    assert [m.to_version for m in registry.history(client, name)] == ["1"]

@@ -1,0 +1,54 @@
+"""What the single-model DAG (dag_factory) and the segment DAG (segments) share: schedule, as-of, callbacks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from retrain.config import ModelSpec
+
+
+def _schedule(spec: ModelSpec):
+    from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable
+
+    from retrain.assets import dataset_asset
+
+    cron = spec.schedule.cron
+    timetable = CronTriggerTimetable(cron, timezone=spec.schedule.timezone) if cron else None
+    if spec.schedule.on_data_arrival:
+        asset = dataset_asset(spec.data.location)
+        return AssetOrTimeSchedule(timetable=timetable, assets=[asset]) if timetable else [asset]
+    return timetable
+
+
+def _as_of(context, spec: ModelSpec | None = None) -> datetime:
+    """The point in time a run trains as of, never the wall clock: the end of its data interval or, for a
+    run triggered by data events, the end of the newest partition they announced (same as check_freshness)."""
+    from retrain.orchestration.sensors import arrival_point, interval_as_of
+
+    if spec is None:
+        return interval_as_of(context)
+    return arrival_point(context, spec.data.location, spec.data.partition_prefix)[0]
+
+
+def _run_info(context, spec: ModelSpec | None = None):
+    from retrain.contracts import RunInfo
+
+    ti = context["ti"]
+    as_of = _as_of(context, spec)
+    return RunInfo(dag_id=ti.dag_id, run_id=context["run_id"], try_number=ti.try_number, as_of=as_of)
+
+
+FRESHNESS_DOC = """
+**Waiting for data.** When the data is late (no complete partition young enough yet, or the partition an
+asset event announced has no completion marker), the task defers: its worker slot is released and a trigger
+on the triggerer watches for the marker, up to `data.freshness.wait_minutes`. Then the run ends as stale data.
+
+**Data seen before.** A scheduled, backfill or asset-triggered run whose data (fingerprint) this spec was
+already trained on is skipped, with the earlier MLflow run named in the log. Manual runs always train.
+"""
+
+
+def _failure_callback(context) -> None:
+    from retrain.alerts import task_failure_callback
+
+    task_failure_callback(context)
