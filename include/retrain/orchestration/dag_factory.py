@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 from retrain.config import BrokenSpec, LoadedSpec, discover_specs
+from retrain.contracts import Decision, Evaluation, Outcome, TrainedCandidate
 from retrain.orchestration.dag_parts import FRESHNESS_DOC, _failure_callback, _run_info, _schedule
 from retrain.orchestration.resources import train_task_kwargs
 from retrain.orchestration.retries import default_task_args, task_doc
@@ -62,19 +63,20 @@ def build_dag(loaded: LoadedSpec):
         def train(snapshot: dict, validation: dict) -> dict:
             from retrain.pipeline.training_stage import train_candidate
 
-            return train_candidate(loaded, snapshot, _run_info(get_current_context(), spec), validation)
+            trained = train_candidate(loaded, snapshot, _run_info(get_current_context(), spec), validation)
+            return TrainedCandidate.model_validate(trained).model_dump()
 
         @task(doc_md=task_doc("evaluate"))
         def evaluate(snapshot: dict, trained: dict) -> dict:
             from retrain.pipeline.gating_stage import evaluate as stage
 
-            return stage(loaded, snapshot, trained)
+            return Evaluation.model_validate(stage(loaded, snapshot, trained)).model_dump()
 
         @task(doc_md=task_doc("gate"))
         def gate(evaluation: dict, trained: dict) -> dict:
             from retrain.pipeline.gating_stage import gate as stage
 
-            return stage(loaded, evaluation, trained)
+            return Decision.model_validate(stage(loaded, evaluation, trained)).model_dump()
 
         @task.branch(doc_md=task_doc("decide"))
         def decide(decision: dict) -> str:
@@ -85,21 +87,22 @@ def build_dag(loaded: LoadedSpec):
             from retrain.pipeline.gating_stage import promote as stage
 
             context = get_current_context()
-            return stage(loaded, trained, evaluation, decision, actor=f"airflow:{spec.dag_id}/{context['run_id']}")
+            outcome = stage(loaded, trained, evaluation, decision, actor=f"airflow:{spec.dag_id}/{context['run_id']}")
+            return Outcome.model_validate(outcome).model_dump()
 
         @task(doc_md=task_doc("reject"))
         def reject(trained: dict, evaluation: dict, decision: dict) -> dict:
             from retrain.pipeline.gating_stage import reject as stage
 
-            return stage(loaded, trained, evaluation, decision)
+            return Outcome.model_validate(stage(loaded, trained, evaluation, decision)).model_dump()
 
         @task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS, doc_md=task_doc("notify"))
-        def notify(trained: dict, evaluation: dict) -> str:
+        def notify(trained: dict, evaluation: dict, decision: dict) -> str:
             from retrain.pipeline.notify_stage import notify_outcome
 
             context = get_current_context()
             outcome = context["ti"].xcom_pull(task_ids="promote") or context["ti"].xcom_pull(task_ids="reject")
-            return notify_outcome(loaded, context["run_id"], trained, evaluation, outcome)
+            return notify_outcome(loaded, context["run_id"], trained, evaluation, outcome, decision)
 
         snapshot = check_freshness.output
         validation = validate_data(snapshot)
@@ -107,7 +110,7 @@ def build_dag(loaded: LoadedSpec):
         evaluation = evaluate(snapshot, trained)
         decision = gate(evaluation, trained)
         promoted, rejected = promote(trained, evaluation, decision), reject(trained, evaluation, decision)
-        decide(decision) >> [promoted, rejected] >> notify(trained, evaluation)
+        decide(decision) >> [promoted, rejected] >> notify(trained, evaluation, decision)
     return dag
 
 

@@ -13,43 +13,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from retrain.config import LoadedSpec
+from retrain.contracts import Decision, Evaluation, Outcome, TrainedCandidate
 from retrain.pipeline.summary import render_summary
 
 log = logging.getLogger(__name__)
-
-GATE_TASK_ID = "gate"
-
-
-def _gate_decision_from_airflow() -> dict | None:
-    """The gate task's XCom when this runs inside an Airflow task; None anywhere else."""
-    try:
-        from airflow.sdk import get_current_context
-
-        decision = get_current_context()["ti"].xcom_pull(task_ids=GATE_TASK_ID)
-    except Exception:
-        return None
-    return dict(decision) if isinstance(decision, Mapping) else None
-
-
-def gate_decision(loaded: LoadedSpec, evaluation: Mapping[str, Any], decision: Mapping[str, Any] | None) -> dict:
-    """The gate's decision: as passed, else the ``gate`` task's XCom, else recomputed from the evaluation
-    with the same pure function the gate task uses (only the record differs, never the rule)."""
-    if decision:
-        return dict(decision)
-    found = _gate_decision_from_airflow()
-    if found:
-        return found
-    from retrain.tracking.gate import decide
-
-    spec = loaded.spec
-    return decide(
-        spec.gate,
-        spec.heads,
-        evaluation["candidate"],
-        evaluation.get("champion"),
-        evaluation.get("champion_version"),
-        significance=evaluation.get("significance"),
-    ).to_dict()
 
 
 def _airflow_run_url(dag_id: str, run_id: str) -> str | None:
@@ -81,8 +48,9 @@ def notify_outcome(
     outcome: dict | Sequence[Mapping[str, Any]],
     decision: dict | None = None,
 ) -> str:
-    """Post the run's outcome: a promotion or rejection message, or, given a list of segment outcomes, one
-    digest. Returns the plain-text summary (also logged)."""
+    """Post the run's outcome: a promotion or rejection message with the gate task's ``decision`` (the one
+    record of it; never recomputed here), or, given a list of segment outcomes, one digest. Returns the
+    plain-text summary (also logged)."""
     if isinstance(outcome, Sequence) and not isinstance(outcome, str | bytes | Mapping):
         return notify_digest(loaded, run_id, outcome)
 
@@ -91,16 +59,17 @@ def notify_outcome(
     from retrain.links import mlflow_run_url, model_version_url
 
     spec = loaded.spec
-    trained, evaluation = trained or {}, evaluation or {}
+    outcome = Outcome.model_validate(outcome).model_dump()
+    trained = TrainedCandidate.model_validate(trained).model_dump() if trained else {}
+    evaluation = Evaluation.model_validate(evaluation).model_dump() if evaluation else {}
     text = render_summary(loaded, run_id, trained, evaluation, outcome)
     log.info("%s", text)
     try:
-        gate = gate_decision(loaded, evaluation, decision) if evaluation.get("candidate") else (decision or {})
         alert = decision_message(
             model_name=spec.name,
             run_id=run_id,
             outcome=outcome,
-            decision=gate,
+            decision=Decision.model_validate(decision).model_dump() if decision else {},
             evaluation=evaluation,
             text=text,
             mlflow_run_url=mlflow_run_url(trained) or None,

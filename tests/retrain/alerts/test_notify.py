@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 
 from retrain.config import LoadedSpec, load_spec
-from retrain.pipeline.notify_stage import gate_decision, notify_outcome
+from retrain.pipeline.notify_stage import notify_outcome
+from retrain.tracking.gate import decide
 
 from tests.retrain.alerts.test_deadline import SPEC
 from tests.support.slack_standin import SlackStandIn
@@ -27,6 +28,12 @@ def _loaded(channel: str = "#esmm-alerts") -> LoadedSpec:
     return LoadedSpec(spec=loaded.spec.model_copy(update={"alerts": alerts}), path=loaded.path, sha256=loaded.sha256)
 
 
+def _gate(loaded: LoadedSpec) -> dict:
+    """The gate task's decision on EVALUATION, as it travels to notify by XCom."""
+    spec = loaded.spec
+    return decide(spec.gate, spec.heads, EVALUATION["candidate"], EVALUATION["champion"], "1").to_dict()
+
+
 def _blocks(message) -> str:
     return json.dumps(message.blocks, ensure_ascii=False)
 
@@ -39,14 +46,14 @@ def test_promotion_goes_to_the_model_channel_with_metrics_thresholds_and_the_new
     loaded = _loaded()
     rules = loaded.spec.gate.heads["atc"]
     floor, margin = rules.thresholds["roc_auc"].min, rules.max_regression["roc_auc"]
-    text = notify_outcome(loaded, "manual__1", TRAINED, EVALUATION, outcome)
+    text = notify_outcome(loaded, "manual__1", TRAINED, EVALUATION, outcome, _gate(loaded))
     [message] = slack_connection.messages
     assert message.channel == "#esmm-alerts"
     assert message.text == text and "PROMOTED" in text and "Champion is now version 2" in text
     blocks = _blocks(message)
     assert message.blocks[0]["text"]["text"] == "Promoted: ecommerce_esmm version 2 is the new champion"
     for part in (
-        f"✅ atc.roc_auc: 0.7100 (threshold &gt;= {floor:.4f})",  # recomputed from the spec's gate
+        f"✅ atc.roc_auc: 0.7100 (threshold &gt;= {floor:.4f})",  # the gate's checks, as the gate task returned them
         f"✅ atc.roc_auc: 0.7100 vs champion 0.7000 (no regression: limit {0.70 - margin:.4f})",
         "ctcvr.roc_auc",
         "<http://mlflow.example/#/experiments/3/runs/0123abcd|MLflow run>",
@@ -84,17 +91,23 @@ def test_a_list_of_segment_outcomes_sends_one_digest(slack_connection: SlackStan
 def test_slack_down_never_fails_the_stage(slack_connection: SlackStandIn, outbox_file) -> None:
     slack_connection.fail_with_server_error(times=100)
     outcome = {"promoted": True, "version": "2", "previous_champion": "1"}
-    text = notify_outcome(_loaded(), "manual__4", TRAINED, EVALUATION, outcome)
+    text = notify_outcome(_loaded(), "manual__4", TRAINED, EVALUATION, outcome, _gate(_loaded()))
     assert "PROMOTED" in text
     queued = [json.loads(line) for line in outbox_file.read_text().splitlines()]
     assert [q["channel"] for q in queued] == ["#esmm-alerts"] and queued[0]["blocks"]
 
 
-def test_gate_decision_prefers_what_it_is_given() -> None:
-    given = {"promote": False, "checks": [], "reasons": ["given"], "champion_version": None}
-    assert gate_decision(_loaded(), EVALUATION, given) == given
-    recomputed = gate_decision(_loaded(), EVALUATION, None)
-    assert recomputed["promote"] is True
-    assert {(c["head"], c["rule"]) for c in recomputed["checks"]} == {
-        ("atc", "min"), ("atc", "no_regression"), ("ctcvr", "min"), ("ctcvr", "no_regression")
-    }
+def test_notify_posts_the_decision_it_is_given_and_never_recomputes_it(slack_connection: SlackStandIn) -> None:
+    given = {"promote": False, "checks": [], "reasons": ["given by the gate task"], "champion_version": "1"}
+    outcome = {"promoted": False, "version": "1", "reasons": []}
+    notify_outcome(_loaded(), "manual__5", TRAINED, EVALUATION, outcome, decision=given)
+    blocks = _blocks(slack_connection.messages[0])
+    assert "given by the gate task" in blocks and "no regression" not in blocks  # EVALUATION alone would pass
+
+
+def test_a_malformed_stage_result_is_named() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="challenger_version"):
+        notify_outcome(_loaded(), "manual__6", TRAINED, {"candidate": {}}, {"promoted": True, "version": "2"})
