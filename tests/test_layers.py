@@ -112,3 +112,23 @@ def test_no_import_cycles(graph):
         if module not in state:
             visit(module, [module])
     assert cycles == [], "import cycles:\n" + "\n".join(cycles)
+
+
+def reads_environment(tree: ast.AST) -> list[int]:
+    """Lines that read a variable: os.environ.get(...), os.environ[...], os.getenv(...)."""
+    getters = ("os.environ.get", "os.getenv", "environ.get")
+    return [
+        node.lineno for node in ast.walk(tree)
+        if (isinstance(node, ast.Call) and ast.unparse(node.func) in getters)
+        or (isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load) and ast.unparse(node.value) == "os.environ")
+    ]
+
+
+def test_only_settings_reads_the_environment():
+    readers = sorted(
+        f"{module}:{line}"
+        for module, path in module_files().items()
+        if module != "retrain.settings"
+        for line in reads_environment(ast.parse(path.read_text()))
+    )
+    assert readers == [], "read the environment outside retrain.settings:\n" + "\n".join(readers)

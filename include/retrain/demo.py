@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -86,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     folders = generate_demo_data(settings.data_root, now.date() - timedelta(days=1), args.days, args.rows_per_day)
     print(f"Demo data: {len(folders)} daily partitions under {folders[0].parent}")
 
-    Path(os.environ.get("AIRFLOW_HOME", settings.project_root / ".airflow")).mkdir(parents=True, exist_ok=True)
+    (settings.airflow_home or settings.project_root / ".airflow").mkdir(parents=True, exist_ok=True)
     migrated = _airflow("db", "migrate")
     if migrated.returncode != 0:
         print(migrated.stdout[-3000:], migrated.stderr[-3000:])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -10,7 +9,7 @@ from retrain.settings import get_settings
 
 
 def mlflow_ui_url() -> str:
-    return os.environ.get("RETRAIN_MLFLOW_UI_URL", "http://localhost:5000").rstrip("/")
+    return get_settings().mlflow_ui_url
 
 
 def mlflow_run_url(trained: dict | None) -> str:
@@ -37,7 +36,7 @@ def data_docs_url(paths: dict[str, str]) -> str | None:
     docs = paths.get("data_docs")
     if not docs:
         return None
-    base = os.environ.get("RETRAIN_REPORTS_BASE_URL", "").rstrip("/")
+    base = get_settings().reports_base_url
     reports = get_settings().local_state / "reports"
     if base and Path(docs).is_relative_to(reports):
         from urllib.parse import quote

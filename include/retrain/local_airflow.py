@@ -241,7 +241,9 @@ class LocalAirflow:
 
 def worker_hostname() -> str:
     """``[core] hostname_callable`` for workers started by ``start_worker``: the worker's name."""
-    return os.environ.get("RETRAIN_WORKER_HOSTNAME") or socket.getfqdn()
+    from retrain.settings import get_settings
+
+    return get_settings().worker_hostname or socket.getfqdn()
 
 
 def _signal_group(pid: int, sig: int) -> None:

@@ -1,13 +1,14 @@
-"""Where things live, read from the environment at call time (never at import time).
+"""Every environment variable the package reads, read here at call time (never at import time).
 
 Every setting has an embedded default under the project folder, so a fresh clone works without any
-configuration; production sets the environment variables (see .env.example).
+configuration; production sets the environment variables (see .env.example). No other module reads the
+environment (tests/test_layers.py checks).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
@@ -27,6 +28,17 @@ class Settings:
     airflow_base_url: str
     segment_parallelism: int = 2  # chunk processes at once; 2 = the development machine's cores
     segment_pool: str = "default_pool"
+    checkpoint_dir: Path | None = None  # default: <local_state>/checkpoints
+    sensor_poll_seconds: float = 60.0
+    slack_outbox: Path | None = None  # default: <local_state>/slack-outbox/outbox.jsonl
+    mlflow_ui_url: str = "http://localhost:5000"
+    reports_base_url: str = ""  # a web server over <local_state>/reports, for Data Docs links
+    airflow_home: Path | None = None
+    worker_hostname: str = ""
+    airflow_run_id: str = ""  # AIRFLOW_CTX_DAG_RUN_ID: set by Airflow inside a running task
+    airflow_username: str = "admin"
+    airflow_password: str | None = field(default=None, repr=False)
+    airflow_token: str | None = field(default=None, repr=False)
 
     def resolve_data_path(self, location: str) -> Path:
         path = Path(location)
@@ -53,4 +65,19 @@ def get_settings() -> Settings:
         airflow_base_url=os.environ.get("AIRFLOW__API__BASE_URL", "http://localhost:8080"),
         segment_parallelism=int(os.environ.get("RETRAIN_SEGMENT_PARALLELISM", "2")),
         segment_pool=os.environ.get("RETRAIN_SEGMENT_POOL", "default_pool"),
+        checkpoint_dir=_path(os.environ.get("RETRAIN_CHECKPOINT_DIR")),
+        sensor_poll_seconds=float(os.environ.get("RETRAIN_SENSOR_POLL_SECONDS", "60")),
+        slack_outbox=_path(os.environ.get("RETRAIN_SLACK_OUTBOX")),
+        mlflow_ui_url=os.environ.get("RETRAIN_MLFLOW_UI_URL", "http://localhost:5000").rstrip("/"),
+        reports_base_url=os.environ.get("RETRAIN_REPORTS_BASE_URL", "").rstrip("/"),
+        airflow_home=_path(os.environ.get("AIRFLOW_HOME")),
+        worker_hostname=os.environ.get("RETRAIN_WORKER_HOSTNAME", ""),
+        airflow_run_id=os.environ.get("AIRFLOW_CTX_DAG_RUN_ID", ""),
+        airflow_username=os.environ.get("AIRFLOW_USERNAME", "admin"),
+        airflow_password=os.environ.get("AIRFLOW_PASSWORD"),
+        airflow_token=os.environ.get("AIRFLOW_TOKEN"),
     )
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value else None

@@ -33,7 +33,6 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-ENV_VAR = "RETRAIN_SLACK_OUTBOX"
 DEFAULT_DIR = "slack-outbox"
 DEFAULT_FILE = "outbox.jsonl"
 MAX_FLUSH = 20
@@ -75,12 +74,10 @@ class FlushResult:
 
 def outbox_path() -> Path:
     """Where the outbox lives: ``RETRAIN_SLACK_OUTBOX``, else under the settings' local state folder."""
-    configured = os.environ.get(ENV_VAR)
-    if configured:
-        return Path(configured)
     from retrain.settings import get_settings
 
-    return get_settings().local_state / DEFAULT_DIR / DEFAULT_FILE
+    settings = get_settings()
+    return settings.slack_outbox or settings.local_state / DEFAULT_DIR / DEFAULT_FILE
 
 
 class Outbox:

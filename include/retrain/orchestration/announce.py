@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from datetime import date
 
@@ -37,14 +36,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("location", help="dataset folder as in the specs' data.location, e.g. ecommerce/impressions")
     parser.add_argument("day", help="partition day, YYYY-MM-DD (or dt=YYYY-MM-DD)")
-    parser.add_argument("--api-url", default=os.environ.get("AIRFLOW__API__BASE_URL", "http://localhost:8080"))
-    parser.add_argument("--username", default=os.environ.get("AIRFLOW_USERNAME", "admin"))
-    parser.add_argument("--password", default=os.environ.get("AIRFLOW_PASSWORD"))
+    settings = get_settings()
+    parser.add_argument("--api-url", default=settings.airflow_base_url)
+    parser.add_argument("--username", default=settings.airflow_username)
+    parser.add_argument("--password", default=settings.airflow_password)
     parser.add_argument("--prefix", default=DEFAULT_PREFIX)
     parser.add_argument("--marker", default=DEFAULT_MARKER)
     args = parser.parse_args(argv)
 
-    token = os.environ.get("AIRFLOW_TOKEN")
+    token = settings.airflow_token
     if not token and not args.password:
         parser.error("give --password (or AIRFLOW_PASSWORD), or a token in AIRFLOW_TOKEN")
     api = AirflowApi(args.api_url, token) if token else AirflowApi.login(args.api_url, args.username, args.password)

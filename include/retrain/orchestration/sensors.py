@@ -13,7 +13,6 @@ How long to wait is the spec's ``data.freshness.wait_minutes``; how often the tr
 from __future__ import annotations
 
 import logging
-import os
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,9 @@ _TIMEOUT_GRACE = timedelta(minutes=5)
 
 
 def poll_seconds() -> float:
-    return float(os.environ.get("RETRAIN_SENSOR_POLL_SECONDS", "60"))
+    from retrain.settings import get_settings
+
+    return get_settings().sensor_poll_seconds
 
 
 def run_type(context) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from datetime import date, datetime
 from pathlib import Path
 
@@ -72,7 +71,7 @@ def _partition_label(loaded: LoadedSpec, data: DataSnapshot) -> str:
 
 def report_dir(loaded: LoadedSpec, data: DataSnapshot) -> Path:
     """The report folder of this validation (the Airflow run id comes from the task's environment)."""
-    run_id = os.environ.get("AIRFLOW_CTX_DAG_RUN_ID") or "local"
+    run_id = get_settings().airflow_run_id or "local"
     partition = Path(data.partitions[-1]).name if data.partitions else "none"
     return report_folder(loaded.spec.name, run_id, partition)
 

@@ -24,13 +24,10 @@ LAST = "last.pt"
 def checkpoint_dir_for_run(run_id: str, root: str | Path | None = None) -> Path:
     """Where the checkpoints of one MLflow run live: ``RETRAIN_CHECKPOINT_DIR`` or ``<local_state>/checkpoints``."""
     if root is None:
-        env = os.environ.get("RETRAIN_CHECKPOINT_DIR")
-        if env:
-            root = Path(env)
-        else:
-            from retrain.settings import get_settings
+        from retrain.settings import get_settings
 
-            root = get_settings().local_state / "checkpoints"
+        settings = get_settings()
+        root = settings.checkpoint_dir or settings.local_state / "checkpoints"
     return Path(root) / run_id
 
 
