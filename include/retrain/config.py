@@ -17,13 +17,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from retrain.errors import SpecError
+from retrain.training.metrics import METRICS
 
 HeadKind = Literal["binary", "regression"]
 
-# Metrics each head kind reports, and whether a larger value is better.
+# Metrics each head kind reports, and whether a larger value is better (retrain.training.metrics.METRICS).
 METRIC_DIRECTIONS: dict[HeadKind, dict[str, Literal["higher", "lower"]]] = {
-    "binary": {"roc_auc": "higher", "log_loss": "lower", "accuracy": "higher"},
-    "regression": {"rmse": "lower", "mae": "lower", "r2": "higher"},
+    kind: {name: metric.direction for name, metric in metrics.items()} for kind, metrics in METRICS.items()
 }
 
 _NAME = r"^[a-z][a-z0-9_]{1,62}$"
@@ -92,7 +92,7 @@ class HeadSpec(_Strict):
 
 
 class ArchitectureSpec(_Strict):
-    type: Literal["esmm", "tabular_mlp"]
+    type: str = Field(description="a key of retrain.models.base.ARCHITECTURES")
     hidden_units: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [64, 32])
     embedding_dim: int = Field(default=8, ge=1)
     dropout: float = Field(default=0.0, ge=0, lt=1)
@@ -205,7 +205,7 @@ class ModelSpec(_Strict):
             if head_name not in head_names:
                 raise ValueError(f"gate.heads.{head_name}: no head named {head_name!r} (heads: {head_names})")
             kind = next(h.kind for h in self.heads if h.name == head_name)
-            known = METRIC_DIRECTIONS[kind]
+            known = METRICS[kind]
             for metric in [*head_gate.thresholds, *head_gate.max_regression, *head_gate.require_significant_improvement]:
                 if metric not in known:
                     raise ValueError(
@@ -215,10 +215,14 @@ class ModelSpec(_Strict):
         unknown_slices = set(self.evaluation.slices) - set(self.features.categorical)
         if unknown_slices:
             raise ValueError(f"evaluation.slices must be categorical features, got {sorted(unknown_slices)}")
-        if self.architecture.type == "esmm":
-            kinds = [h.kind for h in self.heads]
-            if kinds != ["binary", "binary"]:
-                raise ValueError("architecture esmm needs exactly two binary heads: the first stage and the joint one")
+        from retrain.models.base import ARCHITECTURES
+
+        architecture = ARCHITECTURES.get(self.architecture.type)
+        if architecture is None:
+            raise ValueError(f"architecture.type: unknown {self.architecture.type!r} (known: {sorted(ARCHITECTURES)})")
+        needed = architecture.head_kinds
+        if needed is not None and tuple(h.kind for h in self.heads) != needed:
+            raise ValueError(f"architecture {self.architecture.type} needs heads of kinds {list(needed)}, in order")
         return self
 
     @property

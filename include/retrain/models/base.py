@@ -6,11 +6,25 @@ architecture is rebuilt from this config and the code in this package, never unp
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from torch import nn
+
+
+@dataclass(frozen=True)
+class Architecture:
+    module: str  # "package.module:Class", imported only when a model is built (torch stays out of parsing)
+    head_kinds: tuple[str, ...] | None = None  # the heads it needs, in order, when it needs particular ones
+
+
+# The architectures a spec can name. A new one: its module in this package, and one entry here.
+ARCHITECTURES: dict[str, Architecture] = {
+    "esmm": Architecture("retrain.models.esmm:ESMM", head_kinds=("binary", "binary")),
+    "tabular_mlp": Architecture("retrain.models.tabular:TabularMLP"),
+}
 
 
 @dataclass(frozen=True)
@@ -23,7 +37,7 @@ class HeadConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    architecture: str  # "esmm" or "tabular_mlp"
+    architecture: str  # a key of ARCHITECTURES
     n_numeric: int
     cardinalities: list[int]
     heads: list[HeadConfig]
@@ -41,12 +55,7 @@ class ModelConfig:
 
 
 def build_model(config: ModelConfig) -> nn.Module:
-    if config.architecture == "esmm":
-        from retrain.models.esmm import ESMM
-
-        return ESMM(config)
-    if config.architecture == "tabular_mlp":
-        from retrain.models.tabular import TabularMLP
-
-        return TabularMLP(config)
-    raise ValueError(f"unknown architecture {config.architecture!r}")
+    if config.architecture not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {config.architecture!r} (known: {sorted(ARCHITECTURES)})")
+    module, _, name = ARCHITECTURES[config.architecture].module.partition(":")
+    return getattr(importlib.import_module(module), name)(config)
