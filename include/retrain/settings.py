@@ -39,6 +39,7 @@ class Settings:
     airflow_username: str = "admin"
     airflow_password: str | None = field(default=None, repr=False)
     airflow_token: str | None = field(default=None, repr=False)
+    notifiers: tuple[str, ...] = ("slack",)  # keys of retrain.alerts.notifiers.NOTIFIERS
 
     def resolve_data_path(self, location: str) -> Path:
         path = Path(location)
@@ -76,6 +77,7 @@ def get_settings() -> Settings:
         airflow_username=os.environ.get("AIRFLOW_USERNAME", "admin"),
         airflow_password=os.environ.get("AIRFLOW_PASSWORD"),
         airflow_token=os.environ.get("AIRFLOW_TOKEN"),
+        notifiers=tuple(n.strip() for n in os.environ.get("RETRAIN_NOTIFIERS", "slack").split(",") if n.strip()),
     )
 
 

@@ -1,0 +1,46 @@
+"""Alerts as data delivered by notifiers: Slack is one, the task log another, chosen by settings."""
+
+from __future__ import annotations
+
+import logging
+
+from retrain.alerts.notifiers import Alert, MemoryNotifier, deliver
+from retrain.pipeline.notify_stage import notify_outcome
+
+from tests.retrain.alerts.test_notify import EVALUATION, TRAINED, _loaded
+from tests.support.slack_standin import SlackStandIn
+
+OUTCOME = {"promoted": True, "version": "2", "previous_champion": "1"}
+
+
+def test_the_task_log_notifier_takes_the_alert_instead_of_slack(slack_connection: SlackStandIn, monkeypatch, caplog):
+    monkeypatch.setenv("RETRAIN_NOTIFIERS", "log")
+    with caplog.at_level(logging.WARNING, logger="retrain.alerts.notifiers"):
+        text = notify_outcome(_loaded(), "manual__1", TRAINED, EVALUATION, OUTCOME)
+    assert slack_connection.messages == []
+    assert f"alert for #esmm-alerts:\n{text}" in caplog.text
+
+
+def test_slack_and_the_log_both_get_it_when_both_are_named(slack_connection: SlackStandIn, monkeypatch, caplog):
+    monkeypatch.setenv("RETRAIN_NOTIFIERS", "slack, log")
+    with caplog.at_level(logging.WARNING, logger="retrain.alerts.notifiers"):
+        text = notify_outcome(_loaded(), "manual__2", TRAINED, EVALUATION, OUTCOME)
+    assert [m.text for m in slack_connection.messages] == [text] and "alert for #esmm-alerts" in caplog.text
+
+
+def test_a_failing_notifier_does_not_stop_the_others(caplog):
+    class Broken:
+        def notify(self, alert: Alert) -> bool:
+            raise ConnectionError("pager down")
+
+    memory = MemoryNotifier()
+    alert = Alert("#ml-alerts", "churn rejected")
+    assert deliver(alert, [Broken(), memory]) is True
+    assert memory.sent == [alert] and "Broken could not deliver the alert for #ml-alerts: ConnectionError" in caplog.text
+
+
+def test_an_unknown_notifier_name_falls_back_to_the_task_log(monkeypatch, caplog):
+    monkeypatch.setenv("RETRAIN_NOTIFIERS", "pigeon")
+    with caplog.at_level(logging.WARNING, logger="retrain.alerts.notifiers"):
+        assert deliver(Alert("#ml-alerts", "churn promoted")) is True
+    assert "unknown notifiers ['pigeon']" in caplog.text and "churn promoted" in caplog.text
