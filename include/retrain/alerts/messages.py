@@ -17,7 +17,11 @@ from retrain.alerts.blockkit import (
     MESSAGE_TEXT_LIMIT,
     SECTION_TEXT_LIMIT,
     AlertMessage,
+    context,
     escape_mrkdwn,
+    fields,
+    header,
+    section,
     truncate,
 )
 
@@ -239,39 +243,14 @@ def report_links(report: FailureReport) -> list[str]:
 
 def format_failure_blocks(report: FailureReport) -> list[dict[str, Any]]:
     """Block Kit: a header, the facts as fields, the error, and a context line with the log link."""
-    header = f"Task failed: {report.dag_id}.{_task_label(report)}"
-    fields = [
-        ("DAG", report.dag_id),
-        ("Task", _task_label(report)),
-        ("Run", report.run_id),
-        ("Try", f"{_try_label(report)} ({_outcome(report)})"),
-    ]
+    facts = [("DAG", report.dag_id), ("Task", _task_label(report)), ("Run", report.run_id),
+             ("Try", f"{_try_label(report)} ({_outcome(report)})")]
     if report.model_name:
-        fields.insert(0, ("Model", report.model_name))
+        facts.insert(0, ("Model", report.model_name))
     error = escape_mrkdwn(report.error).replace("```", "'''")
-    context_parts = report_links(report)
-    context_parts.append(escape_mrkdwn(f"run {report.run_id}"))
-    return [
-        {
-            "type": "header",
-            "text": {"type": "plain_text", "text": truncate(header, HEADER_LIMIT), "emoji": True},
-        },
-        {
-            "type": "section",
-            "fields": [
-                {"type": "mrkdwn", "text": truncate(f"*{name}*\n{escape_mrkdwn(value)}", FIELD_LIMIT)}
-                for name, value in fields
-            ],
-        },
-        {
-            "type": "section",
-            "text": {"type": "mrkdwn", "text": truncate(f"*Error*\n```{error}```", SECTION_TEXT_LIMIT)},
-        },
-        {
-            "type": "context",
-            "elements": [{"type": "mrkdwn", "text": truncate(" · ".join(context_parts), CONTEXT_TEXT_LIMIT)}],
-        },
-    ]
+    links = [*report_links(report), escape_mrkdwn(f"run {report.run_id}")]
+    title = f"Task failed: {report.dag_id}.{_task_label(report)}"
+    return [header(title), *fields(facts), section(f"*Error*\n```{error}```"), context(links)]
 
 
 def failure_channel(context: Mapping[str, Any], default: str = DEFAULT_CHANNEL) -> str:

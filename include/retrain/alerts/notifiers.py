@@ -1,9 +1,5 @@
-"""Alerts as data, delivered by notifiers: what an alert says is decided once, where it goes is a notifier.
-
-``RETRAIN_NOTIFIERS`` (settings.notifiers) names the notifiers, default ``slack``. A new channel (e-mail, a
-pager) is a class with ``notify(alert) -> bool`` and one entry in NOTIFIERS. ``MemoryNotifier`` is the fake
-for tests that do not care how alerts travel.
-"""
+"""Alerts as data, delivered by notifiers. ``RETRAIN_NOTIFIERS`` names them (default ``slack``); a new
+destination is a class with ``notify(alert) -> bool`` (never raising) and one entry in NOTIFIERS."""
 
 from __future__ import annotations
 
@@ -17,30 +13,24 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Alert:
     channel: str  # where the alert belongs, e.g. the spec's Slack channel
-    text: str  # the whole message as plain text
-    blocks: list[dict[str, Any]] | None = None  # Block Kit layout, for notifiers that render it
+    text: str
+    blocks: list[dict[str, Any]] | None = None  # Block Kit, for notifiers that render it
 
 
 class Notifier(Protocol):
-    def notify(self, alert: Alert) -> bool:
-        """Deliver (or queue) the alert; True when it arrived. Must not raise."""
+    def notify(self, alert: Alert) -> bool: ...
 
 
-@dataclass(frozen=True)
 class SlackNotifier:
     """Slack through the Airflow connection: bounded retries, token redaction, the outbox (alerts.slack)."""
-
-    conn_id: str | None = None
 
     def notify(self, alert: Alert) -> bool:
         from retrain.alerts.slack import send_alert
 
-        return send_alert(alert.channel, alert.text, alert.blocks, conn_id=self.conn_id)
+        return send_alert(alert.channel, alert.text, alert.blocks)
 
 
 class TaskLogNotifier:
-    """The task log: the alert's text at WARNING."""
-
     def notify(self, alert: Alert) -> bool:
         log.warning("alert for %s:\n%s", alert.channel, alert.text)
         return True
@@ -48,6 +38,8 @@ class TaskLogNotifier:
 
 @dataclass
 class MemoryNotifier:
+    """The fake for tests: keeps what it was given."""
+
     sent: list[Alert] = field(default_factory=list)
 
     def notify(self, alert: Alert) -> bool:
@@ -58,23 +50,18 @@ class MemoryNotifier:
 NOTIFIERS: dict[str, type] = {"slack": SlackNotifier, "log": TaskLogNotifier}
 
 
-def configured_notifiers() -> list[Notifier]:
-    from retrain.settings import get_settings
-
-    names = get_settings().notifiers
-    unknown = sorted(set(names) - set(NOTIFIERS))
-    if unknown:
-        log.error("RETRAIN_NOTIFIERS names unknown notifiers %s (known: %s); using the task log", unknown,
-                  sorted(NOTIFIERS))
-        return [TaskLogNotifier()]
-    return [NOTIFIERS[name]() for name in names]
-
-
 def deliver(alert: Alert, notifiers: list[Notifier] | None = None) -> bool:
-    """Hand the alert to every notifier (default: the configured ones). True when one delivered it.
-    Never raises: a notifier that fails is logged and the others still get the alert."""
+    """Hand the alert to every notifier (default: the configured ones); True when one delivered it. Never
+    raises: a failing notifier is logged and the others still get the alert; unknown names mean the task log."""
+    if notifiers is None:
+        from retrain.settings import get_settings
+
+        names = get_settings().notifiers
+        if unknown := sorted(set(names) - set(NOTIFIERS)):
+            log.error("RETRAIN_NOTIFIERS: unknown notifiers %s (known: %s)", unknown, sorted(NOTIFIERS))
+        notifiers = [NOTIFIERS[name]() for name in names if name in NOTIFIERS] or [TaskLogNotifier()]
     delivered = False
-    for notifier in configured_notifiers() if notifiers is None else notifiers:
+    for notifier in notifiers:
         try:
             delivered = notifier.notify(alert) or delivered
         except Exception as exc:

@@ -63,7 +63,7 @@ def build_dag(loaded: LoadedSpec):
         def train(snapshot: dict, validation: dict) -> dict:
             from retrain.pipeline.training_stage import train_candidate
 
-            trained = train_candidate(loaded, snapshot, _run_info(get_current_context(), spec), validation)
+            trained = train_candidate(loaded, snapshot, _run_info(get_current_context(), snapshot), validation)
             return TrainedCandidate.model_validate(trained).model_dump()
 
         @task(doc_md=task_doc("evaluate"))

@@ -20,21 +20,13 @@ def _schedule(spec: ModelSpec):
     return timetable
 
 
-def _as_of(context, spec: ModelSpec | None = None) -> datetime:
-    """The point in time a run trains as of, never the wall clock: the end of its data interval or, for a
-    run triggered by data events, the end of the newest partition they announced (same as check_freshness)."""
-    from retrain.orchestration.sensors import arrival_point, interval_as_of
-
-    if spec is None:
-        return interval_as_of(context)
-    return arrival_point(context, spec.data.location, spec.data.partition_prefix)[0]
-
-
-def _run_info(context, spec: ModelSpec | None = None):
+def _run_info(context, snapshot: dict):
+    """The run as a stage sees it. ``as_of`` is the snapshot's: check_freshness computed it once (the data
+    interval's end, or the newest announced partition's), and every later task trains as of the same point."""
     from retrain.contracts import RunInfo
 
     ti = context["ti"]
-    as_of = _as_of(context, spec)
+    as_of = datetime.fromisoformat(snapshot["as_of"])
     return RunInfo(dag_id=ti.dag_id, run_id=context["run_id"], try_number=ti.try_number, as_of=as_of)
 
 

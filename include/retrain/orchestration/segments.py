@@ -73,7 +73,7 @@ def build_segment_dag(loaded: LoadedSpec):
         def train_chunk(segments: list[str], snapshot: dict) -> list[dict]:
             from retrain.pipeline.segment_stage import train_chunk as stage
 
-            outcomes = stage(loaded, snapshot, segments, _run_info(get_current_context(), spec))
+            outcomes = stage(loaded, snapshot, segments, _run_info(get_current_context(), snapshot))
             # outcomes travel as XCom: a few short fields per segment, no tracebacks
             return [{k: v for k, v in o.items() if k != "traceback"} for o in outcomes]
 

@@ -11,12 +11,17 @@ from typing import Literal
 _EPS = 1e-7
 
 
+def _floats(*arrays):
+    import numpy as np
+
+    return [np.asarray(a, dtype=np.float64) for a in arrays]
+
+
 def roc_auc(y_true, y_score) -> float:
     """Area under the ROC curve (Mann-Whitney U with tied ranks averaged). NaN when one class is absent."""
-    import numpy as np
     from scipy.stats import rankdata
 
-    y_true = np.asarray(y_true).astype(bool)
+    y_true = _floats(y_true)[0].astype(bool)
     positives = int(y_true.sum())
     negatives = y_true.size - positives
     if positives == 0 or negatives == 0:
@@ -28,35 +33,30 @@ def roc_auc(y_true, y_score) -> float:
 def log_loss(y_true, y_prob) -> float:
     import numpy as np
 
-    p = np.clip(np.asarray(y_prob, dtype=np.float64), _EPS, 1 - _EPS)
-    y = np.asarray(y_true, dtype=np.float64)
-    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+    y, p = _floats(y_true, y_prob)
+    p = p.clip(_EPS, 1 - _EPS)
+    return float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean())
 
 
 def accuracy(y_true, y_prob) -> float:
-    import numpy as np
-
-    return float(np.mean((np.asarray(y_prob, dtype=np.float64) >= 0.5) == np.asarray(y_true).astype(bool)))
+    y, p = _floats(y_true, y_prob)
+    return float(((p >= 0.5) == y.astype(bool)).mean())
 
 
 def rmse(y_true, y_pred) -> float:
-    import numpy as np
-
-    return float(np.sqrt(np.mean((np.asarray(y_pred, dtype=np.float64) - np.asarray(y_true, dtype=np.float64)) ** 2)))
+    y, p = _floats(y_true, y_pred)
+    return float(((p - y) ** 2).mean() ** 0.5)
 
 
 def mae(y_true, y_pred) -> float:
-    import numpy as np
-
-    return float(np.mean(np.abs(np.asarray(y_pred, dtype=np.float64) - np.asarray(y_true, dtype=np.float64))))
+    y, p = _floats(y_true, y_pred)
+    return float(abs(p - y).mean())
 
 
 def r2(y_true, y_pred) -> float:
-    import numpy as np
-
-    y = np.asarray(y_true, dtype=np.float64)
-    total = float(np.sum((y - y.mean()) ** 2))
-    return float(1 - np.sum((np.asarray(y_pred, dtype=np.float64) - y) ** 2) / total) if total > 0 else float("nan")
+    y, p = _floats(y_true, y_pred)
+    total = float(((y - y.mean()) ** 2).sum())
+    return float(1 - ((p - y) ** 2).sum() / total) if total > 0 else float("nan")
 
 
 @dataclass(frozen=True)
@@ -76,9 +76,7 @@ METRICS: dict[str, dict[str, Metric]] = {
 def head_metrics(kind: str, y_true, y_pred) -> dict[str, float]:
     scores = {name: metric.compute(y_true, y_pred) for name, metric in METRICS[kind].items()}
     if kind == "binary":  # shown next to the scores, never gated
-        import numpy as np
-
-        scores["positive_rate"] = float(np.mean(y_true))
+        scores["positive_rate"] = float(_floats(y_true)[0].mean())
     return scores
 
 
