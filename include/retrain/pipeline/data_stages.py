@@ -10,6 +10,7 @@ from retrain.config import LoadedSpec
 from retrain.data.freshness import DataSnapshot, select_snapshot
 from retrain.links import data_docs_url, report_folder
 from retrain.settings import get_settings
+from retrain.tracking import tags as tags_
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +53,12 @@ def find_run_on_same_data(loaded: LoadedSpec, snapshot: dict) -> dict | None:
     )
     for run in runs:
         tags = run.data.tags
-        if tags.get("retrain.spec_sha256") == loaded.sha256 and tags.get("retrain.gate_decision") in ("promote", "reject"):
+        if tags.get(tags_.SPEC_SHA256) == loaded.sha256 and tags.get(tags_.GATE_DECISION) in ("promote", "reject"):
             return {
                 "mlflow_run_id": run.info.run_id,
                 "airflow_run_id": tags.get("airflow.run_id"),
-                "gate_decision": tags["retrain.gate_decision"],
-                "version": tags.get("retrain.challenger_version"),
+                "gate_decision": tags[tags_.GATE_DECISION],
+                "version": tags.get(tags_.CHALLENGER_VERSION),
             }
     return None
 

@@ -36,11 +36,12 @@ from retrain.config import LoadedSpec, ModelSpec
 from retrain.contracts import RunInfo
 from retrain.data.freshness import DataSnapshot
 from retrain.settings import get_settings
+from retrain.tracking import tags
 
 log = logging.getLogger(__name__)
 
 MAX_MAP_LENGTH = 1024  # Airflow's [core] max_map_length default
-SEGMENT_TAG = "retrain.segment"
+SEGMENT_TAG = tags.SEGMENT
 OUTCOME_TAG = "retrain.segment_outcome"
 
 
@@ -181,9 +182,9 @@ def _train_segment(client, exp_id: str, loaded: LoadedSpec, snapshot: DataSnapsh
     device = resolve_device(spec.training.device, spec.resources.gpu)
     name = registered_name(spec, segment)
     segment_loaded = dataclasses.replace(loaded, spec=spec.model_copy(update={"name": name}))
-    tags = {**run.tags(), **manifest_tags(manifest), "retrain.model": spec.name, SEGMENT_TAG: segment,
+    run_tags = {**run.tags(), **manifest_tags(manifest), tags.MODEL: spec.name, SEGMENT_TAG: segment,
             "retrain.registered_model": name}
-    with mlflow.start_run(experiment_id=exp_id, run_name=f"{name} {run.as_of:%Y-%m-%d}", tags=tags) as active:
+    with mlflow.start_run(experiment_id=exp_id, run_name=f"{name} {run.as_of:%Y-%m-%d}", tags=run_tags) as active:
         run_id = active.info.run_id
         bundle, history = build_and_fit(spec, train_table, holdout_table, device)
         now = int(time.time() * 1000)

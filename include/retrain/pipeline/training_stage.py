@@ -14,6 +14,7 @@ from retrain.config import LoadedSpec, ModelSpec
 from retrain.contracts import RunInfo
 from retrain.data.freshness import DataSnapshot
 from retrain.settings import get_settings
+from retrain.tracking import tags
 
 log = logging.getLogger(__name__)
 
@@ -130,22 +131,22 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
     client = mlflow_store.connect(settings)
     exp_id = mlflow_store.experiment_id(client, settings, spec.name)
     earlier = mlflow_store.find_run_for_airflow_run(client, exp_id, run.dag_id, run.run_id)
-    if earlier is not None and earlier.data.tags.get("retrain.model_uri"):
+    if earlier is not None and earlier.data.tags.get(tags.MODEL_URI):
         log.info("reusing MLflow run %s from an earlier try: its model is already logged", earlier.info.run_id)
         return {
             "run_id": earlier.info.run_id,
             "experiment_id": exp_id,
-            "model_uri": earlier.data.tags["retrain.model_uri"],
+            "model_uri": earlier.data.tags[tags.MODEL_URI],
         }
 
     device = resolve_device(spec.training.device, spec.resources.gpu)
     manifest = build_manifest(loaded, snapshot, run, settings, device)
-    tags = {**run.tags(), "retrain.model": spec.name, "retrain.owner": spec.owner, **manifest_tags(manifest)}
+    run_tags = {**run.tags(), tags.MODEL: spec.name, "retrain.owner": spec.owner, **manifest_tags(manifest)}
     run_id = earlier.info.run_id if earlier is not None else None
     if run_id is not None:
         log.info("an earlier try left MLflow run %s without a model: resuming it from its last checkpoint", run_id)
     with mlflow.start_run(run_id=run_id, experiment_id=exp_id, run_name=f"{spec.name} {run.as_of:%Y-%m-%d}") as active:
-        mlflow.set_tags(tags)
+        mlflow.set_tags(run_tags)
         mlflow.log_params(_params(spec, snapshot))
         mlflow.log_text(loaded.path.read_text(), "spec/" + loaded.path.name)
         mlflow.log_dict(snapshot.to_dict(), "data/snapshot.json")
@@ -194,8 +195,8 @@ def log_servable_model(spec: ModelSpec, bundle, train_table, holdout_table) -> s
             input_example=example,
             pip_requirements=_pip_requirements(),
         )
-    mlflow.set_tag("retrain.artifact_sha256", json.dumps(checksums, sort_keys=True))
-    mlflow.set_tag("retrain.model_uri", info.model_uri)
+    mlflow.set_tag(tags.ARTIFACT_SHA256, json.dumps(checksums, sort_keys=True))
+    mlflow.set_tag(tags.MODEL_URI, info.model_uri)
     return info.model_uri
 
 

@@ -14,6 +14,7 @@ from retrain.config import LoadedSpec
 from retrain.contracts import RunInfo
 from retrain.data.freshness import DataSnapshot
 from retrain.settings import Settings
+from retrain.tracking import tags
 
 MANIFEST_PATH = "lineage/manifest.json"
 
@@ -86,10 +87,10 @@ def manifest_tags(manifest: dict) -> dict[str, str]:
         "retrain.torch": manifest["environment"]["torch"],
         "retrain.cuda": manifest["environment"]["cuda"],
         "retrain.lockfile_sha256": manifest["environment"]["lockfile_sha256"],
-        "retrain.data_fingerprint": manifest["data"]["fingerprint"],
+        tags.DATA_FINGERPRINT: manifest["data"]["fingerprint"],
         "retrain.data_partitions": ",".join(manifest["data"]["partitions"]),
         "retrain.spec_file": manifest["spec"]["file"],
-        "retrain.spec_sha256": manifest["spec"]["sha256"],
+        tags.SPEC_SHA256: manifest["spec"]["sha256"],
         "retrain.seed": str(manifest["training"]["seed"]),
         "retrain.device": manifest["hardware"]["device"],
         "retrain.hardware": manifest["hardware"].get("gpu") or manifest["hardware"]["cpu"],
