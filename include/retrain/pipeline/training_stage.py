@@ -119,7 +119,7 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
     """Train, log and return ``{"run_id", "model_uri"}``. A retry of the same Airflow run reuses its MLflow run."""
     import mlflow
 
-    from retrain.tracking import mlflow_store, pyfunc_entry
+    from retrain.tracking import artifacts, mlflow_store
     from retrain.tracking.lineage import MANIFEST_PATH, build_manifest, file_sha256, manifest_tags
     from retrain.tracking.plots import loss_curves
     from retrain.training.checkpoints import checkpoint_dir_for_run
@@ -170,17 +170,20 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
         mlflow.log_figure(loss_curves([h.__dict__ for h in history]), "plots/loss_curves.png")
         with tempfile.TemporaryDirectory() as tmp:
             bundle_dir = bundle.save(Path(tmp) / "bundle")
-            checksums = {p.name: file_sha256(p) for p in sorted(bundle_dir.iterdir())}
-            info = mlflow.pyfunc.log_model(
-                name=MODEL_NAME_IN_RUN,
-                python_model=str(Path(pyfunc_entry.__file__)),
-                artifacts={"bundle": str(bundle_dir)},
-                code_paths=[str(Path(__file__).resolve().parents[1])],
-                signature=_signature(spec, train_table),
-                input_example=example,
-                pip_requirements=_pip_requirements(),
-            )
-        mlflow.set_tag("retrain.artifact_sha256", json.dumps(checksums, sort_keys=True))
+            bundle_digests = {p.name: file_sha256(p) for p in sorted(bundle_dir.iterdir())}
+            with artifacts.logging_bundle(bundle_digests):
+                info = mlflow.pyfunc.log_model(
+                    name=MODEL_NAME_IN_RUN,
+                    loader_module=artifacts.LOADER_MODULE,  # from the installed package: the model ships no code
+                    data_path=str(bundle_dir),
+                    model_config=artifacts.model_config(),
+                    signature=_signature(spec, train_table),
+                    input_example=example,
+                    pip_requirements=_pip_requirements(),
+                )
+        checksums = artifacts.record_logged_model(info.model_uri, bundle_digests)
+        mlflow.set_tag(artifacts.DIGEST_TAG, json.dumps(checksums, sort_keys=True))
+        mlflow.set_tag("retrain.package_version", artifacts.package_version())
         mlflow.set_tag("retrain.model_uri", info.model_uri)
         shutil.rmtree(checkpoints, ignore_errors=True)  # the model is logged; a retry reuses it as is
         log.info("logged candidate %s in MLflow run %s after %d epochs", info.model_uri, active.info.run_id, len(history))

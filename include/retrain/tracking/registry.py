@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from retrain.errors import RetrainError
+from retrain.errors import ArtifactIntegrityError, RetrainError
 from retrain.tracking.mlflow_store import CHAMPION, PREVIOUS_CHAMPION, champion_version, version_for_run
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 CHALLENGER = "challenger"
 HISTORY_PREFIX = "retrain.history."
-SHA_TAG = "retrain.artifact_sha256"
+SHA_TAG = "retrain.artifact_sha256"  # = artifacts.DIGEST_TAG
 LOCK_SUFFIX = "--promotion-lock"
 
 
@@ -38,8 +38,7 @@ class PromotionConflict(RetrainError):
     """Another run moved the champion after this candidate was gated; it must be gated again."""
 
 
-class ArtifactIntegrityError(RetrainError):
-    """A version's files no longer match the sha256 recorded when it was trained."""
+__all__ = ["ArtifactIntegrityError", "PromotionConflict"]
 
 
 @dataclass(frozen=True)
@@ -75,31 +74,13 @@ def register_challenger(client: MlflowClient, name: str, run_id: str, model_uri:
 
 
 def verify_artifacts(client: MlflowClient, name: str, version: str) -> dict[str, str]:
-    """Recompute the sha256 of the version's bundle files and compare with the recorded ones."""
-    import mlflow
+    """Download the version and check every file against the sha256 recorded at training; return the digests."""
+    import tempfile
 
-    from retrain.tracking.lineage import file_sha256
+    from retrain.tracking.artifacts import digest_tree, download_verified
 
-    model_version = client.get_model_version(name, version)
-    expected = json.loads(model_version.tags.get(SHA_TAG, "{}"))
-    if not expected:
-        raise ArtifactIntegrityError(f"{name} version {version} has no recorded artifact sha256 ({SHA_TAG})")
-    local = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}")
-    found = {}
-    for relative in expected:
-        path = _find(local, relative)
-        found[relative] = file_sha256(path) if path else "missing"
-    bad = {k: (expected[k], found[k]) for k in expected if expected[k] != found[k]}
-    if bad:
-        raise ArtifactIntegrityError(f"{name} version {version}: artifacts changed since training: {bad}")
-    return found
-
-
-def _find(root: str, relative: str):
-    from pathlib import Path
-
-    matches = sorted(Path(root).rglob(relative))
-    return matches[0] if matches else None
+    with tempfile.TemporaryDirectory() as tmp:
+        return digest_tree(download_verified(client, name, version, tmp))
 
 
 @contextmanager
