@@ -207,8 +207,20 @@ def _write_model_card(loaded: LoadedSpec, trained: dict, evaluation: dict, decis
     client.update_model_version(loaded.spec.registered_model_name, evaluation["challenger_version"], description=card)
 
 
+def _tag_run_and_version(client, name: str, version: str, run_id: str, tags: dict[str, str]) -> None:
+    """The run and the version always carry the same decision tags."""
+    for key, value in tags.items():
+        client.set_tag(run_id, key, value)
+        client.set_model_version_tag(name, version, key, value)
+
+
 def promote(loaded: LoadedSpec, trained: dict, evaluation: dict, decision: dict, actor: str) -> dict:
-    """Verify the challenger's files, then move ``champion`` to it if the champion is still the one it beat."""
+    """Verify the challenger's files, then move ``champion`` to it if the champion is still the one it beat.
+
+    A champion moved since gating refuses the promotion (a rejection with that reason, on the run and the
+    version alike). A promotion lock that stays taken raises ``PromotionLockUnavailable``: the task is
+    retried and then alerts; it never turns a passed candidate into a rejection."""
+    from retrain.alerts import send_alert
     from retrain.tracking import mlflow_store, registry
 
     spec, client = loaded.spec, mlflow_store.connect(get_settings())
@@ -218,17 +230,27 @@ def promote(loaded: LoadedSpec, trained: dict, evaluation: dict, decision: dict,
     if current is not None and str(current.version) == version:
         log.info("%s version %s is already champion (a retry of this task)", name, version)
         return {"promoted": True, "version": version, "previous_champion": evaluation["champion_version"]}
-    reason = "; ".join(_decision_from_dict(decision).reasons)
+    outside = registry.outside_move(client, name)
+    if outside is not None:
+        send_alert(spec.alerts.slack_channel, f"{spec.name}: {outside.reason}. Recorded in `retrain history "
+                   f"{name}`; this run's candidate was gated against version {evaluation['champion_version']}.")
+    reason = "; ".join(decision.get("reasons") or _decision_from_dict(decision).reasons)
     try:
         move = registry.move_champion(
             client, name, version, expected_current=evaluation["champion_version"], actor=actor, reason=reason
         )
     except registry.PromotionConflict as conflict:
         log.warning("%s", conflict)
-        client.set_model_version_tag(name, version, "retrain.gate_decision", "reject")
-        client.set_model_version_tag(name, version, "retrain.gate_reasons", str(conflict)[:4500])
+        _tag_run_and_version(client, name, version, trained["run_id"], {
+            "retrain.gate_decision": "reject", "retrain.gate_reasons": str(conflict)[:4500],
+            "retrain.promotion": "refused: champion moved after gating"})
         champion = mlflow_store.champion_version(client, name)
         return {"promoted": False, "version": str(champion.version) if champion else None, "reasons": [str(conflict)]}
+    except registry.PromotionLockUnavailable as busy:
+        _tag_run_and_version(client, name, version, trained["run_id"],
+                             {"retrain.promotion": f"not done yet: {busy}"[:4500]})
+        raise
+    _tag_run_and_version(client, name, version, trained["run_id"], {"retrain.promotion": "promoted"})
     _write_model_card(loaded, trained, evaluation, decision)
     log.info("promoted %s version %s to champion (previous champion: %s)", name, version, move.from_version or "none")
     return {"promoted": True, "version": version, "previous_champion": move.from_version}

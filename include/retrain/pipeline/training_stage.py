@@ -122,7 +122,7 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
     from retrain.tracking import artifacts, mlflow_store
     from retrain.tracking.lineage import MANIFEST_PATH, build_manifest, file_sha256, manifest_tags
     from retrain.tracking.plots import loss_curves
-    from retrain.training.checkpoints import checkpoint_dir_for_run
+    from retrain.training.checkpoints import checkpoint_dir_for_run, remove_unneeded
     from retrain.training.devices import resolve_device
 
     spec, settings = loaded.spec, get_settings()
@@ -130,6 +130,8 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
     client = mlflow_store.connect(settings)
     exp_id = mlflow_store.experiment_id(client, settings, spec.name)
     earlier = mlflow_store.find_run_for_airflow_run(client, exp_id, run.dag_id, run.run_id)
+    mlflow_store.end_orphaned_runs(client, exp_id, spec.name, run.run_id)
+    remove_unneeded(earlier.info.run_id if earlier else None, lambda ids: mlflow_store.ended_runs(client, exp_id, ids))
     if earlier is not None and earlier.data.tags.get("retrain.model_uri"):
         log.info("reusing MLflow run %s from an earlier try: its model is already logged", earlier.info.run_id)
         return {
