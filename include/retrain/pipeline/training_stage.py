@@ -120,7 +120,15 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
     import mlflow
 
     from retrain.tracking import artifacts, mlflow_store
-    from retrain.tracking.lineage import MANIFEST_PATH, build_manifest, file_sha256, manifest_tags
+    from retrain.tracking.lineage import (
+        LINEAGE_DIGEST_TAG,
+        MANIFEST_PATH,
+        SNAPSHOT_PATH,
+        build_manifest,
+        content_sha256,
+        file_sha256,
+        manifest_tags,
+    )
     from retrain.tracking.plots import loss_curves
     from retrain.training.checkpoints import checkpoint_dir_for_run, remove_unneeded
     from retrain.training.devices import resolve_device
@@ -150,8 +158,10 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
         mlflow.set_tags(tags)
         mlflow.log_params(_params(spec, snapshot))
         mlflow.log_text(loaded.path.read_text(), "spec/" + loaded.path.name)
-        mlflow.log_dict(snapshot.to_dict(), "data/snapshot.json")
+        mlflow.log_dict(snapshot.to_dict(), SNAPSHOT_PATH)
         mlflow.log_dict(manifest, MANIFEST_PATH)
+        mlflow.set_tag(LINEAGE_DIGEST_TAG, json.dumps(
+            {MANIFEST_PATH: content_sha256(manifest), SNAPSHOT_PATH: content_sha256(snapshot.to_dict())}))
         if validation is not None:
             _log_validation(validation)
 
