@@ -84,6 +84,7 @@ def store(tmp_path, monkeypatch) -> Iterator[Path]:
     monkeypatch.setenv("RETRAIN_SLACK_OUTBOX", str(tmp_path / "outbox.jsonl"))
     uri = f"sqlite:///{state / 'mlflow' / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     (state / "mlflow").mkdir(parents=True)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
@@ -92,14 +93,19 @@ def store(tmp_path, monkeypatch) -> Iterator[Path]:
 
 @pytest.fixture
 def pipeline(store) -> Pipeline:
-    from retrain.config import load_spec
+    from retrain.config import MetricBound, load_spec
     from retrain.data.demo import generate_demo_data
     from retrain.pipeline.data_stages import check_freshness
 
     generate_demo_data(store / "data", END, days=2, rows_per_day=1200)
     loaded = load_spec(SPEC)
     spec = loaded.spec
-    spec = spec.model_copy(update={"training": spec.training.model_copy(update={"epochs": 1, "device": "cpu"})})
+    # one epoch; the dwell head's r2 bound loosened so that a one-epoch candidate passes the gate
+    dwell = spec.gate.heads["dwell"]
+    loose = {**dwell.thresholds, "r2": MetricBound(min=-1.0)}
+    gate = spec.gate.model_copy(update={"heads": {**spec.gate.heads, "dwell": dwell.model_copy(update={"thresholds": loose})}})
+    spec = spec.model_copy(update={"gate": gate,
+                                   "training": spec.training.model_copy(update={"epochs": 1, "device": "cpu"})})
     loaded = dataclasses.replace(loaded, spec=spec)
     return Pipeline(loaded=loaded, snapshot=check_freshness(loaded, AS_OF), tmp=store)
 

@@ -168,9 +168,10 @@ def _train_segment(client, exp_id: str, loaded: LoadedSpec, snapshot: DataSnapsh
     from mlflow.entities import Metric, Param, RunTag
 
     from retrain.data.loading import split_holdout
+    from retrain.errors import ArtifactIntegrityError, UnusableModelError
     from retrain.models.bundle import ModelBundle
     from retrain.pipeline.training_stage import _params, build_and_fit
-    from retrain.tracking import mlflow_store
+    from retrain.tracking import artifacts, mlflow_store
     from retrain.tracking.gate import decide
     from retrain.training.devices import resolve_device
     from retrain.training.metrics import head_metrics
@@ -192,12 +193,16 @@ def _train_segment(client, exp_id: str, loaded: LoadedSpec, snapshot: DataSnapsh
         predictions = bundle.predict_table(holdout_table, torch.device("cpu"))
         candidate = {h.name: head_metrics(h.kind, labels[h.name], predictions[h.name]) for h in spec.heads}
         champion = mlflow_store.champion_version(client, name)
-        champion_scores = None
+        champion_scores, unusable = None, None
         if champion is not None:
             with tempfile.TemporaryDirectory() as tmp:
-                folder = client.download_artifacts(champion.run_id, "bundle", tmp)
-                previous = ModelBundle.load(folder).predict_table(holdout_table)
-            champion_scores = {h.name: head_metrics(h.kind, labels[h.name], previous[h.name]) for h in spec.heads}
+                try:  # verified first; an unusable champion counts as none (docs/security.md)
+                    folder = artifacts.download_verified(client, name, str(champion.version), tmp)
+                    previous = ModelBundle.load(folder).predict_table(holdout_table)
+                    champion_scores = {h.name: head_metrics(h.kind, labels[h.name], previous[h.name])
+                                       for h in spec.heads}
+                except (ArtifactIntegrityError, UnusableModelError) as exc:
+                    unusable = f"champion version {champion.version} is unusable ({exc}); it counts as no champion"
         decision = decide(spec.gate, spec.heads, candidate, champion_scores,
                           str(champion.version) if champion else None)
         now = int(time.time() * 1000)
@@ -209,10 +214,14 @@ def _train_segment(client, exp_id: str, loaded: LoadedSpec, snapshot: DataSnapsh
         client.log_batch(run_id, metrics=metrics, params=params,
                          tags=[RunTag("retrain.gate", json.dumps(decision.to_dict()))])
         with tempfile.TemporaryDirectory() as tmp:
-            client.log_artifacts(run_id, str(bundle.save(Path(tmp) / "bundle")), "bundle")
-        version = _register(client, name, run_id, f"{mlflow_run.info.artifact_uri}/bundle", decision.promote)
+            saved = bundle.save(Path(tmp) / "bundle")
+            digests = artifacts.digest_tree(saved)
+            client.log_artifacts(run_id, str(saved), "bundle")
+        version = _register(client, name, run_id, f"{mlflow_run.info.artifact_uri}/bundle", decision.promote,
+                            tags={artifacts.DIGEST_TAG: json.dumps(digests, sort_keys=True)})
         outcome = {"segment": segment, "status": "promoted" if decision.promote else "rejected",
-                   "run_id": run_id, "version": version, "error": None, "reasons": decision.reasons}
+                   "run_id": run_id, "version": version, "error": None,
+                   "reasons": [unusable, *decision.reasons] if unusable else decision.reasons}
         client.set_tag(run_id, OUTCOME_TAG, json.dumps(outcome))
         client.set_terminated(run_id, "FINISHED")
         return outcome
@@ -221,13 +230,14 @@ def _train_segment(client, exp_id: str, loaded: LoadedSpec, snapshot: DataSnapsh
         raise
 
 
-def _register(client, name: str, run_id: str, source: str, promote: bool) -> str:
+def _register(client, name: str, run_id: str, source: str, promote: bool, tags: dict[str, str] | None = None) -> str:
     from mlflow.exceptions import MlflowException
 
     with contextlib.suppress(MlflowException):  # exists already
         client.create_registered_model(name, tags={"retrain.segment_model": "true"})
     existing = client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
-    version = str(existing[0].version) if existing else str(client.create_model_version(name, source, run_id).version)
+    version = (str(existing[0].version) if existing
+               else str(client.create_model_version(name, source, run_id, tags=tags).version))
     client.set_registered_model_alias(name, "challenger", version)
     if promote:
         client.set_registered_model_alias(name, "champion", version)

@@ -155,7 +155,14 @@ def download_verified(client: MlflowClient, name: str, version: str, dst: str | 
     expected = expected_digests(client, name, version)
     if not expected:
         raise ArtifactIntegrityError(f"{what} has no recorded artifact sha256 ({DIGEST_TAG}); refusing to load it")
-    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=str(dst)))
+    from mlflow.exceptions import MlflowException
+
+    try:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=str(dst)))
+    except MlflowException as exc:
+        if "outside the artifact directory" in str(exc):  # a link planted in the store; MLflow refuses it too
+            raise ArtifactIntegrityError(f"{what}: a file links outside the artifact store") from None
+        raise  # anything else (a server away) stays a transient failure
     check_files(local, expected, what)
     return local
 
