@@ -131,20 +131,20 @@ def _frame(pipeline):
 
 def test_rollback_to_a_tampered_version_is_refused(pipeline, capsys):
     from retrain.cli import main
+    from retrain.tracking import registry
 
     for run in ("scheduled__1", "scheduled__2"):
         trained, evaluation, decision = pipeline.run(run)
         pipeline.promote(trained, evaluation, decision)
     client = pipeline.client()
-    assert client.get_model_version_by_alias(pipeline.name, "champion").version == "2"
+    assert str(client.get_model_version_by_alias(pipeline.name, "champion").version) == "2"
     weights = pipeline.version_folder("1") / "data/bundle/weights.pt"
     weights.write_bytes(weights.read_bytes() + b"\x00")
 
     assert main(["rollback", pipeline.name, "--to", "1", "--reason", "bad release"]) == 2
     assert "changed since training (changed: data/bundle/weights.pt)" in capsys.readouterr().err
-    assert client.get_model_version_by_alias(pipeline.name, "champion").version == "2"
-    assert [m.to_version for m in __import__("retrain.tracking.registry").tracking.registry.history(
-        client, pipeline.name)] == ["1", "2"]
+    assert str(client.get_model_version_by_alias(pipeline.name, "champion").version) == "2"
+    assert [m.to_version for m in registry.history(client, pipeline.name)] == ["1", "2"]
 
 
 def test_a_champion_that_unpickles_code_is_refused_unexecuted_and_nobody_is_told_to_unpickle(pipeline, slack):

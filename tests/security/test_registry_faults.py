@@ -65,7 +65,7 @@ def test_a_stale_lock_fails_the_promotion_loudly_and_tags_agree(pipeline, monkey
 
     action = retry_policy().evaluate(exception=failure.value, try_number=1, max_tries=RETRIES)
     assert action.action == RetryAction.RETRY and "promotion lock" in action.reason
-    assert client.get_model_version_by_alias(pipeline.name, "champion").version == "1"
+    assert str(client.get_model_version_by_alias(pipeline.name, "champion").version) == "1"
     version_tags = client.get_model_version(pipeline.name, "2").tags
     run_tags = client.get_run(trained["run_id"]).data.tags
     for key in ("retrain.gate_decision", "retrain.promotion"):
@@ -74,7 +74,7 @@ def test_a_stale_lock_fails_the_promotion_loudly_and_tags_agree(pipeline, monkey
 
     client.set_registered_model_tag(f"{pipeline.name}{registry.LOCK_SUFFIX}", "expires_at", str(time.time() - 1))
     outcome = pipeline.promote(trained, evaluation, decision)  # the retry, after the lease ran out
-    assert outcome["promoted"] and client.get_model_version_by_alias(pipeline.name, "champion").version == "2"
+    assert outcome["promoted"] and str(client.get_model_version_by_alias(pipeline.name, "champion").version) == "2"
     assert client.get_model_version(pipeline.name, "2").tags["retrain.promotion"] == "promoted"
     assert client.get_run(trained["run_id"]).data.tags["retrain.promotion"] == "promoted"
 
@@ -104,7 +104,7 @@ def test_rollback_to_the_current_champion_changes_nothing(store, capsys):
 
     assert main(["rollback", "m", "--to", "2", "--reason", "oops"]) == 0
     assert "version 2 is already the champion; nothing changed" in capsys.readouterr().out
-    assert client.get_model_version_by_alias("m", "previous-champion").version == "1"
+    assert str(client.get_model_version_by_alias("m", "previous-champion").version) == "1"
     assert [(m.from_version, m.to_version) for m in registry.history(client, "m")] == [(None, "1"), ("1", "2")]
 
 
@@ -125,7 +125,7 @@ def test_rollback_to_an_unknown_version_says_so(store, capsys):
     registry.move_champion(client, "m", "1", expected_current=None, actor="t", reason="first")
     assert main(["rollback", "m", "--to", "7", "--reason", "typo"]) == 2
     assert "m has no version 7" in capsys.readouterr().err
-    assert client.get_model_version_by_alias("m", "champion").version == "1"
+    assert str(client.get_model_version_by_alias("m", "champion").version) == "1"
 
 
 # -- alias moves made outside the tool ---------------------------------------------------------------------
