@@ -262,7 +262,9 @@ TASK_FAILURES: dict[str, tuple[str, list[str], list[str]]] = {
     ),
     "evaluate": (
         "Registers the challenger and scores it and the champion on the same holdout.",
-        ["`DataReadError`: the holdout rows cannot be read"],
+        ["`DataReadError`: the holdout rows cannot be read",
+         "`ArtifactIntegrityError`: the candidate's files differ from the sha256 recorded at training "
+         "(an unusable champion is not a failure: it counts as no champion and Slack is told)"],
         ["MLflow tracking server unavailable", "connection errors and timeouts", "CUDA out of memory"],
     ),
     "gate": (
