@@ -23,9 +23,13 @@ def _client():
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from retrain.tracking.registry import history
+    from retrain.tracking.registry import history, outside_move, promotion_lock, record_outside_move
 
-    moves = history(_client(), args.model)
+    client = _client()
+    if outside_move(client, args.model) is not None:  # recorded, so the history tells the whole story
+        with promotion_lock(client, args.model, f"cli:{getpass.getuser()}"):
+            record_outside_move(client, args.model)
+    moves = history(client, args.model)
     if args.json:
         print(json.dumps([m.__dict__ for m in moves], indent=2))
         return 0
@@ -40,6 +44,9 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     from retrain.tracking.registry import rollback
 
     move = rollback(_client(), args.model, to_version=args.to, actor=f"cli:{getpass.getuser()}", reason=args.reason)
+    if move is None:
+        print(f"{args.model}: version {args.to or 'previous-champion'} is already the champion; nothing changed")
+        return 0
     print(f"{args.model}: champion moved back from version {move.from_version} to {move.to_version}")
     return 0
 

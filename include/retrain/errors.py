@@ -73,3 +73,11 @@ class DataContractError(DeterministicFailure):
 
 class GpuUnavailableError(DeterministicFailure):
     """The spec requires a GPU and this worker has none."""
+
+
+class ArtifactIntegrityError(DeterministicFailure):
+    """A model version's files do not match (or cannot be matched with) the digests recorded at training."""
+
+
+class UnusableModelError(RetrainError):
+    """A model version that this installed package cannot load (bundle format, weights that are not tensors)."""

@@ -49,7 +49,16 @@ class ModelBundle:
         config = ModelConfig.from_dict(json.loads((folder / CONFIG).read_text()))
         encoder = FeatureEncoder.from_dict(json.loads((folder / ENCODER).read_text()))
         model = build_model(config)
-        model.load_state_dict(torch.load(folder / WEIGHTS, map_location=device, weights_only=True))
+        try:
+            state = torch.load(folder / WEIGHTS, map_location=device, weights_only=True)
+        except Exception as exc:  # torch's own message suggests unpickling anyway; never pass that on
+            from retrain.errors import UnusableModelError
+
+            raise UnusableModelError(
+                f"{folder / WEIGHTS} is not a plain state dict of tensors ({type(exc).__name__}); "
+                "it is refused, not unpickled"
+            ) from None
+        model.load_state_dict(state)
         return cls(config=config, encoder=encoder, model=model.to(device).eval())
 
     def predict_table(self, table: pa.Table, device: torch.device | None = None) -> dict[str, np.ndarray]:

@@ -39,6 +39,7 @@ BACKOFF_MULTIPLIER = 2.0
 DETERMINISTIC = "retrain.errors.DeterministicFailure"
 ARTIFACT_INTEGRITY = "retrain.tracking.registry.ArtifactIntegrityError"
 SEGMENT_FAILURES = "retrain.pipeline.segment_stage.SegmentFailures"
+PROMOTION_LOCK = "retrain.tracking.registry.PromotionLockUnavailable"
 CUDA_OOM = ["torch.OutOfMemoryError", "torch.cuda.OutOfMemoryError"]
 CONNECTION_ERRORS = [
     "builtins.ConnectionError",  # ConnectionRefusedError, ConnectionResetError, http.client.RemoteDisconnected
@@ -177,6 +178,11 @@ def retry_rules() -> list:
             reason="deterministic failure: the segments' outcomes are recorded; reporting them again cannot change them",
         ),
         LoadedModuleRetryRule(
+            exception=PROMOTION_LOCK,
+            action=RetryAction.RETRY,
+            reason="transient: the promotion lock is held (a crashed holder's lease expires), retrying with backoff",
+        ),
+        LoadedModuleRetryRule(
             exception=list(CUDA_OOM),
             action=RetryAction.RETRY,
             reason="transient: CUDA out of memory (GPU memory may be free on the next try; same batch size)",
@@ -256,7 +262,9 @@ TASK_FAILURES: dict[str, tuple[str, list[str], list[str]]] = {
     ),
     "evaluate": (
         "Registers the challenger and scores it and the champion on the same holdout.",
-        ["`DataReadError`: the holdout rows cannot be read"],
+        ["`DataReadError`: the holdout rows cannot be read",
+         "`ArtifactIntegrityError`: the candidate's files differ from the sha256 recorded at training "
+         "(an unusable champion is not a failure: it counts as no champion and Slack is told)"],
         ["MLflow tracking server unavailable", "connection errors and timeouts", "CUDA out of memory"],
     ),
     "gate": (
@@ -271,7 +279,8 @@ TASK_FAILURES: dict[str, tuple[str, list[str], list[str]]] = {
             "`ArtifactIntegrityError`: the version's files differ from the sha256 recorded at training",
             "a champion moved by another run meanwhile is not a failure: the candidate is rejected instead",
         ],
-        ["MLflow tracking server unavailable", "connection errors and timeouts"],
+        ["promotion lock held by another promoter (a crashed one's lease expires); alerts when retries run out",
+         "MLflow tracking server unavailable", "connection errors and timeouts"],
     ),
     "reject": (
         "Leaves the champion where it is and writes the model card with the reasons.",

@@ -14,10 +14,11 @@ from retrain.tracking.gate import GateCheck, GateDecision, bootstrap_improvement
 log = logging.getLogger(__name__)
 
 
-def _predict(model_uri: str, holdout_table, spec: ModelSpec):
-    import mlflow.pyfunc
+def _predict(client, name: str, version: str, holdout_table, spec: ModelSpec):
+    """Scores of one registered version, loaded only after every file matched its recorded digest."""
+    from retrain.tracking.artifacts import load_verified
 
-    model = mlflow.pyfunc.load_model(model_uri)
+    model = load_verified(client, name, version)
     frame = holdout_table.select(spec.features.columns).to_pandas()
     predictions = model.predict(frame)
     return {head.name: predictions[head.name].to_numpy() for head in spec.heads}
@@ -75,13 +76,15 @@ def evaluate(loaded: LoadedSpec, snapshot_dict: dict, trained: dict, *, holdout=
     if holdout is None:
         _, holdout = load_split(spec, DataSnapshot.from_dict(snapshot_dict))
     labels = {h.name: holdout.column(h.label).to_numpy(zero_copy_only=False) for h in spec.heads}
-    candidate_pred = _predict(trained["model_uri"], holdout, spec)
+    candidate_pred = _predict(client, name, challenger, holdout, spec)
     candidate = _scores(spec, labels, candidate_pred)
     slices = _slice_scores(spec, holdout, labels, candidate_pred)
     champion = mlflow_store.champion_version(client, name)
-    champion_scores, significance = None, {}
+    champion_scores, significance, unusable = None, {}, None
+    champion_pred = None
     if champion is not None:
-        champion_pred = _predict(f"models:/{name}/{champion.version}", holdout, spec)
+        champion_pred, unusable = _champion_predictions(loaded, client, str(champion.version), challenger, holdout)
+    if champion_pred is not None:
         champion_scores = _scores(spec, labels, champion_pred)
         for head in spec.heads:
             rules = spec.gate.heads.get(head.name)
@@ -92,6 +95,8 @@ def evaluate(loaded: LoadedSpec, snapshot_dict: dict, trained: dict, *, holdout=
                 )
     with mlflow.start_run(run_id=trained["run_id"]):
         mlflow.log_metrics({f"{h}.{m}": v for h, ms in candidate.items() for m, v in ms.items()})
+        if unusable:
+            mlflow.set_tag("retrain.champion_unusable", unusable[:4500])
         if champion_scores:
             mlflow.log_metrics({f"champion.{h}.{m}": v for h, ms in champion_scores.items() for m, v in ms.items()})
             mlflow.set_tag("retrain.compared_with_champion_version", str(champion.version))
@@ -108,11 +113,40 @@ def evaluate(loaded: LoadedSpec, snapshot_dict: dict, trained: dict, *, holdout=
         "candidate": candidate,
         "champion": champion_scores,
         "champion_version": str(champion.version) if champion else None,
+        "champion_unusable": unusable,
         "challenger_version": challenger,
         "significance": significance,
         "slices": slices,
         "holdout_rows": holdout.num_rows,
     }
+
+
+UNUSABLE_CHAMPION_RULE = (
+    "champion version {version} is unusable ({reason}); by rule it counts as no champion: only the "
+    "thresholds apply, and a candidate that clears them replaces it"
+)
+
+
+def _champion_predictions(loaded: LoadedSpec, client, version: str, challenger: str, holdout):
+    """The champion's holdout predictions, or ``(None, reason)`` when it fails verification or cannot be
+    loaded. An unusable champion must not block every later run: the gate then treats it as absent
+    (``UNUSABLE_CHAMPION_RULE``, docs/security.md) and Slack is told now."""
+    from retrain.alerts import send_alert
+    from retrain.errors import ArtifactIntegrityError, UnusableModelError
+
+    spec = loaded.spec
+    try:
+        return _predict(client, spec.registered_model_name, version, holdout, spec), None
+    except (ArtifactIntegrityError, UnusableModelError) as exc:
+        reason = str(exc)
+    log.error("%s champion version %s is unusable: %s", spec.name, version, reason)
+    send_alert(
+        spec.alerts.slack_channel,
+        f"{spec.name}: champion version {version} cannot be used: {reason}. Candidate version {challenger} is "
+        "gated on the thresholds alone and replaces it if it clears them. To choose a champion yourself: "
+        f"retrain rollback {spec.registered_model_name} --to VERSION --reason '...'",
+    )
+    return None, reason
 
 
 def gate(loaded: LoadedSpec, evaluation: dict, trained: dict) -> dict:
@@ -126,10 +160,15 @@ def gate(loaded: LoadedSpec, evaluation: dict, trained: dict) -> dict:
     )
     client = mlflow_store.connect(get_settings())
     verdict = "promote" if decision.promote else "reject"
-    reasons = "; ".join(decision.reasons)[:4500]
+    result = decision.to_dict()
+    if evaluation.get("champion_unusable"):
+        result["champion_unusable"] = evaluation["champion_unusable"]
+        result["reasons"] = [UNUSABLE_CHAMPION_RULE.format(version=evaluation["champion_version"],
+                                                           reason=evaluation["champion_unusable"]), *result["reasons"]]
+    reasons = "; ".join(result["reasons"])[:4500]
     client.set_tag(trained["run_id"], "retrain.gate_decision", verdict)
     client.set_tag(trained["run_id"], "retrain.gate_reasons", reasons)
-    client.log_dict(trained["run_id"], decision.to_dict(), "gate/decision.json")
+    client.log_dict(trained["run_id"], result, "gate/decision.json")
     version = evaluation["challenger_version"]
     for key, value in (
         ("retrain.gate_decision", verdict),
@@ -139,7 +178,7 @@ def gate(loaded: LoadedSpec, evaluation: dict, trained: dict) -> dict:
     ):
         client.set_model_version_tag(spec.registered_model_name, version, key, value)
     log.info("gate decision for %s version %s: %s", spec.name, version, decision.summary())
-    return decision.to_dict()
+    return result
 
 
 def _decision_from_dict(data: dict) -> GateDecision:
@@ -170,8 +209,20 @@ def _write_model_card(loaded: LoadedSpec, trained: dict, evaluation: dict, decis
     client.update_model_version(loaded.spec.registered_model_name, evaluation["challenger_version"], description=card)
 
 
+def _tag_run_and_version(client, name: str, version: str, run_id: str, tags: dict[str, str]) -> None:
+    """The run and the version always carry the same decision tags."""
+    for key, value in tags.items():
+        client.set_tag(run_id, key, value)
+        client.set_model_version_tag(name, version, key, value)
+
+
 def promote(loaded: LoadedSpec, trained: dict, evaluation: dict, decision: dict, actor: str) -> dict:
-    """Verify the challenger's files, then move ``champion`` to it if the champion is still the one it beat."""
+    """Verify the challenger's files, then move ``champion`` to it if the champion is still the one it beat.
+
+    A champion moved since gating refuses the promotion (a rejection with that reason, on the run and the
+    version alike). A promotion lock that stays taken raises ``PromotionLockUnavailable``: the task is
+    retried and then alerts; it never turns a passed candidate into a rejection."""
+    from retrain.alerts import send_alert
     from retrain.tracking import mlflow_store, registry
 
     spec, client = loaded.spec, mlflow_store.connect(get_settings())
@@ -181,17 +232,27 @@ def promote(loaded: LoadedSpec, trained: dict, evaluation: dict, decision: dict,
     if current is not None and str(current.version) == version:
         log.info("%s version %s is already champion (a retry of this task)", name, version)
         return {"promoted": True, "version": version, "previous_champion": evaluation["champion_version"]}
-    reason = "; ".join(_decision_from_dict(decision).reasons)
+    outside = registry.outside_move(client, name)
+    if outside is not None:
+        send_alert(spec.alerts.slack_channel, f"{spec.name}: {outside.reason}. Recorded in `retrain history "
+                   f"{name}`; this run's candidate was gated against version {evaluation['champion_version']}.")
+    reason = "; ".join(decision.get("reasons") or _decision_from_dict(decision).reasons)
     try:
         move = registry.move_champion(
             client, name, version, expected_current=evaluation["champion_version"], actor=actor, reason=reason
         )
     except registry.PromotionConflict as conflict:
         log.warning("%s", conflict)
-        client.set_model_version_tag(name, version, "retrain.gate_decision", "reject")
-        client.set_model_version_tag(name, version, "retrain.gate_reasons", str(conflict)[:4500])
+        _tag_run_and_version(client, name, version, trained["run_id"], {
+            "retrain.gate_decision": "reject", "retrain.gate_reasons": str(conflict)[:4500],
+            "retrain.promotion": "refused: champion moved after gating"})
         champion = mlflow_store.champion_version(client, name)
         return {"promoted": False, "version": str(champion.version) if champion else None, "reasons": [str(conflict)]}
+    except registry.PromotionLockUnavailable as busy:
+        _tag_run_and_version(client, name, version, trained["run_id"],
+                             {"retrain.promotion": f"not done yet: {busy}"[:4500]})
+        raise
+    _tag_run_and_version(client, name, version, trained["run_id"], {"retrain.promotion": "promoted"})
     _write_model_card(loaded, trained, evaluation, decision)
     log.info("promoted %s version %s to champion (previous champion: %s)", name, version, move.from_version or "none")
     return {"promoted": True, "version": version, "previous_champion": move.from_version}

@@ -121,9 +121,16 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
     import mlflow
 
     from retrain.tracking import mlflow_store
-    from retrain.tracking.lineage import MANIFEST_PATH, build_manifest, manifest_tags
+    from retrain.tracking.lineage import (
+        LINEAGE_DIGEST_TAG,
+        MANIFEST_PATH,
+        SNAPSHOT_PATH,
+        build_manifest,
+        content_sha256,
+        manifest_tags,
+    )
     from retrain.tracking.plots import loss_curves
-    from retrain.training.checkpoints import checkpoint_dir_for_run
+    from retrain.training.checkpoints import checkpoint_dir_for_run, remove_unneeded
     from retrain.training.devices import resolve_device
 
     spec, settings = loaded.spec, get_settings()
@@ -131,6 +138,8 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
     client = mlflow_store.connect(settings)
     exp_id = mlflow_store.experiment_id(client, settings, spec.name)
     earlier = mlflow_store.find_run_for_airflow_run(client, exp_id, run.dag_id, run.run_id)
+    mlflow_store.end_orphaned_runs(client, exp_id, spec.name, run.run_id)
+    remove_unneeded(earlier.info.run_id if earlier else None, lambda ids: mlflow_store.ended_runs(client, exp_id, ids))
     if earlier is not None and earlier.data.tags.get(tags.MODEL_URI):
         log.info("reusing MLflow run %s from an earlier try: its model is already logged", earlier.info.run_id)
         return {
@@ -149,8 +158,10 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
         mlflow.set_tags(run_tags)
         mlflow.log_params(_params(spec, snapshot))
         mlflow.log_text(loaded.path.read_text(), "spec/" + loaded.path.name)
-        mlflow.log_dict(snapshot.to_dict(), "data/snapshot.json")
+        mlflow.log_dict(snapshot.to_dict(), SNAPSHOT_PATH)
         mlflow.log_dict(manifest, MANIFEST_PATH)
+        mlflow.set_tag(LINEAGE_DIGEST_TAG, json.dumps(
+            {MANIFEST_PATH: content_sha256(manifest), SNAPSHOT_PATH: content_sha256(snapshot.to_dict())}))
         if validation is not None:
             _log_validation(validation)
 
@@ -179,23 +190,26 @@ def log_servable_model(spec: ModelSpec, bundle, train_table, holdout_table) -> s
     sha256 of its files, which promotion checks. Single and segment models both come through here."""
     import mlflow
 
-    from retrain.tracking import pyfunc_entry
+    from retrain.tracking import artifacts
     from retrain.tracking.lineage import file_sha256
 
     example = holdout_table.select(bundle.feature_columns).slice(0, 5).to_pandas()
     with tempfile.TemporaryDirectory() as tmp:
         bundle_dir = bundle.save(Path(tmp) / "bundle")
-        checksums = {p.name: file_sha256(p) for p in sorted(bundle_dir.iterdir())}
-        info = mlflow.pyfunc.log_model(
-            name=MODEL_NAME_IN_RUN,
-            python_model=str(Path(pyfunc_entry.__file__)),
-            artifacts={"bundle": str(bundle_dir)},
-            code_paths=[str(Path(__file__).resolve().parents[1])],
-            signature=_signature(spec, train_table),
-            input_example=example,
-            pip_requirements=_pip_requirements(),
-        )
+        bundle_digests = {p.name: file_sha256(p) for p in sorted(bundle_dir.iterdir())}
+        with artifacts.logging_bundle(bundle_digests):
+            info = mlflow.pyfunc.log_model(
+                name=MODEL_NAME_IN_RUN,
+                loader_module=artifacts.LOADER_MODULE,  # from the installed package: the model ships no code
+                data_path=str(bundle_dir),
+                model_config=artifacts.model_config(),
+                signature=_signature(spec, train_table),
+                input_example=example,
+                pip_requirements=_pip_requirements(),
+            )
+    checksums = artifacts.record_logged_model(info.model_uri, bundle_digests)
     mlflow.set_tag(tags.ARTIFACT_SHA256, json.dumps(checksums, sort_keys=True))
+    mlflow.set_tag("retrain.package_version", artifacts.package_version())
     mlflow.set_tag(tags.MODEL_URI, info.model_uri)
     return info.model_uri
 

@@ -17,6 +17,15 @@ from retrain.settings import Settings
 from retrain.tracking import tags
 
 MANIFEST_PATH = "lineage/manifest.json"
+SNAPSHOT_PATH = "data/snapshot.json"
+LINEAGE_DIGEST_TAG = "retrain.lineage_sha256"  # digests of the manifest and snapshot, checked by reproduce
+
+
+def content_sha256(obj) -> str:
+    """sha256 of a JSON document's content (key order and whitespace do not matter)."""
+    import json
+
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def file_sha256(path: Path) -> str:

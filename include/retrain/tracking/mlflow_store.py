@@ -62,6 +62,44 @@ def find_run_for_airflow_run(client: MlflowClient, exp_id: str, dag_id: str, air
     return runs[0] if runs else None
 
 
+def end_orphaned_runs(client: MlflowClient, exp_id: str, model: str, airflow_run_id: str) -> list[str]:
+    """Mark KILLED the runs of ``model`` still RUNNING from other Airflow runs, and return their ids.
+
+    A training process killed outright (SIGKILL, OOM killer, a lost worker) cannot end its MLflow run.
+    A model's DAG has ``max_active_runs=1``, so when a new Airflow run trains, a RUNNING run of another
+    Airflow run of the same model has no process behind it. A retry of the same Airflow run is not an
+    orphan: it resumes that run from its checkpoint."""
+    escaped = airflow_run_id.replace("'", "\\'")
+    orphans = client.search_runs(
+        [exp_id],
+        filter_string=f"attributes.status = 'RUNNING' and tags.`retrain.model` = '{model}' "
+                      f"and tags.`airflow.run_id` != '{escaped}'",
+        max_results=100,
+    )
+    for orphan in orphans:
+        client.set_tag(orphan.info.run_id, "retrain.orphaned",
+                       f"its process died without ending it; marked KILLED by Airflow run {airflow_run_id}")
+        client.set_terminated(orphan.info.run_id, "KILLED")
+        log.warning("marked orphaned MLflow run %s (Airflow run %s) KILLED", orphan.info.run_id,
+                    orphan.data.tags.get("airflow.run_id"))
+    return [o.info.run_id for o in orphans]
+
+
+def ended_runs(client: MlflowClient, exp_id: str, run_ids: list[str]) -> list[str]:
+    """Those of ``run_ids`` that belong to experiment ``exp_id`` and are no longer RUNNING."""
+    from mlflow.exceptions import MlflowException
+
+    ended = []
+    for run_id in run_ids:
+        try:
+            info = client.get_run(run_id).info
+        except MlflowException:
+            continue  # not in this store: another deployment's folder, left alone
+        if info.experiment_id == exp_id and info.status != "RUNNING":
+            ended.append(run_id)
+    return ended
+
+
 def champion_version(client: MlflowClient, model_name: str) -> ModelVersion | None:
     from mlflow.exceptions import MlflowException
 

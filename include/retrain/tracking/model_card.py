@@ -56,7 +56,8 @@ def render_model_card(
         "## Intended use",
         spec.description.strip() or "Batch scoring of the rows described by the spec's features.",
         "",
-        "Load for batch prediction: `mlflow.pyfunc.load_model(\"models:/" + spec.name + "@champion\").predict(frame)`,",
+        "Load for batch prediction: `retrain.tracking.artifacts.load_verified_model(\"models:/" + spec.name
+        + "@champion\").predict(frame)` (every file checked against its training-time digest first),",
         "one output column per head. Input columns: " + ", ".join(f"`{c}`" for c in spec.features.columns) + ".",
         "",
         "## Training and evaluation data",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from retrain.errors import RetrainError
+from retrain.errors import ArtifactIntegrityError, RetrainError
 from retrain.tracking.mlflow_store import CHAMPION, PREVIOUS_CHAMPION, champion_version, version_for_run
 
 if TYPE_CHECKING:
@@ -30,7 +31,8 @@ log = logging.getLogger(__name__)
 
 CHALLENGER = "challenger"
 HISTORY_PREFIX = "retrain.history."
-SHA_TAG = "retrain.artifact_sha256"
+NO_CHAMPION = "none"  # to_version of a recorded move that removed the champion alias
+SHA_TAG = "retrain.artifact_sha256"  # = artifacts.DIGEST_TAG
 LOCK_SUFFIX = "--promotion-lock"
 
 
@@ -38,8 +40,15 @@ class PromotionConflict(RetrainError):
     """Another run moved the champion after this candidate was gated; it must be gated again."""
 
 
-class ArtifactIntegrityError(RetrainError):
-    """A version's files no longer match the sha256 recorded when it was trained."""
+__all__ = ["ArtifactIntegrityError", "PromotionConflict", "PromotionLockUnavailable"]
+
+OUTSIDE_ACTOR = "outside retrain"
+LOCK_TIMEOUT_ENV = "RETRAIN_PROMOTION_LOCK_TIMEOUT_SECONDS"
+
+
+class PromotionLockUnavailable(RetrainError):
+    """The promotion lock stayed taken for the whole wait: a transient fault, retried, then alerted.
+    Never a reason to reject a candidate."""
 
 
 @dataclass(frozen=True)
@@ -75,39 +84,26 @@ def register_challenger(client: MlflowClient, name: str, run_id: str, model_uri:
 
 
 def verify_artifacts(client: MlflowClient, name: str, version: str) -> dict[str, str]:
-    """Recompute the sha256 of the version's bundle files and compare with the recorded ones."""
-    import mlflow
+    """Download the version and check every file against the sha256 recorded at training; return the digests."""
+    import tempfile
 
-    from retrain.tracking.lineage import file_sha256
+    from retrain.tracking.artifacts import digest_tree, download_verified
 
-    model_version = client.get_model_version(name, version)
-    expected = json.loads(model_version.tags.get(SHA_TAG, "{}"))
-    if not expected:
-        raise ArtifactIntegrityError(f"{name} version {version} has no recorded artifact sha256 ({SHA_TAG})")
-    local = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}")
-    found = {}
-    for relative in expected:
-        path = _find(local, relative)
-        found[relative] = file_sha256(path) if path else "missing"
-    bad = {k: (expected[k], found[k]) for k in expected if expected[k] != found[k]}
-    if bad:
-        raise ArtifactIntegrityError(f"{name} version {version}: artifacts changed since training: {bad}")
-    return found
-
-
-def _find(root: str, relative: str):
-    from pathlib import Path
-
-    matches = sorted(Path(root).rglob(relative))
-    return matches[0] if matches else None
+    with tempfile.TemporaryDirectory() as tmp:
+        return digest_tree(download_verified(client, name, version, tmp))
 
 
 @contextmanager
-def promotion_lock(client: MlflowClient, name: str, holder: str, timeout_s: float = 60.0,
+def promotion_lock(client: MlflowClient, name: str, holder: str, timeout_s: float | None = None,
                    lease_s: float = 300.0) -> Iterator[None]:
-    """Mutual exclusion for alias moves of one model, across processes and hosts sharing the store."""
+    """Mutual exclusion for alias moves of one model, across processes and hosts sharing the store.
+
+    Waits ``timeout_s`` (default ``RETRAIN_PROMOTION_LOCK_TIMEOUT_SECONDS`` or 60) and then raises
+    ``PromotionLockUnavailable``; a lock older than its lease (a crashed holder) is taken over."""
     from mlflow.exceptions import MlflowException
 
+    if timeout_s is None:
+        timeout_s = float(os.environ.get(LOCK_TIMEOUT_ENV, "60"))
     lock_name = f"{name}{LOCK_SUFFIX}"
     token = f"{holder}:{uuid.uuid4().hex[:8]}"
     deadline = time.monotonic() + timeout_s
@@ -125,12 +121,25 @@ def promotion_lock(client: MlflowClient, name: str, holder: str, timeout_s: floa
                 _delete_quietly(client, lock_name)
                 continue
             if time.monotonic() > deadline:
-                raise PromotionConflict(f"could not take the promotion lock of {name} within {timeout_s:.0f} s") from None
+                raise PromotionLockUnavailable(
+                    f"could not take the promotion lock of {name} within {timeout_s:.0f} s "
+                    f"(held: {_lock_holder(client, lock_name)}); the champion is unchanged"
+                ) from None
             time.sleep(0.2)
     try:
         yield
     finally:
-        _delete_quietly(client, lock_name)
+        if _lock_holder(client, lock_name) == token:  # after an expired lease, the lock may be someone else's
+            _delete_quietly(client, lock_name)
+
+
+def _lock_holder(client: MlflowClient, lock_name: str) -> str | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_registered_model(lock_name).tags.get("holder")
+    except MlflowException:
+        return None
 
 
 def _lock_expired(client: MlflowClient, lock_name: str) -> bool:
@@ -156,6 +165,28 @@ def history(client: MlflowClient, name: str) -> list[AliasMove]:
     return [AliasMove(**json.loads(tags[k])) for k in keys]
 
 
+def outside_move(client: MlflowClient, name: str) -> AliasMove | None:
+    """A champion move that no history entry explains (made in the MLflow UI or API), or None."""
+    moves = history(client, name)
+    recorded = moves[-1].to_version if moves else None
+    current = champion_version(client, name)
+    found = str(current.version) if current else None
+    if found == recorded or (recorded == NO_CHAMPION and found is None):
+        return None
+    return AliasMove(CHAMPION, recorded, found or NO_CHAMPION, OUTSIDE_ACTOR,
+                     f"champion alias found at version {found or 'none'}, but the last recorded move was to "
+                     f"{recorded or 'none'}: moved outside retrain (MLflow UI or API)", _now())
+
+
+def record_outside_move(client: MlflowClient, name: str) -> AliasMove | None:
+    """Append the unexplained move, if any, to the history. Call under the promotion lock."""
+    move = outside_move(client, name)
+    if move is not None:
+        log.warning("%s: %s", name, move.reason)
+        _append(client, name, move)
+    return move
+
+
 def _append(client: MlflowClient, name: str, move: AliasMove) -> None:
     """Append one event; called only under the promotion lock, so the sequence number is safe."""
     tags = client.get_registered_model(name).tags
@@ -171,6 +202,7 @@ def move_champion(client: MlflowClient, name: str, version: str, *, expected_cur
                   reason: str) -> AliasMove:
     """Make ``version`` the champion if the champion is still ``expected_current``; record the move."""
     with promotion_lock(client, name, actor):
+        record_outside_move(client, name)
         current = champion_version(client, name)
         current_version = str(current.version) if current else None
         if current_version != expected_current:
@@ -186,11 +218,33 @@ def move_champion(client: MlflowClient, name: str, version: str, *, expected_cur
         return move
 
 
-def rollback(client: MlflowClient, name: str, *, to_version: str | None, actor: str, reason: str) -> AliasMove:
-    """Move the champion back (to ``to_version``, or to the previous champion) and record why."""
+def rollback(client: MlflowClient, name: str, *, to_version: str | None, actor: str,
+             reason: str) -> AliasMove | None:
+    """Move the champion back (to ``to_version``, or to the previous champion) and record why.
+
+    Returns None, changing nothing, when the target already is the champion. The target's files are
+    verified first: a version that fails verification never becomes champion."""
     from mlflow.exceptions import MlflowException
 
+    try:
+        client.get_registered_model(name)
+    except MlflowException as exc:
+        if "RESOURCE_DOES_NOT_EXIST" in str(exc.error_code):
+            raise RetrainError(f"model {name!r} does not exist in the registry") from None
+        raise
+    if to_version is not None:
+        try:
+            client.get_model_version(name, to_version)
+        except MlflowException as exc:
+            if "RESOURCE_DOES_NOT_EXIST" in str(exc.error_code) or "INVALID_PARAMETER_VALUE" in str(exc.error_code):
+                raise RetrainError(f"{name} has no version {to_version}") from None
+            raise
+        current = champion_version(client, name)
+        if current is not None and str(current.version) == str(to_version):
+            return None
+        verify_artifacts(client, name, to_version)  # before the lock: downloads take a while
     with promotion_lock(client, name, actor):
+        record_outside_move(client, name)
         current = champion_version(client, name)
         if current is None:
             raise RetrainError(f"{name} has no champion to roll back")
@@ -200,7 +254,11 @@ def rollback(client: MlflowClient, name: str, *, to_version: str | None, actor: 
                 target = str(client.get_model_version_by_alias(name, PREVIOUS_CHAMPION).version)
             except MlflowException:
                 raise RetrainError(f"{name} has no previous champion; pass --to VERSION") from None
-        client.get_model_version(name, target)  # fails clearly if the version does not exist
+            if target == str(current.version):
+                return None
+            verify_artifacts(client, name, target)
+        if target == str(current.version):
+            return None
         client.set_registered_model_alias(name, PREVIOUS_CHAMPION, str(current.version))
         client.set_registered_model_alias(name, CHAMPION, target)
         move = AliasMove(CHAMPION, str(current.version), target, actor, f"rollback: {reason}", _now())

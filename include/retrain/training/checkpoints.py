@@ -31,6 +31,24 @@ def checkpoint_dir_for_run(run_id: str, root: str | Path | None = None) -> Path:
     return Path(root) / run_id
 
 
+def remove_unneeded(keep_run_id: str | None, is_ended, root: str | Path | None = None) -> list[str]:
+    """Delete the checkpoint folders of runs that ``is_ended(run_ids)`` says have ended (they are never
+    resumed: a retry resumes only its own RUNNING or FAILED run, and an ended run's model is logged or
+    abandoned). ``keep_run_id`` is never removed. Returns the removed run ids."""
+    import shutil
+
+    base = checkpoint_dir_for_run("x", root).parent
+    if not base.is_dir():
+        return []
+    candidates = [p.name for p in base.iterdir() if p.is_dir() and p.name != keep_run_id]
+    removed = []
+    for run_id in is_ended(candidates):
+        shutil.rmtree(base / run_id, ignore_errors=True)
+        removed.append(run_id)
+        log.info("removed checkpoints of ended MLflow run %s", run_id)
+    return removed
+
+
 def save_checkpoint(folder: str | Path, state: dict[str, Any]) -> Path:
     """Write ``state`` to ``folder/last.pt`` atomically: a temporary file in the same folder, fsync, rename."""
     folder = Path(folder)
