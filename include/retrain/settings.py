@@ -40,6 +40,7 @@ class Settings:
     airflow_password: str | None = field(default=None, repr=False)
     airflow_token: str | None = field(default=None, repr=False)
     notifiers: tuple[str, ...] = ("slack",)  # keys of retrain.alerts.notifiers.NOTIFIERS
+    promotion_lock_timeout_s: float = 60.0  # how long promote waits for another holder's lock, then fails
 
     def resolve_data_path(self, location: str) -> Path:
         path = Path(location)
@@ -78,6 +79,7 @@ def get_settings() -> Settings:
         airflow_password=os.environ.get("AIRFLOW_PASSWORD"),
         airflow_token=os.environ.get("AIRFLOW_TOKEN"),
         notifiers=tuple(n.strip() for n in os.environ.get("RETRAIN_NOTIFIERS", "slack").split(",") if n.strip()),
+        promotion_lock_timeout_s=float(os.environ.get("RETRAIN_PROMOTION_LOCK_TIMEOUT_SECONDS", "60")),
     )
 
 

@@ -35,7 +35,7 @@ class Pipeline:
         return mlflow_store.connect(get_settings())
 
     def train(self, airflow_run_id: str) -> dict:
-        from retrain.pipeline.context import RunInfo
+        from retrain.contracts import RunInfo
         from retrain.pipeline.training_stage import train_candidate
 
         run = RunInfo(dag_id=self.loaded.spec.dag_id, run_id=airflow_run_id, try_number=1, as_of=AS_OF)

@@ -187,30 +187,36 @@ def test_reproduce_refuses_a_manifest_changed_in_the_artifact_store(pipeline, ca
 
 
 def test_a_segment_champion_is_verified_before_it_is_loaded(pipeline):
-    """Segment models keep their bundle as run artifacts; the champion's files are checked before loading,
-    and a changed one counts as no champion (the reason is in the segment's outcome)."""
+    """Segment models are logged and registered like single models; the champion's files are checked before
+    loading, and a changed one counts as no champion (the reason is in the segment's outcome)."""
     import dataclasses
 
-    from retrain.config import SegmentsSpec
+    from retrain.config import GateSpec, SegmentsSpec
+    from retrain.contracts import RunInfo
     from retrain.pipeline import segment_stage
-    from retrain.pipeline.context import RunInfo
 
     from tests.security.conftest import AS_OF
 
-    spec = pipeline.loaded.spec.model_copy(update={"segments": SegmentsSpec(column="country", max_per_task=2)})
+    # no thresholds: a tiny segment's AUC is not what this test is about
+    spec = pipeline.loaded.spec.model_copy(
+        update={"segments": SegmentsSpec(column="country", max_per_task=2), "gate": GateSpec()})
     loaded = dataclasses.replace(pipeline.loaded, spec=spec)
     run = RunInfo(spec.dag_id, "scheduled__1", 1, AS_OF)
     first = segment_stage.train_chunk(loaded, pipeline.snapshot, ["DE"], run)[0]
-    assert first["status"] == "promoted", first
+    assert first["status"] == "promoted", first["reasons"]
     second = segment_stage.train_chunk(loaded, pipeline.snapshot, ["DE"], dataclasses.replace(run, run_id="scheduled__2"))[0]
     assert second["status"] in {"promoted", "rejected"} and not any("unusable" in r for r in second["reasons"])
     client = pipeline.client()
     champion = client.get_model_version_by_alias("ecommerce_dwell_time__DE", "champion")
-    weights = next((pipeline.tmp / "state").rglob(f"{champion.run_id}/artifacts/bundle/weights.pt"))
+    source = client.get_model_version("ecommerce_dwell_time__DE", champion.version).source
+    import mlflow
+
+    folder = mlflow.get_logged_model(source.removeprefix("models:/")).artifact_location.removeprefix("file://")
+    weights = Path(folder) / "data/bundle/weights.pt"
     weights.write_bytes(weights.read_bytes()[:-1] + b"\x01")
 
     third = segment_stage.train_chunk(loaded, pipeline.snapshot, ["DE"], dataclasses.replace(run, run_id="scheduled__3"))[0]
 
     assert third["status"] in {"promoted", "rejected"}
     assert third["reasons"][0].startswith(f"champion version {champion.version} is unusable")
-    assert "changed since training (changed: weights.pt)" in third["reasons"][0]
+    assert "changed since training (changed: data/bundle/weights.pt)" in third["reasons"][0]

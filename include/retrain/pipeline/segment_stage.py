@@ -205,7 +205,8 @@ def _train_segment(client, exp_id: str, loaded: LoadedSpec, snapshot: DataSnapsh
             result = gating_stage.reject(segment_loaded, trained, evaluation, decision)
         outcome = {"segment": segment, "status": "promoted" if result["promoted"] else "rejected",
                    "run_id": run_id, "version": evaluation["challenger_version"], "error": None,
-                   "reasons": result.get("reasons") or decision["reasons"]}
+                   "reasons": [*decision["reasons"],
+                               *(r for r in result.get("reasons") or [] if r not in decision["reasons"])]}
         client.set_tag(run_id, OUTCOME_TAG, json.dumps(outcome))
         return outcome
     except Exception:

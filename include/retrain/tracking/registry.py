@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -43,7 +42,6 @@ class PromotionConflict(RetrainError):
 __all__ = ["ArtifactIntegrityError", "PromotionConflict", "PromotionLockUnavailable"]
 
 OUTSIDE_ACTOR = "outside retrain"
-LOCK_TIMEOUT_ENV = "RETRAIN_PROMOTION_LOCK_TIMEOUT_SECONDS"
 
 
 class PromotionLockUnavailable(RetrainError):
@@ -103,7 +101,9 @@ def promotion_lock(client: MlflowClient, name: str, holder: str, timeout_s: floa
     from mlflow.exceptions import MlflowException
 
     if timeout_s is None:
-        timeout_s = float(os.environ.get(LOCK_TIMEOUT_ENV, "60"))
+        from retrain.settings import get_settings
+
+        timeout_s = get_settings().promotion_lock_timeout_s
     lock_name = f"{name}{LOCK_SUFFIX}"
     token = f"{holder}:{uuid.uuid4().hex[:8]}"
     deadline = time.monotonic() + timeout_s
