@@ -25,14 +25,43 @@ class Settings:
     retry_delay: timedelta
     max_retry_delay: timedelta
     airflow_base_url: str
+    # Folders outside data_root / the suites folder that specs may name (RETRAIN_EXTRA_DATA_ROOTS,
+    # RETRAIN_EXTRA_SUITE_ROOTS, os.pathsep-separated). Empty by default: specs stay inside their roots.
+    extra_data_roots: tuple[Path, ...] = ()
+    extra_suite_roots: tuple[Path, ...] = ()
+
+    @property
+    def suites_root(self) -> Path:
+        return self.project_root / "include" / "expectations"
 
     def resolve_data_path(self, location: str) -> Path:
+        """The dataset folder for a spec's data.location; refuses one outside the data roots (symlinks followed)."""
         path = Path(location)
-        return path if path.is_absolute() else self.data_root / path
+        path = path if path.is_absolute() else self.data_root / path
+        return _confined(path, (self.data_root, *self.extra_data_roots), "data.location", location)
 
     def resolve_include_path(self, relative: str) -> Path:
+        """An expectation suite file; refuses one outside include/expectations and RETRAIN_EXTRA_SUITE_ROOTS."""
         path = Path(relative)
-        return path if path.is_absolute() else self.project_root / "include" / path
+        path = path if path.is_absolute() else self.project_root / "include" / path
+        return _confined(path, (self.suites_root, *self.extra_suite_roots), "validation.suite", relative)
+
+
+def _confined(path: Path, roots: tuple[Path, ...], field: str, given: str) -> Path:
+    from retrain.errors import PathNotAllowedError
+
+    real = path.resolve()
+    if any(real.is_relative_to(root.resolve()) for root in roots):
+        return path
+    allowed = ", ".join(str(root) for root in roots)
+    raise PathNotAllowedError(
+        f"{field} {given!r} resolves to {real}, outside the allowed folders ({allowed}); "
+        "an operator can allow more with RETRAIN_EXTRA_DATA_ROOTS / RETRAIN_EXTRA_SUITE_ROOTS"
+    )
+
+
+def _paths(value: str | None) -> tuple[Path, ...]:
+    return tuple(Path(part) for part in (value or "").split(os.pathsep) if part.strip())
 
 
 def get_settings() -> Settings:
@@ -49,4 +78,6 @@ def get_settings() -> Settings:
         retry_delay=timedelta(seconds=float(os.environ.get("RETRAIN_RETRY_DELAY_SECONDS", "60"))),
         max_retry_delay=timedelta(seconds=float(os.environ.get("RETRAIN_MAX_RETRY_DELAY_SECONDS", "1800"))),
         airflow_base_url=os.environ.get("AIRFLOW__API__BASE_URL", "http://localhost:8080"),
+        extra_data_roots=_paths(os.environ.get("RETRAIN_EXTRA_DATA_ROOTS")),
+        extra_suite_roots=_paths(os.environ.get("RETRAIN_EXTRA_SUITE_ROOTS")),
     )
