@@ -29,13 +29,13 @@ ENTRYPOINT ["/usr/bin/tini", "--"]
 
 
 # ---------------------------------------------------------------------------------------------------------
-# MLflow tracking server. Same mlflow and psycopg2 pins as the project; boto3 is needed only here, by the
+# MLflow tracking server. Same mlflow, psycopg2 and Flask-WTF (basic-auth app) pins as the project; boto3 is needed only here, by the
 # server, to write artifacts to S3/MinIO (clients upload through the server's proxied artifact API).
 FROM base AS mlflow
 ARG BOTO3_VERSION=1.44.5
 WORKDIR /tmp/build
 COPY requirements.txt requirements.lock ./
-RUN grep -E '^(mlflow|psycopg2-binary)==' requirements.txt > mlflow-requirements.txt \
+RUN grep -E '^(mlflow|psycopg2-binary|Flask-WTF)==' requirements.txt > mlflow-requirements.txt \
     && pip install -r mlflow-requirements.txt "boto3==${BOTO3_VERSION}" -c requirements.lock \
     && rm -rf /tmp/build
 RUN useradd --uid 1000 --create-home --home-dir /home/mlflow --shell /usr/sbin/nologin mlflow
