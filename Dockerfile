@@ -41,6 +41,8 @@ RUN grep -E '^(mlflow|psycopg2-binary|Flask-WTF)==' requirements.txt > mlflow-re
 RUN useradd --uid 1000 --create-home --home-dir /home/mlflow --shell /usr/sbin/nologin mlflow
 USER 1000
 WORKDIR /home/mlflow
+# The basic-auth user store lives here (named volume mlflow-auth; a new volume copies this folder's owner).
+RUN mkdir -p /home/mlflow/auth
 EXPOSE 5000
 CMD ["mlflow", "server", "--host", "0.0.0.0", "--port", "5000"]
 
@@ -56,6 +58,7 @@ ENV AIRFLOW_HOME=/opt/airflow \
     HOME=/opt/airflow \
     RETRAIN_PROJECT_ROOT=/opt/airflow \
     RETRAIN_DATA_ROOT=/opt/airflow/data \
+    RETRAIN_LOCAL_STATE=/opt/airflow/state \
     PYTHONPATH=/opt/airflow/include
 
 # The airflow user is in group 0 and everything under AIRFLOW_HOME is group-writable, so the containers also
@@ -81,7 +84,7 @@ RUN pip install --no-deps . \
 COPY dags ./dags
 COPY plugins ./plugins
 
-RUN mkdir -p /opt/airflow/data /opt/airflow/logs /opt/airflow/auth \
+RUN mkdir -p /opt/airflow/data /opt/airflow/state /opt/airflow/logs /opt/airflow/auth \
     && chown -R "${AIRFLOW_UID}:0" /opt/airflow \
     && chmod -R g+rwX /opt/airflow
 
