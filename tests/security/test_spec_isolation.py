@@ -256,3 +256,26 @@ def test_huge_spec_file_is_refused_before_parsing(tmp_path):
 def test_unknown_fields_are_refused(tmp_path):
     with pytest.raises(SpecError, match=r"field 'run_as_root'"):
         load_spec(_write(tmp_path, "x.yaml", _spec(run_as_root=True)))
+
+
+def test_a_partition_outside_the_data_root_is_never_announced(tmp_path, monkeypatch, capsys):
+    from datetime import date
+
+    import pyarrow as pa
+    from retrain.data.landing import write_partition
+    from retrain.orchestration import announce
+
+    _data_root(tmp_path, monkeypatch)
+    write_partition(pa.table({"x": [1]}), tmp_path / "outside", date(2026, 11, 21))  # complete, with marker
+    posted = []
+
+    class RecordingApi:  # stands in for the Airflow REST API: must never be called
+        def post_asset_event(self, uri, extra):
+            posted.append((uri, extra))
+            return {}
+
+    with pytest.raises(PathNotAllowedError, match="outside the allowed folders"):
+        announce.announce_partition(RecordingApi(), "../outside", date(2026, 11, 21))
+    monkeypatch.setattr(announce.AirflowApi, "login", classmethod(lambda cls, *a: RecordingApi()))
+    assert announce.main(["../outside", "2026-11-21", "--password", "x"]) == 2
+    assert "not announced" in capsys.readouterr().err and posted == []
