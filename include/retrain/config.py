@@ -366,7 +366,8 @@ def _validate(raw: dict, raw_bytes: bytes, path: Path) -> LoadedSpec:
 
 
 def _too_many_nodes(node: object, limit: int) -> bool:
-    """Count values breadth-first and stop at the limit, so an alias bomb costs at most ``limit`` steps."""
+    """Count values (aliases counted each time they are used) and stop at the limit: an alias bomb costs
+    at most ``limit`` steps."""
     pending, seen = [node], 0
     while pending:
         item = pending.pop()
@@ -449,6 +450,7 @@ def settle_dag_id_clashes(found: list[LoadedSpec | BrokenSpec]) -> list[LoadedSp
         if keeper is None:
             first = items[0]
             message = f"{first.path}: DAG id {dag_id} is claimed by several spec files ({files}); none runs until one remains"
+            message += "".join(f"; {i.error}" for i in items if isinstance(i, BrokenSpec))
             settled.append(BrokenSpec(first.path, SpecError(message, path=str(first.path)), placeholder_id=dag_id))
             continue
         settled.append(keeper)

@@ -279,3 +279,23 @@ def test_a_partition_outside_the_data_root_is_never_announced(tmp_path, monkeypa
     monkeypatch.setattr(announce.AirflowApi, "login", classmethod(lambda cls, *a: RecordingApi()))
     assert announce.main(["../outside", "2026-11-21", "--password", "x"]) == 2
     assert "not announced" in capsys.readouterr().err and posted == []
+
+
+def test_a_dag_that_fails_to_build_keeps_its_own_id_and_hides_no_other(tmp_path, monkeypatch):
+    # churn_v2.yaml defines model churn, other.yaml a model named churn_v2: the stem-based id was taken
+    _write(tmp_path, "churn_v2.yaml", _spec(name="churn"))
+    _write(tmp_path, "other.yaml", _spec(name="churn_v2"))
+    from retrain.orchestration import dag_factory
+
+    real_build = dag_factory.build_dag
+
+    def build(loaded):
+        if loaded.spec.name == "churn":
+            raise RuntimeError("operator import failed")
+        return real_build(loaded)
+
+    monkeypatch.setattr(dag_factory, "build_dag", build)
+    dags = _build(tmp_path, monkeypatch)
+    assert "invalid-spec" not in dags["retrain_churn_v2"].tags and len(dags["retrain_churn_v2"].tasks) == 9
+    broken = _placeholder(dags, "retrain_churn")
+    assert "churn_v2.yaml" in broken.description and "operator import failed" in broken.description
