@@ -29,18 +29,20 @@ ENTRYPOINT ["/usr/bin/tini", "--"]
 
 
 # ---------------------------------------------------------------------------------------------------------
-# MLflow tracking server. Same mlflow and psycopg2 pins as the project; boto3 is needed only here, by the
+# MLflow tracking server. Same mlflow, psycopg2 and Flask-WTF (basic-auth app) pins as the project; boto3 is needed only here, by the
 # server, to write artifacts to S3/MinIO (clients upload through the server's proxied artifact API).
 FROM base AS mlflow
 ARG BOTO3_VERSION=1.44.5
 WORKDIR /tmp/build
 COPY requirements.txt requirements.lock ./
-RUN grep -E '^(mlflow|psycopg2-binary)==' requirements.txt > mlflow-requirements.txt \
+RUN grep -E '^(mlflow|psycopg2-binary|Flask-WTF)==' requirements.txt > mlflow-requirements.txt \
     && pip install -r mlflow-requirements.txt "boto3==${BOTO3_VERSION}" -c requirements.lock \
     && rm -rf /tmp/build
 RUN useradd --uid 1000 --create-home --home-dir /home/mlflow --shell /usr/sbin/nologin mlflow
 USER 1000
 WORKDIR /home/mlflow
+# The basic-auth user store lives here (named volume mlflow-auth; a new volume copies this folder's owner).
+RUN mkdir -p /home/mlflow/auth
 EXPOSE 5000
 CMD ["mlflow", "server", "--host", "0.0.0.0", "--port", "5000"]
 
@@ -56,6 +58,7 @@ ENV AIRFLOW_HOME=/opt/airflow \
     HOME=/opt/airflow \
     RETRAIN_PROJECT_ROOT=/opt/airflow \
     RETRAIN_DATA_ROOT=/opt/airflow/data \
+    RETRAIN_LOCAL_STATE=/opt/airflow/state \
     PYTHONPATH=/opt/airflow/include
 
 # The airflow user is in group 0 and everything under AIRFLOW_HOME is group-writable, so the containers also
@@ -81,7 +84,7 @@ RUN pip install --no-deps . \
 COPY dags ./dags
 COPY plugins ./plugins
 
-RUN mkdir -p /opt/airflow/data /opt/airflow/logs /opt/airflow/auth \
+RUN mkdir -p /opt/airflow/data /opt/airflow/state /opt/airflow/logs /opt/airflow/auth \
     && chown -R "${AIRFLOW_UID}:0" /opt/airflow \
     && chmod -R g+rwX /opt/airflow
 

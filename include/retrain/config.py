@@ -10,6 +10,7 @@ import hashlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -27,6 +28,19 @@ METRIC_DIRECTIONS: dict[HeadKind, dict[str, Literal["higher", "lower"]]] = {
 }
 
 _NAME = r"^[a-z][a-z0-9_]{1,62}$"
+# Airflow's cron presets (airflow.utils.dates.cron_presets); anything else starting with "@" is unknown.
+CRON_PRESETS = {
+    "@hourly": "0 * * * *",
+    "@daily": "0 0 * * *",
+    "@weekly": "0 0 * * 0",
+    "@monthly": "0 0 1 * *",
+    "@quarterly": "0 0 1 */3 *",
+    "@yearly": "0 0 1 1 *",
+}
+# A spec is a few KB; a bigger file is a mistake or an attack on every parse of the DAG file.
+MAX_SPEC_BYTES = 256 * 1024
+# YAML aliases can make a small file expand to billions of nodes ("billion laughs") during validation.
+MAX_SPEC_NODES = 20_000
 
 
 class _Strict(BaseModel):
@@ -40,11 +54,43 @@ class ScheduleSpec(_Strict):
     catchup: bool = False
     start_date: str = "2026-01-01"
 
+    # Checked here, not when Airflow serializes the DAG: there a bad value fails the whole DAG file.
     @field_validator("cron")
     @classmethod
     def _cron_has_five_fields(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith("@") and len(value.split()) != 5:
+        if value is None:
+            return value
+        if value.startswith("@") and value not in CRON_PRESETS:
+            raise ValueError(f"unknown cron preset {value!r} (known: {', '.join(CRON_PRESETS)})")
+        expression = CRON_PRESETS.get(value, value)
+        if len(expression.split()) != 5:
             raise ValueError(f"cron must have 5 fields (minute hour day month weekday), got {value!r}")
+        from croniter import CroniterError, croniter
+
+        try:
+            croniter(expression, datetime(2026, 1, 1)).get_next(datetime)
+        except (CroniterError, ValueError) as exc:
+            raise ValueError(f"cron {value!r} is not valid: {exc}") from None
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {value!r}; use an IANA name such as 'Europe/Berlin'") from None
+        return value
+
+    @field_validator("start_date")
+    @classmethod
+    def _iso_start_date(cls, value: str) -> str:
+        try:
+            datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"start_date must be an ISO date such as '2026-01-01', got {value!r}") from None
         return value
 
 
@@ -175,7 +221,7 @@ class AlertSpec(_Strict):
 
 
 class ModelSpec(_Strict):
-    name: Annotated[str, Field(pattern=_NAME)]
+    name: Annotated[str, Field(pattern=_NAME, description="DAG retrain_<name>; 'land_' is reserved")]
     owner: str
     description: str = ""
     tags: list[str] = Field(default_factory=list)
@@ -191,6 +237,13 @@ class ModelSpec(_Strict):
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
     gate: GateSpec = Field(default_factory=GateSpec)
     alerts: AlertSpec = Field(default_factory=AlertSpec)
+
+    @field_validator("name")
+    @classmethod
+    def _not_a_landing_dag(cls, value: str) -> str:
+        if value.startswith("land_"):  # retrain_land_<dataset> are the landing DAGs (orchestration/landing_dags.py)
+            raise ValueError(f"names starting with 'land_' are reserved for landing DAGs, got {value!r}")
+        return value
 
     @model_validator(mode="after")
     def _cross_checks(self) -> ModelSpec:
@@ -255,9 +308,13 @@ class BrokenSpec:
 
     path: Path
     error: SpecError
+    placeholder_id: str | None = None  # set when retrain_<stem> belongs to another file (see discover_specs)
+    declared_name: str | None = None  # the name the broken file gives, when it could be read
 
     @property
     def dag_id(self) -> str:
+        if self.placeholder_id:
+            return self.placeholder_id
         stem = re.sub(r"[^a-z0-9_]", "_", self.path.stem.lower())
         return f"retrain_{stem}"
 
@@ -276,15 +333,28 @@ def load_spec(path: str | Path) -> LoadedSpec:
     """Read and validate one spec file. Raises SpecError naming the file and the offending field."""
     path = Path(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_SPEC_BYTES:
+            raise SpecError(f"{path}: spec file is {size} bytes, more than {MAX_SPEC_BYTES}", path=str(path))
         raw_bytes = path.read_bytes()
     except OSError as exc:
         raise SpecError(f"{path}: cannot read spec file: {exc.strerror}", path=str(path)) from None
     try:
-        raw = yaml.safe_load(raw_bytes)
+        raw = yaml.safe_load(raw_bytes)  # safe_load: tags such as !!python/object are refused
     except yaml.YAMLError as exc:
         raise SpecError(f"{path}: not valid YAML: {exc}", path=str(path)) from None
     if not isinstance(raw, dict):
         raise SpecError(f"{path}: a spec must be a YAML mapping, got {type(raw).__name__}", path=str(path))
+    if _too_many_nodes(raw, MAX_SPEC_NODES):
+        raise SpecError(f"{path}: spec expands to more than {MAX_SPEC_NODES} values (YAML aliases?)", path=str(path))
+    try:
+        return _validate(raw, raw_bytes, path)
+    except SpecError as err:  # keep the name it meant to have, so a clash with another file can be named
+        err.declared_name = raw.get("name") if isinstance(raw.get("name"), str) else None
+        raise
+
+
+def _validate(raw: dict, raw_bytes: bytes, path: Path) -> LoadedSpec:
     try:
         spec = ModelSpec.model_validate(raw)
     except ValidationError as exc:
@@ -295,7 +365,46 @@ def load_spec(path: str | Path) -> LoadedSpec:
             fields.append(field)
             problems.append(f"field '{field}': {err['msg']}")
         raise SpecError(f"{path}: invalid spec: " + "; ".join(problems), path=str(path), fields=fields) from None
+    _check_paths(spec, path)
     return LoadedSpec(spec=spec, path=path, sha256=hashlib.sha256(raw_bytes).hexdigest())
+
+
+def _too_many_nodes(node: object, limit: int) -> bool:
+    """Count values (aliases counted each time they are used) and stop at the limit: an alias bomb costs
+    at most ``limit`` steps."""
+    pending, seen = [node], 0
+    while pending:
+        item = pending.pop()
+        seen += 1
+        if seen > limit:
+            return True
+        if isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
+
+
+def _check_paths(spec: ModelSpec, path: Path) -> None:
+    """The data location and the suite must lie inside their roots, and the suite must exist (at load, not at run)."""
+    from retrain.errors import PathNotAllowedError
+    from retrain.settings import get_settings
+
+    settings = get_settings()
+    try:
+        settings.resolve_data_path(spec.data.location)
+    except PathNotAllowedError as exc:
+        raise SpecError(f"{path}: invalid spec: field 'data.location': {exc}", path=str(path),
+                        fields=["data.location"]) from None
+    try:
+        suite = settings.resolve_include_path(spec.validation.suite)
+    except PathNotAllowedError as exc:
+        raise SpecError(f"{path}: invalid spec: field 'validation.suite': {exc}", path=str(path),
+                        fields=["validation.suite"]) from None
+    if not suite.is_file():
+        raise SpecError(f"{path}: invalid spec: field 'validation.suite': no expectation suite file at {suite}",
+                        path=str(path), fields=["validation.suite"])
 
 
 def iter_spec_files(specs_dir: str | Path) -> Iterator[Path]:
@@ -303,11 +412,61 @@ def iter_spec_files(specs_dir: str | Path) -> Iterator[Path]:
 
 
 def discover_specs(specs_dir: str | Path) -> list[LoadedSpec | BrokenSpec]:
-    """Load every spec in a folder. A broken file becomes a BrokenSpec; the others still load."""
+    """Load every spec in a folder. A broken file becomes a BrokenSpec; the others still load.
+    Files that claim the same DAG id are settled by ``settle_dag_id_clashes``."""
     found: list[LoadedSpec | BrokenSpec] = []
     for path in iter_spec_files(specs_dir):
         try:
             found.append(load_spec(path))
         except SpecError as err:
-            found.append(BrokenSpec(path=path, error=err))
-    return found
+            found.append(BrokenSpec(path=path, error=err, declared_name=getattr(err, "declared_name", None)))
+    return settle_dag_id_clashes(found)
+
+
+def _claimed_dag_id(item: LoadedSpec | BrokenSpec) -> str:
+    return item.spec.dag_id if isinstance(item, LoadedSpec) else item.dag_id
+
+
+def settle_dag_id_clashes(found: list[LoadedSpec | BrokenSpec]) -> list[LoadedSpec | BrokenSpec]:
+    """No file silently replaces another's DAG. When several files claim one DAG id, the only valid one keeps it
+    (or, among valid ones, the file named after the model); every other file gets a placeholder of its own
+    naming all of them. With no such keeper the id itself becomes the placeholder, so nothing runs by luck."""
+    groups: dict[str, list[LoadedSpec | BrokenSpec]] = {}
+    for item in found:
+        groups.setdefault(_claimed_dag_id(item), []).append(item)
+    used = set(groups)
+    settled: list[LoadedSpec | BrokenSpec] = []
+    for dag_id, items in groups.items():
+        if len(items) == 1:
+            item = items[0]
+            meant = f"retrain_{item.declared_name}" if isinstance(item, BrokenSpec) and item.declared_name else None
+            if meant and meant != dag_id and meant in groups:  # a broken copy of another model's spec
+                others = ", ".join(str(i.path) for i in groups[meant])
+                message = f"{item.error}; it names model {item.declared_name!r}, whose DAG comes from {others}"
+                item = BrokenSpec(item.path, SpecError(message, path=str(item.path), fields=item.error.fields),
+                                  placeholder_id=item.placeholder_id, declared_name=item.declared_name)
+            settled.append(item)
+            continue
+        valid = [i for i in items if isinstance(i, LoadedSpec)]
+        named_after = [i for i in valid if i.path.stem == i.spec.name]
+        keeper = valid[0] if len(valid) == 1 else named_after[0] if len(named_after) == 1 else None
+        files = ", ".join(str(i.path) for i in items)
+        if keeper is None:
+            first = items[0]
+            message = f"{first.path}: DAG id {dag_id} is claimed by several spec files ({files}); none runs until one remains"
+            message += "".join(f"; {i.error}" for i in items if isinstance(i, BrokenSpec))
+            settled.append(BrokenSpec(first.path, SpecError(message, path=str(first.path)), placeholder_id=dag_id))
+            continue
+        settled.append(keeper)
+        for item in items:
+            if item is keeper:
+                continue
+            own = f"retrain_{re.sub(r'[^a-z0-9_]', '_', item.path.stem.lower())}.{item.path.suffix.lstrip('.')}"
+            while own in used:
+                own += "_"
+            used.add(own)
+            message = f"{item.path}: DAG id {dag_id} is claimed by several spec files ({files}); {keeper.path.name} keeps it"
+            if isinstance(item, BrokenSpec):
+                message += f"; this file is also invalid: {item.error}"
+            settled.append(BrokenSpec(item.path, SpecError(message, path=str(item.path)), placeholder_id=own))
+    return settled

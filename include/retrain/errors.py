@@ -23,6 +23,10 @@ class SpecError(DeterministicFailure):
         self.fields = fields or []
 
 
+class PathNotAllowedError(DeterministicFailure, ValueError):
+    """A spec points outside the folders it may read (data root, expectation suites); see docs/security.md."""
+
+
 class StaleDataError(DeterministicFailure):
     """The newest complete partition is too old or too small to retrain on.
 

@@ -41,14 +41,43 @@ class Settings:
     airflow_token: str | None = field(default=None, repr=False)
     notifiers: tuple[str, ...] = ("slack",)  # keys of retrain.alerts.notifiers.NOTIFIERS
     promotion_lock_timeout_s: float = 60.0  # how long promote waits for another holder's lock, then fails
+    # Folders outside data_root / the suites folder that specs may name (RETRAIN_EXTRA_DATA_ROOTS,
+    # RETRAIN_EXTRA_SUITE_ROOTS, os.pathsep-separated). Empty by default: specs stay inside their roots.
+    extra_data_roots: tuple[Path, ...] = ()
+    extra_suite_roots: tuple[Path, ...] = ()
+
+    @property
+    def suites_root(self) -> Path:
+        return self.project_root / "include" / "expectations"
 
     def resolve_data_path(self, location: str) -> Path:
+        """The dataset folder for a spec's data.location; refuses one outside the data roots (symlinks followed)."""
         path = Path(location)
-        return path if path.is_absolute() else self.data_root / path
+        path = path if path.is_absolute() else self.data_root / path
+        return _confined(path, (self.data_root, *self.extra_data_roots), "data.location", location)
 
     def resolve_include_path(self, relative: str) -> Path:
+        """An expectation suite file; refuses one outside include/expectations and RETRAIN_EXTRA_SUITE_ROOTS."""
         path = Path(relative)
-        return path if path.is_absolute() else self.project_root / "include" / path
+        path = path if path.is_absolute() else self.project_root / "include" / path
+        return _confined(path, (self.suites_root, *self.extra_suite_roots), "validation.suite", relative)
+
+
+def _confined(path: Path, roots: tuple[Path, ...], field: str, given: str) -> Path:
+    from retrain.errors import PathNotAllowedError
+
+    real = path.resolve()
+    if any(real.is_relative_to(root.resolve()) for root in roots):
+        return path
+    allowed = ", ".join(str(root) for root in roots)
+    raise PathNotAllowedError(
+        f"{field} {given!r} resolves to {real}, outside the allowed folders ({allowed}); "
+        "an operator can allow more with RETRAIN_EXTRA_DATA_ROOTS / RETRAIN_EXTRA_SUITE_ROOTS"
+    )
+
+
+def _paths(value: str | None) -> tuple[Path, ...]:
+    return tuple(Path(part) for part in (value or "").split(os.pathsep) if part.strip())
 
 
 def get_settings() -> Settings:
@@ -80,6 +109,8 @@ def get_settings() -> Settings:
         airflow_token=os.environ.get("AIRFLOW_TOKEN"),
         notifiers=tuple(n.strip() for n in os.environ.get("RETRAIN_NOTIFIERS", "slack").split(",") if n.strip()),
         promotion_lock_timeout_s=float(os.environ.get("RETRAIN_PROMOTION_LOCK_TIMEOUT_SECONDS", "60")),
+        extra_data_roots=_paths(os.environ.get("RETRAIN_EXTRA_DATA_ROOTS")),
+        extra_suite_roots=_paths(os.environ.get("RETRAIN_EXTRA_SUITE_ROOTS")),
     )
 
 

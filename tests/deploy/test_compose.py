@@ -50,9 +50,10 @@ EXPECTED_SERVICES = {
     "minio",
     "minio-init",
     "flower",
+    "secrets-check",
 }
 # Jobs that run once and exit; every other service is long-running and must report its health.
-ONE_SHOT_JOBS = {"airflow-init", "minio-init"}
+ONE_SHOT_JOBS = {"airflow-init", "minio-init", "secrets-check"}
 OPTIONAL_PROFILES = {"flower": ["flower"]}
 WORKER_QUEUES = {"airflow-worker-cpu": ["default"], "airflow-worker-gpu": ["gpu"]}
 CODE_MOUNTS = {
@@ -496,6 +497,115 @@ def check_bind_mount_sources(compose: Compose, root: Path = REPO) -> list[str]:
     return problems
 
 
+SECRETS_CHECK = "secrets-check"
+# Services that start on their own (no other dependency); they must wait for the secrets check.
+FIRST_SERVICES = ("postgres", "redis", "minio")
+# Account names the secrets check refuses as placeholders too (they are not secret, so not long).
+CHECKED_ACCOUNT_NAMES = {"MINIO_ROOT_USER"}
+LOCAL_ONLY = "127.0.0.1"
+STATE_VOLUME = "retrain-state"
+
+
+def check_secrets_checked_first(compose: Compose) -> list[str]:
+    """Fail closed: one job checks every secret the file interpolates, and the first services wait for it."""
+    problems = []
+    job = services(compose).get(SECRETS_CHECK)
+    if not job:
+        return [f"service {SECRETS_CHECK} is missing"]
+    checked, env = set(command_args(job)), environment(job)
+    wanted = {m["name"] for m in interpolations(compose) if is_secret_name(m["name"])} | CHECKED_ACCOUNT_NAMES
+    for name in sorted(wanted - checked):
+        problems.append(f"{SECRETS_CHECK}: does not check {name}")
+    for name in sorted(checked):
+        if not REQUIRED_REF.fullmatch(env.get(name, "")) or f"${{{name}:?" not in env.get(name, ""):
+            problems.append(f"{SECRETS_CHECK}: checks {name} without receiving ${{{name}:?...}}")
+    if "/deploy/check-secrets.sh" not in " ".join(str(a) for a in job.get("entrypoint") or []):
+        problems.append(f"{SECRETS_CHECK}: does not run deploy/check-secrets.sh")
+    for name in FIRST_SERVICES:
+        condition = (depends_on(services(compose).get(name, {})) or {}).get(SECRETS_CHECK) or {}
+        if not isinstance(condition, dict) or condition.get("condition") != "service_completed_successfully":
+            problems.append(f"{name}: starts without waiting for {SECRETS_CHECK} to succeed")
+    return problems
+
+
+def published_ports(service: dict[str, Any]) -> list[tuple[str, str]]:
+    """(host_ip, the entry) of every published port; host_ip is '' when it listens on all interfaces."""
+    found = []
+    for entry in service.get("ports") or []:
+        if isinstance(entry, dict):
+            found.append((str(entry.get("host_ip", "")), str(entry)))
+            continue
+        # ${VAR:-default} holds ':' itself: read interpolations as single tokens
+        parts = re.findall(r"\$\{[^}]*\}|[^:]+", str(entry))
+        found.append((parts[0] if len(parts) == 3 else "", str(entry)))
+    return found
+
+
+def check_ports_bound_locally(compose: Compose) -> list[str]:
+    """Every published port listens on 127.0.0.1 unless .env says otherwise."""
+    problems = []
+    for name, service in services(compose).items():
+        for host_ip, entry in published_ports(service):
+            match = INTERPOLATION.fullmatch(host_ip)
+            default = match["arg"] if match and (match["op"] or "").lstrip(":") == "-" else host_ip
+            if default != LOCAL_ONLY:
+                problems.append(f"{name}: port {entry} is published on all interfaces by default")
+    return problems
+
+
+def check_mlflow_auth(compose: Compose, root: Path = REPO) -> list[str]:
+    """MLflow's basic-auth app, its admin from .env, and the pipeline signing in with credentials."""
+    problems = []
+    service = services(compose).get("mlflow", {})
+    args, env = command_args(service), environment(service)
+    if option_values(args, "--app-name") != ["basic-auth"]:
+        problems.append("mlflow: not started with --app-name basic-auth (anonymous calls would be accepted)")
+    for key in ("MLFLOW_AUTH_ADMIN_PASSWORD", "MLFLOW_FLASK_SERVER_SECRET_KEY"):
+        if not REQUIRED_REF.fullmatch(env.get(key, "")):
+            problems.append(f"mlflow: {key} is not a required reference")
+    config = env.get("MLFLOW_AUTH_CONFIG_PATH", "")
+    sources = {target: source for source, target in mounts(service)}
+    if config not in sources or not (root / sources[config]).is_file():
+        problems.append(f"mlflow: MLFLOW_AUTH_CONFIG_PATH={config!r} is not a mounted file of this repository")
+    else:
+        import configparser
+
+        ini = configparser.ConfigParser()
+        ini.read(root / sources[config])
+        if ini.get("mlflow", "admin_password", fallback=None):
+            problems.append("mlflow: basic_auth.ini holds an admin password")
+        database = ini.get("mlflow", "database_uri", fallback="")
+        folder = database.removeprefix("sqlite:///").rsplit("/", 1)[0]
+        named = set((compose.get("volumes") or {}).keys())
+        if database.startswith("sqlite") and not any(s in named and t == folder for s, t in mounts(service)):
+            problems.append(f"mlflow: auth database {database!r} is not on a named volume")
+    for name in airflow_services(compose):
+        airflow_env = environment(services(compose)[name])
+        if not airflow_env.get("MLFLOW_TRACKING_USERNAME"):
+            problems.append(f"{name}: MLFLOW_TRACKING_USERNAME is not set")
+        if not REQUIRED_REF.fullmatch(airflow_env.get("MLFLOW_TRACKING_PASSWORD", "")):
+            problems.append(f"{name}: MLFLOW_TRACKING_PASSWORD is not a required reference")
+    return problems
+
+
+def check_state_on_volumes(compose: Compose) -> list[str]:
+    """The Slack outbox and training checkpoints outlive a container: both under a named volume."""
+    problems = []
+    if STATE_VOLUME not in (compose.get("volumes") or {}):
+        problems.append(f"named volume {STATE_VOLUME} is not declared")
+    for name in airflow_services(compose):
+        service = services(compose)[name]
+        env, service_mounts = environment(service), mounts(service)
+        state = env.get("RETRAIN_LOCAL_STATE", "")
+        if not state or (STATE_VOLUME, state) not in service_mounts:
+            problems.append(f"{name}: RETRAIN_LOCAL_STATE={state!r} is not the {STATE_VOLUME} volume")
+            continue
+        for key in ("RETRAIN_SLACK_OUTBOX", "RETRAIN_CHECKPOINT_DIR"):
+            if not env.get(key, "").startswith(state.rstrip("/") + "/"):
+                problems.append(f"{name}: {key}={env.get(key)!r} is not under {state}")
+    return problems
+
+
 def check_build_targets(compose: Compose, dockerfile_text: str) -> list[str]:
     stages = set(re.findall(r"^FROM\s+\S+\s+AS\s+(\S+)", dockerfile_text, re.IGNORECASE | re.MULTILINE))
     problems = []
@@ -633,6 +743,22 @@ def test_bind_mounted_files_exist(compose):
 
 def test_build_targets_are_dockerfile_stages(compose):
     assert check_build_targets(compose, DOCKERFILE.read_text()) == []
+
+
+def test_every_secret_is_checked_before_anything_starts(compose):
+    assert check_secrets_checked_first(compose) == []
+
+
+def test_published_ports_listen_on_localhost_by_default(compose):
+    assert check_ports_bound_locally(compose) == []
+
+
+def test_mlflow_requires_authentication_and_the_pipeline_signs_in(compose):
+    assert check_mlflow_auth(compose) == []
+
+
+def test_slack_outbox_and_checkpoints_live_on_a_named_volume(compose):
+    assert check_state_on_volumes(compose) == []
 
 
 def test_dockerfile_installs_the_locked_requirements_and_the_project():
@@ -853,6 +979,37 @@ COMPOSE_MUTATIONS: dict[str, tuple[Callable[[Compose], list[str]], Callable[[Com
     "bind mounts: missing script": (
         check_bind_mount_sources,
         _set("minio-init", "volumes", ["./deploy/minio/nope.sh:/x.sh:ro"]),
+    ),
+    "secrets: not checked first": (
+        check_secrets_checked_first,
+        _remove_dependency("postgres", SECRETS_CHECK),
+    ),
+    "secrets: a secret left unchecked": (
+        check_secrets_checked_first,
+        _replace_arg(SECRETS_CHECK, "REDIS_PASSWORD", "POSTGRES_USER"),
+    ),
+    "ports: mlflow on all interfaces": (check_ports_bound_locally, _set("mlflow", "ports", ["${MLFLOW_PORT:-5000}:5000"])),
+    "ports: flower on 0.0.0.0": (
+        check_ports_bound_locally,
+        _set("flower", "ports", ["${PUBLIC_BIND_ADDRESS:-0.0.0.0}:5555:5555"]),
+    ),
+    "ports: long syntax without host_ip": (check_ports_bound_locally, _set("minio", "ports", [{"target": 9001}])),
+    "auth: mlflow without basic-auth": (check_mlflow_auth, _replace_arg("mlflow", "basic-auth", "mlflow")),
+    "auth: pipeline without credentials": (
+        check_mlflow_auth,
+        lambda c: _service(c, "airflow-worker-cpu").__setitem__(
+            "environment",
+            {k: v for k, v in environment(_service(c, "airflow-worker-cpu")).items() if k != "MLFLOW_TRACKING_PASSWORD"},
+        ),
+    ),
+    "auth: store in the container layer": (check_mlflow_auth, _drop_mount("mlflow", "/home/mlflow/auth")),
+    "state: outbox in the container layer": (
+        check_state_on_volumes,
+        _set_env("airflow-worker-cpu", "RETRAIN_SLACK_OUTBOX", "/tmp/outbox.jsonl"),
+    ),
+    "state: no state volume on the gpu worker": (
+        check_state_on_volumes,
+        _drop_mount("airflow-worker-gpu", "/opt/airflow/state"),
     ),
     "build: unknown target": (
         lambda c: check_build_targets(c, DOCKERFILE.read_text()),

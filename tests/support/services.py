@@ -160,8 +160,10 @@ class PrivateRedis:
 class MlflowServer:
     """``mlflow server`` on a PostgreSQL backend store, artifacts served from a local folder."""
 
-    def __init__(self, backend_store_uri: str, root: Path, workers: int = 2) -> None:
+    def __init__(self, backend_store_uri: str, root: Path, workers: int = 2, app_name: str | None = None,
+                 env: dict[str, str] | None = None) -> None:
         self.backend_store_uri, self.root, self.workers = backend_store_uri, Path(root), workers
+        self.app_name, self.env = app_name, env  # e.g. "basic-auth" and its MLFLOW_AUTH_* settings
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
@@ -172,8 +174,10 @@ class MlflowServer:
             self.process = subprocess.Popen(
                 [MLFLOW, "server", "--backend-store-uri", self.backend_store_uri,
                  "--artifacts-destination", (self.root / "artifacts").as_uri(), "--host", "127.0.0.1",
-                 "--port", str(self.port), "--workers", str(self.workers)],
+                 "--port", str(self.port), "--workers", str(self.workers),
+                 *(["--app-name", self.app_name] if self.app_name else [])],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                env={**os.environ, **self.env} if self.env else None,
             )
         _wait(self.healthy, timeout, "the MLflow server to answer /health", interval=1)
         return self

@@ -118,4 +118,5 @@ def limit_blocks(blocks: list[Block], limit: int = BLOCKS_PER_MESSAGE) -> list[B
 
 
 def message(text: str, blocks: list[Block]) -> AlertMessage:
-    return AlertMessage(text=truncate(text, MESSAGE_TEXT_LIMIT), blocks=limit_blocks(blocks))
+    # Slack parses the fallback as mrkdwn too: unescaped, "<!channel>" in an error would ping everyone.
+    return AlertMessage(text=truncate(escape_mrkdwn(text), MESSAGE_TEXT_LIMIT), blocks=limit_blocks(blocks))

@@ -230,7 +230,7 @@ def format_failure_text(report: FailureReport) -> str:
         lines.append(f"Log: {report.log_url}")
     if report.mlflow_run_url:
         lines.append(f"MLflow run: {report.mlflow_run_url}")
-    return truncate("\n".join(lines), MESSAGE_TEXT_LIMIT)
+    return truncate(escape_mrkdwn("\n".join(lines)), MESSAGE_TEXT_LIMIT)  # Slack reads it as mrkdwn
 
 
 def report_links(report: FailureReport) -> list[str]:

@@ -19,6 +19,7 @@ from datetime import date
 from retrain.assets import dataset_asset_uri
 from retrain.data.arrival import IncompletePartitionError, partition_event_extra
 from retrain.data.landing import DEFAULT_MARKER, DEFAULT_PREFIX, parse_partition_day
+from retrain.errors import PathNotAllowedError
 from retrain.orchestration.airflow_api import AirflowApi
 from retrain.settings import get_settings
 
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         event = announce_partition(api, args.location, parse_partition_day(args.day, args.prefix),
                                    args.prefix, args.marker)
-    except IncompletePartitionError as exc:
+    except (IncompletePartitionError, PathNotAllowedError) as exc:  # outside RETRAIN_DATA_ROOT: never announced
         print(f"not announced: {exc}", file=sys.stderr)
         return 2
     print(json.dumps({"asset_event_id": event.get("id"), "uri": event.get("uri"), "extra": event.get("extra")}))

@@ -157,6 +157,7 @@ def build_all(specs_dir: str | Path | None = None) -> dict:
             log.exception("cannot build the DAG for %s", item.path)
             from retrain.errors import SpecError
 
-            broken = BrokenSpec(item.path, SpecError(f"{item.path}: cannot build DAG: {exc}", path=str(item.path)))
+            broken = BrokenSpec(item.path, SpecError(f"{item.path}: cannot build DAG: {exc}", path=str(item.path)),
+                                placeholder_id=item.spec.dag_id)  # the model's own id, never another file's
             dags[broken.dag_id] = build_broken_spec_dag(broken)
     return dags
