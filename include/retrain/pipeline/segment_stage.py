@@ -196,7 +196,8 @@ def _train_segment(client, exp_id: str, loaded: LoadedSpec, snapshot: DataSnapsh
         trained = {"run_id": run_id, "experiment_id": exp_id,
                    "model_uri": log_servable_model(spec, bundle, train_table, holdout_table)}
     try:
-        evaluation = gating_stage.evaluate(segment_loaded, snapshot.to_dict(), trained, holdout=holdout_table)
+        evaluation = gating_stage.evaluate(segment_loaded, snapshot.to_dict(), trained, holdout=holdout_table,
+                                           plots=False)
         decision = gating_stage.gate(segment_loaded, evaluation, trained)
         if decision["promote"]:
             result = gating_stage.promote(segment_loaded, trained, evaluation, decision,
