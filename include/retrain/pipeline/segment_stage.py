@@ -183,7 +183,7 @@ def _train_segment(client, exp_id: str, loaded: LoadedSpec, snapshot: DataSnapsh
     name = registered_name(spec, segment)
     segment_loaded = dataclasses.replace(loaded, spec=spec.model_copy(update={"name": name}))
     run_tags = {**run.tags(), **manifest_tags(manifest), tags.MODEL: spec.name, SEGMENT_TAG: segment,
-            "retrain.registered_model": name}
+                "retrain.registered_model": name}
     with mlflow.start_run(experiment_id=exp_id, run_name=f"{name} {run.as_of:%Y-%m-%d}", tags=run_tags) as active:
         run_id = active.info.run_id
         bundle, history = build_and_fit(spec, train_table, holdout_table, device)
