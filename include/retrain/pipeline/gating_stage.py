@@ -56,9 +56,10 @@ def _log_head_plots(spec: ModelSpec, labels: dict, predictions: dict) -> None:
         mlflow.log_figure(plot(head.name, labels[head.name], predictions[head.name]), f"plots/{head.name}.png")
 
 
-def evaluate(loaded: LoadedSpec, snapshot_dict: dict, trained: dict, *, holdout=None) -> dict:
+def evaluate(loaded: LoadedSpec, snapshot_dict: dict, trained: dict, *, holdout=None, plots: bool = True) -> dict:
     """Register the candidate as ``challenger``; score it and the current champion on this run's holdout
-    (``holdout``: rows already split off, as a segment model's are; else the snapshot's)."""
+    (``holdout``: rows already split off, as a segment model's are; else the snapshot's). ``plots=False``
+    skips the per-head figures (seconds each; segment models are many)."""
     import mlflow
 
     from retrain.pipeline.training_stage import load_split
@@ -106,7 +107,8 @@ def evaluate(loaded: LoadedSpec, snapshot_dict: dict, trained: dict, *, holdout=
             mlflow.log_dict(slices, "evaluation/slices.json")
         mlflow.log_param("holdout_rows", holdout.num_rows)
         mlflow.set_tag("retrain.challenger_version", challenger)
-        _log_head_plots(spec, labels, candidate_pred)
+        if plots:
+            _log_head_plots(spec, labels, candidate_pred)
     for head, metrics in candidate.items():
         log.info("holdout %s: %s", head, ", ".join(f"{m}={v:.4f}" for m, v in metrics.items()))
     return {

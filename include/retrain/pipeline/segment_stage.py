@@ -183,7 +183,7 @@ def _train_segment(client, exp_id: str, loaded: LoadedSpec, snapshot: DataSnapsh
     name = registered_name(spec, segment)
     segment_loaded = dataclasses.replace(loaded, spec=spec.model_copy(update={"name": name}))
     run_tags = {**run.tags(), **manifest_tags(manifest), tags.MODEL: spec.name, SEGMENT_TAG: segment,
-            "retrain.registered_model": name}
+                "retrain.registered_model": name}
     with mlflow.start_run(experiment_id=exp_id, run_name=f"{name} {run.as_of:%Y-%m-%d}", tags=run_tags) as active:
         run_id = active.info.run_id
         bundle, history = build_and_fit(spec, train_table, holdout_table, device)
@@ -196,7 +196,8 @@ def _train_segment(client, exp_id: str, loaded: LoadedSpec, snapshot: DataSnapsh
         trained = {"run_id": run_id, "experiment_id": exp_id,
                    "model_uri": log_servable_model(spec, bundle, train_table, holdout_table)}
     try:
-        evaluation = gating_stage.evaluate(segment_loaded, snapshot.to_dict(), trained, holdout=holdout_table)
+        evaluation = gating_stage.evaluate(segment_loaded, snapshot.to_dict(), trained, holdout=holdout_table,
+                                           plots=False)
         decision = gating_stage.gate(segment_loaded, evaluation, trained)
         if decision["promote"]:
             result = gating_stage.promote(segment_loaded, trained, evaluation, decision,
