@@ -203,7 +203,9 @@ def test_a_segment_champion_is_verified_before_it_is_loaded(pipeline):
 
     from tests.security.conftest import AS_OF
 
-    spec = pipeline.loaded.spec.model_copy(update={"segments": SegmentsSpec(column="country", max_per_task=2)})
+    spec = pipeline.loaded.spec
+    spec = spec.model_copy(update={"segments": SegmentsSpec(column="country", max_per_task=2),
+                                   "gate": spec.gate.model_copy(update={"heads": {}})})  # every candidate passes
     loaded = dataclasses.replace(pipeline.loaded, spec=spec)
     run = RunInfo(spec.dag_id, "scheduled__1", 1, AS_OF)
     first = segment_stage.train_chunk(loaded, pipeline.snapshot, ["DE"], run)[0]
