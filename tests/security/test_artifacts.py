@@ -7,6 +7,7 @@ with write access to the artifact store (and nothing else) could.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import pickle
 import shutil
@@ -25,7 +26,7 @@ def _plant_code(folder: Path, marker: Path) -> None:
         py.write_text(py.read_text() + payload)
     code = folder / "code"
     code.mkdir(exist_ok=True)
-    (code / "evil_loader.py").write_text(payload + "def _load_pyfunc(path, config=None):\n    raise SystemExit\n")
+    (code / "evil_loader.py").write_text(payload + "def _load_pyfunc(path, config=None):\n    raise RuntimeError('planted')\n")
     meta = yaml.safe_load((folder / "MLmodel").read_text())
     meta["flavors"]["python_function"].update({"loader_module": "evil_loader", "code": "code"})
     (folder / "MLmodel").write_text(yaml.safe_dump(meta))
@@ -81,9 +82,13 @@ def test_code_planted_in_the_champion_never_runs_and_the_next_run_goes_on(pipeli
 def test_every_kind_of_tampering_is_refused_by_every_loader(pipeline):
     """Batch scoring (plain ``mlflow.pyfunc.load_model`` and ``load_verified_model``) and promotion's check."""
     import mlflow.pyfunc
-    from retrain.errors import ArtifactIntegrityError
     from retrain.tracking import registry
-    from retrain.tracking.artifacts import load_verified_model
+    from retrain.tracking.registry import ArtifactIntegrityError
+
+    def load_verified_model(uri):
+        from retrain.tracking.artifacts import load_verified_model as load
+
+        return load(uri)
 
     trained, evaluation, decision = pipeline.run("scheduled__1")
     pipeline.promote(trained, evaluation, decision)
@@ -97,13 +102,14 @@ def test_every_kind_of_tampering_is_refused_by_every_loader(pipeline):
         data[len(data) // 2] ^= 0xFF
         path.write_bytes(bytes(data))
 
-    weights = folder / "data/bundle/weights.pt"
+    weights = next(folder.rglob("weights.pt"))
+    bundle = weights.parent
     tampers = {
         "weights flipped": lambda: flip_byte(weights),
         "weights truncated": lambda: weights.write_bytes(weights.read_bytes()[:100]),
-        "config changed": lambda: (folder / "data/bundle/model_config.json").write_text("{}"),
-        "encoder removed": lambda: (folder / "data/bundle/encoder.json").unlink(),
-        "file added": lambda: (folder / "data/bundle/extra.pt").write_bytes(b"x"),
+        "config changed": lambda: (bundle / "model_config.json").write_text("{}"),
+        "encoder removed": lambda: (bundle / "encoder.json").unlink(),
+        "file added": lambda: (bundle / "extra.pt").write_bytes(b"x"),
         "requirements changed": lambda: (folder / "requirements.txt").write_text("evil-package==6.6.6\n"),
         "weights replaced by a link": lambda: (weights.unlink(), weights.symlink_to("/etc/hostname")),
     }
@@ -138,7 +144,7 @@ def test_rollback_to_a_tampered_version_is_refused(pipeline, capsys):
         pipeline.promote(trained, evaluation, decision)
     client = pipeline.client()
     assert str(client.get_model_version_by_alias(pipeline.name, "champion").version) == "2"
-    weights = pipeline.version_folder("1") / "data/bundle/weights.pt"
+    weights = next(pipeline.version_folder("1").rglob("weights.pt"))
     weights.write_bytes(weights.read_bytes() + b"\x00")
 
     assert main(["rollback", pipeline.name, "--to", "1", "--reason", "bad release"]) == 2
@@ -150,15 +156,15 @@ def test_rollback_to_a_tampered_version_is_refused(pipeline, capsys):
 def test_a_champion_that_unpickles_code_is_refused_unexecuted_and_nobody_is_told_to_unpickle(pipeline, slack):
     """A weights.pt that is a pickle with code, whose digest was recorded as if it had been trained: the
     digest passes, torch's weights-only load refuses it, and no message suggests ``weights_only=False``."""
-    from retrain.tracking.artifacts import DIGEST_TAG, digest_tree
-
     trained, evaluation, decision = pipeline.run("scheduled__1")
     pipeline.promote(trained, evaluation, decision)
     marker = pipeline.tmp / MARKER_NAME
     folder = pipeline.version_folder("1")
-    (folder / "data/bundle/weights.pt").write_bytes(pickle.dumps({"w": _Payload(str(marker))}))
+    next(folder.rglob("weights.pt")).write_bytes(pickle.dumps({"w": _Payload(str(marker))}))
     client = pipeline.client()
-    digests = json.dumps(digest_tree(folder))
+    digests = json.dumps({p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+                          for p in folder.rglob("*") if p.is_file()})
+    DIGEST_TAG = "retrain.artifact_sha256"  # noqa: N806 - the tag training records
     client.set_model_version_tag(pipeline.name, "1", DIGEST_TAG, digests)
     client.set_tag(trained["run_id"], DIGEST_TAG, digests)
 

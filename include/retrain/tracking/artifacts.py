@@ -22,7 +22,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from retrain.errors import ArtifactIntegrityError, UnusableModelError
+from retrain.errors import ArtifactIntegrityError
 from retrain.tracking.lineage import file_sha256
 
 if TYPE_CHECKING:
@@ -48,9 +48,6 @@ def logging_bundle(bundle_digests: dict[str, str]) -> Iterator[None]:
         yield
     finally:
         _being_logged.reset(token)
-
-
-__all__ = ["ArtifactIntegrityError", "UnusableModelError"]
 
 
 def package_version() -> str:

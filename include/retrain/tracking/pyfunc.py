@@ -38,14 +38,9 @@ def _model_root(data_path: Path) -> Path:
 
 
 def _load_pyfunc(data_path: str, model_config: dict | None = None) -> BundlePredictor:
+    from retrain.errors import UnusableModelError
     from retrain.models.bundle import ModelBundle
-    from retrain.tracking.artifacts import (
-        BUNDLE_FORMAT,
-        UnusableModelError,
-        check_mlmodel,
-        package_version,
-        verify_loaded_copy,
-    )
+    from retrain.tracking.artifacts import BUNDLE_FORMAT, check_mlmodel, package_version, verify_loaded_copy
 
     root = _model_root(Path(data_path))
     meta = check_mlmodel(root / "MLmodel", str(root))

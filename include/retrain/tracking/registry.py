@@ -20,7 +20,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from retrain.errors import ArtifactIntegrityError, RetrainError
+from retrain.errors import (
+    ArtifactIntegrityError as ArtifactIntegrityError,  # re-exported: callers catch it here
+)
+from retrain.errors import RetrainError
 from retrain.tracking.mlflow_store import CHAMPION, PREVIOUS_CHAMPION, champion_version, version_for_run
 
 if TYPE_CHECKING:
@@ -38,8 +41,6 @@ LOCK_SUFFIX = "--promotion-lock"
 class PromotionConflict(RetrainError):
     """Another run moved the champion after this candidate was gated; it must be gated again."""
 
-
-__all__ = ["ArtifactIntegrityError", "PromotionConflict", "PromotionLockUnavailable"]
 
 OUTSIDE_ACTOR = "outside retrain"
 
