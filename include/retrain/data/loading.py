@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from retrain.errors import DataReadError
 
 
-def read_table(files: list[str] | list[Path], columns: list[str] | None = None) -> pa.Table:
-    """Concatenate the files into one table, keeping only ``columns`` (all when None)."""
+def read_table(files: list[str] | list[Path], columns: list[str] | None = None, partition_column: str | None = None
+               ) -> pa.Table:
+    """Concatenate the files into one table, keeping only ``columns`` (all when None); with
+    ``partition_column``, add a column naming each row's partition folder (``dt=YYYY-MM-DD``)."""
     tables = []
     for file in files:
         path = Path(file)
@@ -29,7 +30,10 @@ def read_table(files: list[str] | list[Path], columns: list[str] | None = None) 
             if missing:
                 raise DataReadError(f"{path}: missing column(s) {missing}; the file has {schema.names}")
         try:
-            tables.append(pq.read_table(path, columns=columns))
+            table = pq.read_table(path, columns=columns)
+            if partition_column is not None:
+                table = table.append_column(partition_column, pa.array([path.parent.name] * table.num_rows, pa.string()))
+            tables.append(table)
         except Exception as exc:
             raise DataReadError(f"{path}: cannot read parquet data ({type(exc).__name__}: {exc})") from None
     if not tables:
@@ -38,14 +42,3 @@ def read_table(files: list[str] | list[Path], columns: list[str] | None = None) 
         return pa.concat_tables(tables, promote_options="permissive")
     except pa.ArrowInvalid as exc:
         raise DataReadError(f"partitions have incompatible schemas: {exc}") from None
-
-
-def holdout_mask(num_rows: int, fraction: float, seed: int) -> np.ndarray:
-    """Deterministic boolean mask: True for holdout rows. Same rows and seed, same split."""
-    rng = np.random.default_rng(seed)
-    return rng.random(num_rows) < fraction
-
-
-def split_holdout(table: pa.Table, fraction: float, seed: int) -> tuple[pa.Table, pa.Table]:
-    mask = holdout_mask(table.num_rows, fraction, seed)
-    return table.filter(pa.array(~mask)), table.filter(pa.array(mask))

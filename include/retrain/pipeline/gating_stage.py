@@ -59,6 +59,7 @@ def evaluate(loaded: LoadedSpec, snapshot_dict: dict, trained: dict) -> dict:
     """Register the candidate as ``challenger``; score it and the current champion on this run's holdout."""
     import mlflow
 
+    from retrain.data.split import champion_seen_rows_from_tags, same_spec_and_data
     from retrain.pipeline.training_stage import load_split
     from retrain.tracking import mlflow_store, registry
 
@@ -78,6 +79,10 @@ def evaluate(loaded: LoadedSpec, snapshot_dict: dict, trained: dict) -> dict:
     slices = _slice_scores(spec, holdout, labels, candidate_pred)
     champion = mlflow_store.champion_version(client, name)
     champion_scores, significance = None, {}
+    champion_tags = client.get_run(champion.run_id).data.tags if champion is not None else None
+    seen = champion_seen_rows_from_tags(holdout, champion_tags)
+    if seen.rows:
+        log.warning("%d holdout rows were in the champion's training data (%s)", seen.rows, seen.how)
     if champion is not None:
         champion_pred = _predict(f"models:/{name}/{champion.version}", holdout, spec)
         champion_scores = _scores(spec, labels, champion_pred)
@@ -98,6 +103,7 @@ def evaluate(loaded: LoadedSpec, snapshot_dict: dict, trained: dict) -> dict:
         if slices:
             mlflow.log_dict(slices, "evaluation/slices.json")
         mlflow.log_param("holdout_rows", holdout.num_rows)
+        mlflow.log_metric("gate.champion_seen_holdout_rows", seen.rows)
         mlflow.set_tag("retrain.challenger_version", challenger)
         _log_head_plots(spec, labels, candidate_pred)
     for head, metrics in candidate.items():
@@ -110,6 +116,9 @@ def evaluate(loaded: LoadedSpec, snapshot_dict: dict, trained: dict) -> dict:
         "significance": significance,
         "slices": slices,
         "holdout_rows": holdout.num_rows,
+        "champion_seen_holdout_rows": seen.rows,
+        "champion_seen_how": seen.how,
+        "same_spec_and_data_as_champion": same_spec_and_data(run.data.tags, champion_tags),
     }
 
 
@@ -121,6 +130,9 @@ def gate(loaded: LoadedSpec, evaluation: dict, trained: dict) -> dict:
     decision = decide(
         spec.gate, spec.heads, evaluation["candidate"], evaluation["champion"], evaluation["champion_version"],
         significance=evaluation.get("significance"),
+        champion_seen_holdout_rows=evaluation.get("champion_seen_holdout_rows", 0),
+        seen_how=evaluation.get("champion_seen_how", ""),
+        same_spec_and_data=evaluation.get("same_spec_and_data_as_champion", False),
     )
     client = mlflow_store.connect(get_settings())
     verdict = "promote" if decision.promote else "reject"

@@ -97,9 +97,11 @@ def chunk_threads() -> int:
 
 def _read(spec: ModelSpec, snapshot: DataSnapshot):
     from retrain.data.loading import read_table
+    from retrain.data.split import PARTITION_COLUMN
 
-    columns = list(dict.fromkeys([*spec.features.columns, *[h.label for h in spec.heads], spec.segments.column]))
-    return read_table(snapshot.files, columns=columns)
+    columns = list(dict.fromkeys([*spec.features.columns, *[h.label for h in spec.heads], spec.segments.column,
+                                  *spec.data.holdout_key]))
+    return read_table(snapshot.files, columns=columns, partition_column=PARTITION_COLUMN)
 
 
 def train_chunk(loaded: LoadedSpec, snapshot_dict: dict, segments: list[str], run: RunInfo) -> list[dict]:
@@ -167,7 +169,7 @@ def _train_segment(client, exp_id: str, loaded: LoadedSpec, snapshot: DataSnapsh
     import torch
     from mlflow.entities import Metric, Param, RunTag
 
-    from retrain.data.loading import split_holdout
+    from retrain.data import split
     from retrain.models.bundle import ModelBundle
     from retrain.pipeline.training_stage import _params, build_and_fit
     from retrain.tracking import mlflow_store
@@ -178,11 +180,14 @@ def _train_segment(client, exp_id: str, loaded: LoadedSpec, snapshot: DataSnapsh
     spec = loaded.spec
     if rows.num_rows < 10:
         raise ValueError(f"segment {segment!r} has only {rows.num_rows} rows")
-    train_table, holdout_table = split_holdout(rows, spec.data.holdout_fraction, spec.training.seed)
+    rule = split.rule_for(spec)
+    partitions = [Path(p).name for p in snapshot.partitions]
+    train_table, holdout_table = split.split(rows, rule, partitions)
     device = resolve_device(spec.training.device, spec.resources.gpu)
     name = registered_name(spec, segment)
     tags = {**run.tags(), "retrain.model": spec.name, SEGMENT_TAG: segment, "retrain.registered_model": name,
-            "retrain.data_fingerprint": snapshot.fingerprint}
+            "retrain.data_fingerprint": snapshot.fingerprint, "retrain.spec_sha256": loaded.sha256,
+            split.RULE_TAG: rule.to_tag(), split.PARTITIONS_TAG: ",".join(partitions)}
     mlflow_run = client.create_run(exp_id, run_name=f"{name} {run.as_of:%Y-%m-%d}", tags=tags)
     run_id = mlflow_run.info.run_id
     try:
@@ -193,18 +198,23 @@ def _train_segment(client, exp_id: str, loaded: LoadedSpec, snapshot: DataSnapsh
         candidate = {h.name: head_metrics(h.kind, labels[h.name], predictions[h.name]) for h in spec.heads}
         champion = mlflow_store.champion_version(client, name)
         champion_scores = None
+        champion_tags = client.get_run(champion.run_id).data.tags if champion is not None else None
+        seen = split.champion_seen_rows_from_tags(holdout_table, champion_tags)
         if champion is not None:
             with tempfile.TemporaryDirectory() as tmp:
                 folder = client.download_artifacts(champion.run_id, "bundle", tmp)
                 previous = ModelBundle.load(folder).predict_table(holdout_table)
             champion_scores = {h.name: head_metrics(h.kind, labels[h.name], previous[h.name]) for h in spec.heads}
         decision = decide(spec.gate, spec.heads, candidate, champion_scores,
-                          str(champion.version) if champion else None)
+                          str(champion.version) if champion else None,
+                          champion_seen_holdout_rows=seen.rows, seen_how=seen.how,
+                          same_spec_and_data=split.same_spec_and_data(tags, champion_tags))
         now = int(time.time() * 1000)
         metrics = [Metric(k, v, now, r.epoch) for r in history
                    for k, v in (("train_loss", r.train_loss), ("holdout_loss", r.holdout_loss)) if v is not None]
         metrics += [Metric(f"{h}.{m}", v, now, 0) for h, ms in candidate.items() for m, v in ms.items()
                     if v == v]  # NaN metrics are not loggable
+        metrics.append(Metric("gate.champion_seen_holdout_rows", float(seen.rows), now, 0))
         params = [Param(k, v) for k, v in {**_params(spec, snapshot), "segment_rows": str(rows.num_rows)}.items()]
         client.log_batch(run_id, metrics=metrics, params=params,
                          tags=[RunTag("retrain.gate", json.dumps(decision.to_dict()))])

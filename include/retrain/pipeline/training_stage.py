@@ -36,6 +36,8 @@ def _params(spec: ModelSpec, snapshot: DataSnapshot) -> dict[str, str]:
         "numeric_features": ",".join(spec.features.numeric),
         "categorical_features": ",".join(spec.features.categorical),
         "holdout_fraction": str(spec.data.holdout_fraction),
+        "holdout_key": ",".join(spec.data.holdout_key) or "<whole row>",
+        "holdout_newest_days": str(spec.data.holdout_newest_days),
         "training_window_days": str(spec.data.training_window_days),
         "partitions": str(len(snapshot.partitions)),
         "rows": str(snapshot.total_rows),
@@ -93,12 +95,14 @@ def build_and_fit(spec: ModelSpec, train_table, holdout_table, device, on_epoch=
 
 
 def load_split(spec: ModelSpec, snapshot: DataSnapshot):
-    """The snapshot's training and holdout rows; the split depends only on the data and the seed."""
-    from retrain.data.loading import read_table, split_holdout
+    """The snapshot's training and holdout rows, split by the spec's rule (``retrain.data.split``): a row
+    falls on the same side in every window, whatever the row order. Both carry the partition column."""
+    from retrain.data import split
+    from retrain.data.loading import read_table
 
-    columns = [*spec.features.columns, *[h.label for h in spec.heads]]
-    table = read_table(snapshot.files, columns=columns)
-    return split_holdout(table, spec.data.holdout_fraction, spec.training.seed)
+    columns = list(dict.fromkeys([*spec.features.columns, *[h.label for h in spec.heads], *spec.data.holdout_key]))
+    table = read_table(snapshot.files, columns=columns, partition_column=split.PARTITION_COLUMN)
+    return split.split(table, split.rule_for(spec), [Path(p).name for p in snapshot.partitions])
 
 
 def _log_validation(validation: dict) -> None:
@@ -119,6 +123,7 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
     """Train, log and return ``{"run_id", "model_uri"}``. A retry of the same Airflow run reuses its MLflow run."""
     import mlflow
 
+    from retrain.data.split import RULE_TAG, rule_for
     from retrain.tracking import mlflow_store, pyfunc_entry
     from retrain.tracking.lineage import MANIFEST_PATH, build_manifest, file_sha256, manifest_tags
     from retrain.tracking.plots import loss_curves
@@ -146,6 +151,7 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
         log.info("an earlier try left MLflow run %s without a model: resuming it from its last checkpoint", run_id)
     with mlflow.start_run(run_id=run_id, experiment_id=exp_id, run_name=f"{spec.name} {run.as_of:%Y-%m-%d}") as active:
         mlflow.set_tags(tags)
+        mlflow.set_tag(RULE_TAG, rule_for(spec).to_tag())
         mlflow.log_params(_params(spec, snapshot))
         mlflow.log_text(loaded.path.read_text(), "spec/" + loaded.path.name)
         mlflow.log_dict(snapshot.to_dict(), "data/snapshot.json")
