@@ -367,7 +367,10 @@ def _observed(
     if details.get("unexpected_count"):
         return _unexpected_values(exp, details, rows)
     if "observed_value" in details:
-        return _observed_value(exp, details["observed_value"])
+        observed = details["observed_value"]
+        if exp.expect.endswith(("_in_type_list", "_of_type")) and exp.column in dtypes:
+            observed = dtypes[exp.column]  # GX reports Int64's numpy scalar type ('int64'), not the dtype
+        return _observed_value(exp, observed)
     expected = _expected_args(exp)
     return "failed" + (f" (expected {expected})" if expected else "")
 
