@@ -66,7 +66,7 @@ class DataSpec(_Strict):
         default=0.2, ge=0, lt=0.9, description="share of rows held out, by a hash of holdout_key (docs/evaluation.md)"
     )
     holdout_key: list[str] = Field(
-        default_factory=list, description="columns whose hash puts a row in the holdout; empty: the whole row"
+        default_factory=list, description="columns (an id, a user) whose hash puts a row in the holdout; empty: the whole row"
     )
     holdout_newest_days: int = Field(default=0, ge=0, description="also hold out the window's newest N days whole")
     drop_unlabeled_rows: bool = Field(
@@ -236,10 +236,6 @@ class ModelSpec(_Strict):
                         f"gate.heads.{head_name}: unknown metric {metric!r} for a {kind} head "
                         f"(known: {sorted(known)})"
                     )
-        readable = {*self.features.columns, *labels, *([self.segments.column] if self.segments else [])}
-        unknown_key = [c for c in self.data.holdout_key if c not in readable]
-        if unknown_key:
-            raise ValueError(f"data.holdout_key: {unknown_key} are not feature, label or segment columns")
         unknown_slices = set(self.evaluation.slices) - set(self.features.categorical)
         if unknown_slices:
             raise ValueError(f"evaluation.slices must be categorical features, got {sorted(unknown_slices)}")

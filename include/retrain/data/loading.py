@@ -42,3 +42,34 @@ def read_table(files: list[str] | list[Path], columns: list[str] | None = None, 
         return pa.concat_tables(tables, promote_options="permissive")
     except pa.ArrowInvalid as exc:
         raise DataReadError(f"partitions have incompatible schemas: {exc}") from None
+
+
+def _unlabeled_mask(table: pa.Table, labels: list[str]):
+    import pyarrow.compute as pc
+
+    present = [c for c in labels if c in table.column_names]
+    if not present:
+        return None
+    missing = pc.is_null(table.column(present[0]))
+    for name in present[1:]:
+        missing = pc.or_(missing, pc.is_null(table.column(name)))
+    return missing
+
+
+def unlabeled_per_partition(table: pa.Table, labels: list[str], partition_column: str) -> dict[str, int]:
+    """Rows with a null in any label column, per partition (``dt=...``); partitions without any are left out."""
+    import pyarrow.compute as pc
+
+    missing = _unlabeled_mask(table, labels)
+    if missing is None or table.num_rows == 0:
+        return {}
+    counts = pc.value_counts(pc.filter(table.column(partition_column), missing)).to_pylist()
+    return {row["values"]: int(row["counts"]) for row in sorted(counts, key=lambda r: r["values"])}
+
+
+def drop_unlabeled(table: pa.Table, labels: list[str]) -> pa.Table:
+    """Only the rows whose every label is present (``data.drop_unlabeled_rows``)."""
+    import pyarrow.compute as pc
+
+    missing = _unlabeled_mask(table, labels)
+    return table if missing is None else table.filter(pc.invert(missing))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 
@@ -98,12 +99,21 @@ def data_docs_url(paths: dict[str, str]) -> str | None:
     return Path(docs).as_uri()
 
 
-def _champion_reference(loaded: LoadedSpec) -> tuple[dict | None, str]:
-    """The champion's reference statistics (from its run's validation/report.json) and where they came from."""
+def _champion(loaded: LoadedSpec):
+    """The champion's registered version and its run's tags, or (None, None) before the first promotion."""
     from retrain.tracking import mlflow_store
 
     client = mlflow_store.connect(get_settings())
     champion = mlflow_store.champion_version(client, loaded.spec.registered_model_name)
+    if champion is None:
+        return None, None
+    return champion, client.get_run(champion.run_id).data.tags
+
+
+def _champion_reference(loaded: LoadedSpec, champion=None) -> tuple[dict | None, str]:
+    """The champion's reference statistics (from its run's validation/report.json) and where they came from."""
+    if champion is None:
+        champion, _ = _champion(loaded)
     if champion is None:
         return None, "no champion yet"
     where = f"champion version {champion.version} (run {champion.run_id})"
@@ -117,10 +127,19 @@ def _champion_reference(loaded: LoadedSpec) -> tuple[dict | None, str]:
     return report.get("reference_stats") or None, where
 
 
-def _file_rows(files: list[str]) -> list[int]:
-    import pyarrow.parquet as pq
+def _parts(partitions: list[str], names) -> list:
+    """Rows per partition from the table's partition column (files are read, and rows kept, in order)."""
+    import pyarrow.compute as pc
 
-    return [pq.ParquetFile(f).metadata.num_rows for f in files]
+    from retrain.validation.checks import PartitionRows, partition_day
+
+    counts = {r["values"]: int(r["counts"]) for r in pc.value_counts(names).to_pylist()} if len(names) else {}
+    out, offset = [], 0
+    for part in partitions:
+        rows = counts.get(Path(part).name, 0)
+        out.append(PartitionRows(part, partition_day(part), offset, rows))
+        offset += rows
+    return out
 
 
 def validate_data(loaded: LoadedSpec, snapshot: dict, *, reference: dict | None = None) -> dict:
@@ -135,11 +154,13 @@ def validate_data(loaded: LoadedSpec, snapshot: dict, *, reference: dict | None 
     """
     import pyarrow as pa
 
-    from retrain.data.loading import read_table
+    from retrain.data.loading import drop_unlabeled, read_table, unlabeled_per_partition
+    from retrain.data.split import PARTITION_COLUMN, PARTITIONS_TAG
     from retrain.errors import DataReadError
     from retrain.validation import load_suite, validate_frame
-    from retrain.validation.checks import partition_rows, schema_drift
+    from retrain.validation.checks import schema_drift
     from retrain.validation.contract import ExpectationFailure, ValidationReport, add_failures, write_report
+    from retrain.validation.partitions import merge_window_and_partitions, new_partitions, validate_partitions
 
     data = DataSnapshot.from_dict(snapshot)
     label = _partition_label(loaded, data)
@@ -148,7 +169,7 @@ def validate_data(loaded: LoadedSpec, snapshot: dict, *, reference: dict | None 
     out = report_dir(loaded, data)
     empty = ValidationReport(suite=suite.name, partition=label, rows=0, evaluated=1, suite_sha256=suite.sha256)
     try:
-        table = read_table(data.files)
+        table = read_table(data.files, partition_column=PARTITION_COLUMN)
     except DataReadError as exc:  # keep a report of the rejected partition even when it cannot be read
         write_report(empty, out, error=str(exc))
         raise
@@ -162,18 +183,34 @@ def validate_data(loaded: LoadedSpec, snapshot: dict, *, reference: dict | None 
             raise DataReadError(f"{label}: the partitions' files cannot be read together ({combine_error})")
         report = add_failures(empty, schema_failure)
         report.raise_for_blocking(data_docs_url(write_report(report, out)))
-    parts = partition_rows(data.partitions, data.files, _file_rows(data.files))
-    frame = table.to_pandas()
-    report = add_failures(validate_frame(frame, suite, partition=label, partitions=parts), schema_failure)
+    spec = loaded.spec
+    labels = [h.label for h in spec.heads]
+    unlabeled = unlabeled_per_partition(table, labels, PARTITION_COLUMN)
+    if spec.data.drop_unlabeled_rows and unlabeled:
+        log.warning("dropping rows without a label (data.drop_unlabeled_rows): %s", unlabeled)
+        table = drop_unlabeled(table, labels)
+    parts = _parts(data.partitions, table.column(PARTITION_COLUMN))
+    frame = table.drop_columns([PARTITION_COLUMN]).to_pandas()
+    window = validate_frame(frame, suite, partition=label, partitions=parts)
+    champion, champion_tags = _champion(loaded)
+    trained_on = (champion_tags or {}).get(PARTITIONS_TAG)
+    fresh = new_partitions(parts, trained_on.split(",") if trained_on else None)
+    day_failures, days = validate_partitions(
+        frame, suite, fresh, dataset=loaded.spec.data.location, unlabeled=unlabeled, labels=labels,
+        drop_unlabeled=spec.data.drop_unlabeled_rows,
+    )
+    merged = merge_window_and_partitions(window.failures, day_failures)
+    report = add_failures(replace(window, failures=[]), [*merged, *schema_failure])
+    extra: dict = {"partitions_checked": days, "unlabeled_rows": unlabeled,
+                   "unlabeled_rows_dropped": spec.data.drop_unlabeled_rows}
 
     drift = loaded.spec.validation.drift
-    extra: dict = {}
     if drift is not None:
         from retrain.validation.drift import drift_failures, reference_stats
 
         source = "the reference given"
         if reference is None:
-            reference, source = _champion_reference(loaded)
+            reference, source = _champion_reference(loaded, champion)
         # The newly arrived partition against the champion's training data: in a sliding window most rows
         # are shared with the champion's, which would dilute a shift of the new day.
         newest = frame.iloc[parts[-1].start:parts[-1].start + parts[-1].rows] if parts else frame

@@ -101,7 +101,12 @@ def _read(spec: ModelSpec, snapshot: DataSnapshot):
 
     columns = list(dict.fromkeys([*spec.features.columns, *[h.label for h in spec.heads], spec.segments.column,
                                   *spec.data.holdout_key]))
-    return read_table(snapshot.files, columns=columns, partition_column=PARTITION_COLUMN)
+    table = read_table(snapshot.files, columns=columns, partition_column=PARTITION_COLUMN)
+    if spec.data.drop_unlabeled_rows:
+        from retrain.data.loading import drop_unlabeled
+
+        table = drop_unlabeled(table, [h.label for h in spec.heads])
+    return table
 
 
 def train_chunk(loaded: LoadedSpec, snapshot_dict: dict, segments: list[str], run: RunInfo) -> list[dict]:

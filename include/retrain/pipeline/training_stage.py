@@ -98,10 +98,13 @@ def load_split(spec: ModelSpec, snapshot: DataSnapshot):
     """The snapshot's training and holdout rows, split by the spec's rule (``retrain.data.split``): a row
     falls on the same side in every window, whatever the row order. Both carry the partition column."""
     from retrain.data import split
-    from retrain.data.loading import read_table
+    from retrain.data.loading import drop_unlabeled, read_table
 
-    columns = list(dict.fromkeys([*spec.features.columns, *[h.label for h in spec.heads], *spec.data.holdout_key]))
+    labels = [h.label for h in spec.heads]
+    columns = list(dict.fromkeys([*spec.features.columns, *labels, *spec.data.holdout_key]))
     table = read_table(snapshot.files, columns=columns, partition_column=split.PARTITION_COLUMN)
+    if spec.data.drop_unlabeled_rows:
+        table = drop_unlabeled(table, labels)
     return split.split(table, split.rule_for(spec), [Path(p).name for p in snapshot.partitions])
 
 
@@ -110,6 +113,10 @@ def _log_validation(validation: dict) -> None:
     import mlflow
 
     mlflow.log_dict(validation, "validation/report.json")
+    unlabeled = validation.get("unlabeled_rows") or {}
+    if validation.get("unlabeled_rows_dropped"):  # rows without a label left out of training, per partition
+        mlflow.log_metric("data.unlabeled_rows_dropped", sum(unlabeled.values()))
+        mlflow.log_dict(unlabeled, "data/unlabeled_rows.json")
     folder = Path(validation.get("report_paths", {}).get("folder", ""))
     for name in ("gx_result.json", "data_docs"):
         path = folder / name
