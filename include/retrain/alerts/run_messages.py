@@ -52,6 +52,12 @@ def _check_line(check: Mapping[str, Any]) -> str:
         )
     elif rule == "significant_improvement":
         body = f"{name}: improvement over champion, CI lower bound {_number(candidate)} (must be > {_number(limit)})"
+    elif rule == "min_improvement":
+        body = f"{name}: {_number(candidate)} vs champion {_number(champion)} (must reach {_number(limit)})"
+    elif rule == "leak_free_holdout":
+        body = f"holdout rows the champion trained on: {int(candidate or 0)} (must be 0; {check.get('note', '')})"
+    elif rule == "identical_to_champion":
+        body = f"candidate identical to the champion ({check.get('note', '')})"
     elif rule in ("min", "max"):
         sign = ">=" if rule == "min" else "<="
         body = f"{name}: {_number(candidate)} (threshold {sign} {_number(limit)})"
@@ -132,6 +138,9 @@ def decision_message(
         blocks.append(bullet_section("Gate checks (thresholds and champion)", [_check_line(c) for c in checks]))
     elif decision:
         blocks.append(section("*Gate checks*\nno rules configured for this model"))
+    notes = [str(n) for n in evaluation.get("notes") or []]
+    if notes:  # what was not checked or is still pending, e.g. drift without a reference
+        blocks.append(bullet_section("Notes", [escape_mrkdwn(n) for n in notes]))
     table = _metrics_table(evaluation)
     if table:
         compared = evaluation.get("champion_version")

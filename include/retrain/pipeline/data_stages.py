@@ -127,6 +127,41 @@ def _champion_reference(loaded: LoadedSpec, champion=None) -> tuple[dict | None,
     return report.get("reference_stats") or None, where
 
 
+def _drift_reference(loaded: LoadedSpec, champion, champion_tags: dict | None, drift) -> tuple[dict | None, str]:
+    """Statistics of the data that trained the champion, and a description of exactly where they came from.
+
+    The champion's stored ``reference_stats`` when they cover the spec's drift columns; otherwise computed
+    now from the partitions the champion trained on (its run's ``retrain.data_partitions``), when they are
+    still on disk. Without either the description says that drift was not checked, and why."""
+    if champion is None:
+        return None, "not checked: no champion yet"
+    stored, where = _champion_reference(loaded, champion)
+    if stored and all(c in stored for c in drift.columns):
+        return stored, where
+    from retrain.data.loading import read_table
+    from retrain.data.split import PARTITIONS_TAG
+    from retrain.errors import DataReadError
+    from retrain.validation.drift import reference_stats
+
+    names = [n for n in ((champion_tags or {}).get(PARTITIONS_TAG) or "").split(",") if n]
+    dataset = get_settings().resolve_data_path(loaded.spec.data.location)
+    files = sorted(f for n in names for f in (dataset / n).glob("*.parquet"))
+    missing = [n for n in names if not any((dataset / n).glob("*.parquet"))]
+    if not names or missing:
+        why = "its training partitions are not recorded" if not names else f"its training partitions are gone ({missing[:3]})"
+        return None, f"not checked: champion version {champion.version} has no stored reference and {why}"
+    try:
+        frame = read_table(files).to_pandas()
+    except DataReadError as exc:
+        return None, f"not checked: champion version {champion.version}'s training partitions cannot be read ({exc})"
+    computed = reference_stats(frame, drift.columns, drift.bins)
+    log.warning("champion version %s has no stored drift reference for %s: computed from its %d training partitions",
+                champion.version, [c for c in drift.columns if c not in (stored or {})], len(names))
+    return {**computed, **(stored or {})}, (
+        f"champion version {champion.version} (run {champion.run_id}), computed from the partitions it trained on "
+        f"({names[0]}..{names[-1]})")
+
+
 def _parts(partitions: list[str], names) -> list:
     """Rows per partition from the table's partition column (files are read, and rows kept, in order)."""
     import pyarrow.compute as pc
@@ -210,14 +245,23 @@ def validate_data(loaded: LoadedSpec, snapshot: dict, *, reference: dict | None 
 
         source = "the reference given"
         if reference is None:
-            reference, source = _champion_reference(loaded, champion)
+            reference, source = _drift_reference(loaded, champion, champion_tags, drift)
         # The newly arrived partition against the champion's training data: in a sliding window most rows
         # are shared with the champion's, which would dilute a shift of the new day.
         newest = frame.iloc[parts[-1].start:parts[-1].start + parts[-1].rows] if parts else frame
         failures, scores = drift_failures(newest, reference or {}, drift, source)
+        unchecked = [c for c in drift.columns if c not in scores]
+        not_checked = None
+        if unchecked:  # say so loudly: drift on in the spec must never pass silently
+            not_checked = (f"drift not checked for {', '.join(unchecked)}: "
+                           + (f"{source} has no usable statistics for them" if reference else source))
+            log.warning("%s: %s", label, not_checked)
+            failures.append(ExpectationFailure("retrain_drift_not_checked", ", ".join(unchecked), "warn",
+                                               not_checked, 10_000 + len(drift.columns)))
         report = add_failures(report, failures)
         extra["reference_stats"] = reference_stats(frame, drift.columns, drift.bins)
-        extra["drift"] = {"reference": source, "psi": scores, "psi_warn": drift.psi_warn, "psi_block": drift.psi_block}
+        extra["drift"] = {"reference": source if scores else None, "psi": scores, "psi_warn": drift.psi_warn,
+                          "psi_block": drift.psi_block, "checked": not unchecked, "not_checked": not_checked}
 
     paths = write_report(report, out, extra=extra)
     for warning in report.warnings:

@@ -49,6 +49,9 @@ def gate_decision(loaded: LoadedSpec, evaluation: Mapping[str, Any], decision: M
         evaluation.get("champion"),
         evaluation.get("champion_version"),
         significance=evaluation.get("significance"),
+        champion_seen_holdout_rows=evaluation.get("champion_seen_holdout_rows", 0),
+        seen_how=evaluation.get("champion_seen_how", ""),
+        same_spec_and_data=evaluation.get("same_spec_and_data_as_champion", False),
     ).to_dict()
 
 
@@ -92,6 +95,9 @@ def notify_outcome(
 
     spec = loaded.spec
     trained, evaluation = trained or {}, evaluation or {}
+    if trained.get("drift_not_checked"):
+        evaluation = {**evaluation, "notes": [*evaluation.get("notes", []),
+                                              f"Drift NOT checked: {trained['drift_not_checked']}"]}
     text = render_summary(loaded, run_id, trained, evaluation, outcome)
     log.info("%s", text)
     try:

@@ -197,7 +197,12 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
         mlflow.set_tag("retrain.model_uri", info.model_uri)
         shutil.rmtree(checkpoints, ignore_errors=True)  # the model is logged; a retry reuses it as is
         log.info("logged candidate %s in MLflow run %s after %d epochs", info.model_uri, active.info.run_id, len(history))
-        return {"run_id": active.info.run_id, "experiment_id": exp_id, "model_uri": info.model_uri}
+        result = {"run_id": active.info.run_id, "experiment_id": exp_id, "model_uri": info.model_uri}
+        not_checked = ((validation or {}).get("drift") or {}).get("not_checked")
+        if not_checked:  # carried to the Slack summary: drift was asked for and not done
+            mlflow.set_tag("retrain.drift_not_checked", not_checked[:4500])
+            result["drift_not_checked"] = not_checked
+        return result
 
 
 def _log_dataset_inputs(spec: ModelSpec, snapshot: DataSnapshot, train_table, holdout_table) -> None:
