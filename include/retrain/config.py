@@ -184,8 +184,15 @@ class HeadGate(_Strict):
     )
 
 
+class ShadowSpec(_Strict):
+    """Hold a challenger that passed the gate beside the champion on the next partitions before promoting it."""
+
+    partitions: int = Field(ge=1, le=60, description="partitions landed after its training data it must win on")
+
+
 class GateSpec(_Strict):
     heads: dict[str, HeadGate] = Field(default_factory=dict)
+    shadow: ShadowSpec | None = None
     bootstrap_samples: int = Field(default=200, ge=20, le=10_000)
     confidence: float = Field(default=0.95, gt=0.5, lt=1)
 

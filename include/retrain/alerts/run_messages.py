@@ -118,7 +118,12 @@ def decision_message(
     reasons = [str(r) for r in (outcome.get("reasons") or decision.get("reasons") or [])]
     checks = [c for c in decision.get("checks") or [] if isinstance(c, Mapping)]
 
-    if promoted:
+    if outcome.get("shadow"):
+        title = f"Shadow: {model_name} version {outcome.get('shadow_version')} passed the gate, held beside champion {version}"
+        facts = [("Model", model_name), ("Decision", "shadow"), ("Champion (unchanged)", str(version)),
+                 ("In shadow", f"version {outcome.get('shadow_version')}")]
+        fallback = f"{title}. Airflow run {run_id}."
+    elif promoted:
         title = f"Promoted: {model_name} version {version} is the new champion"
         facts = [("Model", model_name), ("Decision", "promoted"), ("New champion", f"version {version}"),
                  ("Previous champion", str(previous))]
@@ -132,7 +137,7 @@ def decision_message(
     facts.append(("Airflow run", run_id))
 
     blocks = [header(title), *fields(facts)]
-    if not promoted:
+    if not promoted and not outcome.get("shadow"):
         blocks.append(bullet_section("Why it was rejected", [escape_mrkdwn(r) for r in reasons] or ["no reason given"]))
     if checks:
         blocks.append(bullet_section("Gate checks (thresholds and champion)", [_check_line(c) for c in checks]))

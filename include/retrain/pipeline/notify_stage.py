@@ -95,6 +95,10 @@ def notify_outcome(
 
     spec = loaded.spec
     trained, evaluation = trained or {}, evaluation or {}
+    if evaluation.get("shadow"):  # both models' scores per partition, and how the shadow stands
+        from retrain.tracking.model_card import describe
+
+        evaluation = {**evaluation, "notes": [*evaluation.get("notes", []), *describe(evaluation["shadow"])]}
     if trained.get("drift_not_checked"):
         evaluation = {**evaluation, "notes": [*evaluation.get("notes", []),
                                               f"Drift NOT checked: {trained['drift_not_checked']}"]}

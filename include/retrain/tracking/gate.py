@@ -32,6 +32,8 @@ class GateCheck:
                 f"holdout: {int(self.candidate)} of its rows were in the champion's training data ({self.note}); "
                 f"the gate does not compare models on rows one of them trained on (must be {int(self.limit)}) {verdict}"
             )
+        if self.rule == "shadow_pending":
+            return f"another challenger is in shadow ({self.note}); this one waits for its outcome {verdict}"
         if self.rule == "identical_to_champion":
             return f"candidate is identical to the champion ({self.note}): promoting it would change nothing {verdict}"
         if self.rule == "min_improvement":
