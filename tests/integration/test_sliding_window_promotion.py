@@ -9,19 +9,12 @@ it is blocked, and a rerun on the same data with the same spec (a tie) does not 
 
 from __future__ import annotations
 
-import dataclasses
-from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
+from datetime import date, timedelta
 
-import pyarrow as pa
 import pytest
-from retrain.config import load_spec
-from retrain.data.demo import generate_day
-from retrain.data.landing import write_partition
-from retrain.errors import DataContractError
-from retrain.pipeline.context import RunInfo
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.daily_runs import run_day, small_daily_model
+
 FIRST = date(2026, 6, 1)
 DAYS = 12
 WINDOW = 4
@@ -33,55 +26,11 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def loaded(tmp_path, monkeypatch):
-    monkeypatch.setenv("RETRAIN_DATA_ROOT", str(tmp_path / "data"))
-    monkeypatch.setenv("RETRAIN_LOCAL_STATE", str(tmp_path / "state"))
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'state' / 'mlflow.db'}")
-    loaded = load_spec(ROOT / "include" / "specs" / "ecommerce_dwell_time.yaml")
-    spec = loaded.spec
-    spec = spec.model_copy(update={
-        "data": spec.data.model_copy(update={
-            "training_window_days": WINDOW, "holdout_key": ["event_id"],
-            "freshness": spec.data.freshness.model_copy(update={"min_rows": 10}),
-        }),
-        "training": spec.training.model_copy(update={"epochs": 1, "batch_size": 256, "device": "cpu"}),
-        # a threshold any trained model clears, so the runs are decided by the champion comparison
-        "gate": spec.gate.model_copy(update={"heads": {
-            "click": spec.gate.heads["click"].model_copy(update={"thresholds": {}}),
-            "dwell": spec.gate.heads["dwell"].model_copy(update={"thresholds": {}}),
-        }}),
-    })
-    dataset = tmp_path / "data" / spec.data.location
-    for offset in range(DAYS):
-        day = FIRST + timedelta(days=offset)
-        table = generate_day(day, ROWS)
-        if day == BAD:
-            index = table.schema.get_field_index("user_tenure_days")
-            table = table.set_column(index, "user_tenure_days", pa.nulls(ROWS, pa.float64()))
-        write_partition(table, dataset, day)
-    return dataclasses.replace(loaded, spec=spec)
+    return small_daily_model(tmp_path, monkeypatch, first=FIRST, days=DAYS, window=WINDOW, rows=ROWS, bad=BAD)
 
 
 def _run_day(loaded, day: date, run_id: str) -> dict:
-    """What the DAG's tasks do for one run, as of the end of ``day``."""
-    from retrain.pipeline import gating_stage
-    from retrain.pipeline.data_stages import check_freshness, validate_data
-    from retrain.pipeline.training_stage import train_candidate
-
-    as_of = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
-    snapshot = check_freshness(loaded, as_of)
-    try:
-        validation = validate_data(loaded, snapshot)
-    except DataContractError as error:
-        return {"blocked": str(error), "error": error}
-    run = RunInfo(loaded.spec.dag_id, run_id, 1, as_of)
-    trained = train_candidate(loaded, snapshot, run, validation)
-    evaluation = gating_stage.evaluate(loaded, snapshot, trained)
-    decision = gating_stage.gate(loaded, evaluation, trained)
-    if decision["promote"]:
-        outcome = gating_stage.promote(loaded, trained, evaluation, decision, actor=run_id)
-    else:
-        outcome = gating_stage.reject(loaded, trained, evaluation, decision)
-    return {"snapshot": snapshot, "trained": trained, "evaluation": evaluation, "decision": decision, **outcome}
+    return run_day(loaded, day, run_id)
 
 
 def _event_ids(loaded, snapshot: dict) -> tuple[set, set]:
