@@ -95,3 +95,46 @@ def test_rule_round_trips_through_its_tag_and_describes_itself():
     assert split.HoldoutRule.from_tag(rule.to_tag()) == rule
     assert split.HoldoutRule.from_tag(None) is None
     assert rule.describe() == "10% of rows by a hash of event_id + the newest 1 day(s)"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("slide", [1, 7, 15])
+def test_the_gate_decision_is_unchanged_by_row_order(slide):
+    """Champion trained on one window; the candidate on the window slid by ``slide`` days, its rows in file
+    order and shuffled: the same holdout, the same trained model, the same scores, the same decision."""
+    from pathlib import Path
+
+    import torch
+    from retrain.config import load_spec
+    from retrain.pipeline.training_stage import build_and_fit
+    from retrain.tracking.gate import decide
+    from retrain.training.metrics import head_metrics
+
+    spec = load_spec(Path(__file__).resolve().parents[3] / "include" / "specs" / "ecommerce_dwell_time.yaml").spec
+    spec = spec.model_copy(update={"training": spec.training.model_copy(update={"epochs": 1, "device": "cpu"})})
+    rule = split.rule_for(spec)
+    columns = [*spec.features.columns, *(h.label for h in spec.heads)]
+
+    def window(first: int) -> tuple[pa.Table, list[str]]:
+        days = [START + timedelta(days=first + i) for i in range(WINDOW)]
+        tables = [generate_day(d, 40).select(columns).append_column(split.PARTITION_COLUMN, pa.array([f"dt={d}"] * 40))
+                  for d in days]
+        return pa.concat_tables(tables), [f"dt={d}" for d in days]
+
+    def scores(bundle, holdout):
+        predicted = bundle.predict_table(holdout, torch.device("cpu"))
+        return {h.name: head_metrics(h.kind, holdout.column(h.label).to_numpy(), predicted[h.name]) for h in spec.heads}
+
+    champion_table, champion_partitions = window(0)
+    champion, _ = build_and_fit(spec, *split.split(champion_table, rule, champion_partitions), torch.device("cpu"))
+    table, partitions = window(slide)
+    shuffled = table.take(pa.array(np.random.default_rng(slide).permutation(table.num_rows)))
+    decisions = []
+    for rows in (table, shuffled):
+        train, holdout = split.split(rows, rule, partitions)
+        seen = split.champion_seen_rows(holdout, rule, champion_partitions)
+        candidate, _ = build_and_fit(spec, train, holdout, torch.device("cpu"))
+        decisions.append(decide(spec.gate, spec.heads, scores(candidate, holdout), scores(champion, holdout), "1",
+                                champion_seen_holdout_rows=seen.rows).to_dict())
+    assert seen.rows == 0
+    assert decisions[0] == decisions[1]
