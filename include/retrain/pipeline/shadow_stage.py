@@ -38,7 +38,13 @@ def pending(client, name: str) -> tuple[str, dict] | None:
     except MlflowException:
         return None
     state = json.loads(version.tags.get(STATE_TAG, "{}"))
-    return (str(version.version), state) if state.get("status") == "pending" else None
+    if state.get("status") != "pending":
+        return None
+    if "scores" not in state:  # too long for a tag: the full state is in the version's run
+        import mlflow.artifacts
+
+        state = mlflow.artifacts.load_dict(f"runs:/{version.run_id}/shadow/scores.json")
+    return str(version.version), state
 
 
 def start(loaded: LoadedSpec, client, version: str, champion_version: str, after_partition: str, actor: str) -> dict:
@@ -104,8 +110,11 @@ def review(loaded: LoadedSpec, client, snapshot: DataSnapshot, actor: str) -> di
         decision = decide(spec.gate, spec.heads, pooled_shadow, pooled_champion, state["champion"])
         state["pooled"] = {"shadow": pooled_shadow, "champion": pooled_champion}
         _conclude(loaded, client, version, state, decision, due, actor)
-    client.set_model_version_tag(name, version, STATE_TAG, json.dumps(state)[:4900])
     _log_scores(client, name, version, state)
+    tag = json.dumps(state)
+    if len(tag) > 4900:  # MLflow tag values are bounded; the artifact keeps every score
+        tag = json.dumps({k: v for k, v in state.items() if k not in ("scores", "pooled")})
+    client.set_model_version_tag(name, version, STATE_TAG, tag)
     _update_card(client, name, version, {"version": version, **state})
     return {"version": version, **state}
 
