@@ -76,6 +76,10 @@ CATALOGUE = {
                                          "(at most 10% allowed)"]),
     "labels_missing": (lambda t: _every_third(t, "add_to_cart", None, pa.int64()), DataContractError,
                        ["retrain_labels_not_null", "rows have no label", "data.drop_unlabeled_rows"]),
+    # an integer feature with nulls is read as a nullable Int64 column: its type check holds, its nulls are caught
+    "nulls_in_an_integer_column": (lambda t: _every_third(t, "session_page_views", None, pa.int64()),
+                                   DataContractError,
+                                   ["expect_column_values_to_not_be_null on column 'session_page_views'"]),
 }
 
 
@@ -144,6 +148,7 @@ def test_bad_partition_is_caught_named_and_kept(case, loaded, reference, env):
     assert isinstance(caught.value, DeterministicFailure)  # the retry policy fails it on the first try
     for phrase in phrases:
         assert phrase in message, f"{case}: {phrase!r} not in {message!r}"
+    assert "to_be_in_type_list on column 'session_page_views'" not in message
     assert "Traceback" not in message and "pyarrow/" not in message
     if error_type is DataContractError:
         assert "ecommerce/impressions dt=2026-11-2" in message  # the partition, no absolute path

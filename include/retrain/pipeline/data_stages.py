@@ -162,6 +162,22 @@ def _drift_reference(loaded: LoadedSpec, champion, champion_tags: dict | None, d
         f"({names[0]}..{names[-1]})")
 
 
+def _as_pandas(table):
+    """The table as pandas, with integer columns that hold nulls as nullable integers (``Int64``...) rather
+    than pandas' default float64, so a type check sees the integer column the parquet file holds."""
+    import pandas as pd
+    import pyarrow as pa
+
+    frame = table.to_pandas()
+    nullable = {pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(), pa.int32(): pd.Int32Dtype(),
+                pa.int64(): pd.Int64Dtype()}
+    for index, field in enumerate(table.schema):
+        column = table.column(index)
+        if field.type in nullable and column.null_count and frame.columns.is_unique:
+            frame[field.name] = column.to_pandas(types_mapper=nullable.get).values
+    return frame
+
+
 def _parts(partitions: list[str], names) -> list:
     """Rows per partition from the table's partition column (files are read, and rows kept, in order)."""
     import pyarrow.compute as pc
@@ -225,7 +241,7 @@ def validate_data(loaded: LoadedSpec, snapshot: dict, *, reference: dict | None 
         log.warning("dropping rows without a label (data.drop_unlabeled_rows): %s", unlabeled)
         table = drop_unlabeled(table, labels)
     parts = _parts(data.partitions, table.column(PARTITION_COLUMN))
-    frame = table.drop_columns([PARTITION_COLUMN]).to_pandas()
+    frame = _as_pandas(table.drop_columns([PARTITION_COLUMN]))
     window = validate_frame(frame, suite, partition=label, partitions=parts)
     champion, champion_tags = _champion(loaded)
     trained_on = (champion_tags or {}).get(PARTITIONS_TAG)
