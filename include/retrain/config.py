@@ -108,8 +108,28 @@ class DataSpec(_Strict):
     partition_prefix: str = "dt="
     completion_marker: str = "_SUCCESS"
     training_window_days: int = Field(default=7, ge=1)
-    holdout_fraction: float = Field(default=0.2, gt=0, lt=0.9)
+    holdout_fraction: float = Field(
+        default=0.2, ge=0, lt=0.9, description="share of rows held out, by a hash of holdout_key (docs/evaluation.md)"
+    )
+    holdout_key: list[str] = Field(
+        default_factory=list, description="columns (an id, a user) whose hash puts a row in the holdout; empty: the whole row"
+    )
+    holdout_newest_days: int = Field(default=0, ge=0, description="also hold out the window's newest N days whole")
+    drop_unlabeled_rows: bool = Field(
+        default=False, description="drop rows with a null label (counted per partition); otherwise the contract rejects them"
+    )
     freshness: FreshnessRule
+
+    @model_validator(mode="after")
+    def _some_holdout(self) -> DataSpec:
+        if self.holdout_fraction == 0 and self.holdout_newest_days == 0:
+            raise ValueError("holdout_fraction or holdout_newest_days must be positive: the gate needs a holdout")
+        if self.holdout_newest_days >= self.training_window_days:
+            raise ValueError(
+                f"holdout_newest_days ({self.holdout_newest_days}) must be less than training_window_days "
+                f"({self.training_window_days}): some days must be left to train on"
+            )
+        return self
 
 
 class FeatureSpec(_Strict):
@@ -201,14 +221,24 @@ class HeadGate(_Strict):
     max_regression: dict[str, float] = Field(
         default_factory=dict, description="how much worse than the champion a metric may be"
     )
+    min_improvement: dict[str, float] = Field(
+        default_factory=dict, description="how much better than the champion a metric must be to promote"
+    )
     require_significant_improvement: list[str] = Field(
         default_factory=list,
         description="metrics whose improvement over the champion must clear a bootstrap confidence interval",
     )
 
 
+class ShadowSpec(_Strict):
+    """Hold a challenger that passed the gate beside the champion on the next partitions before promoting it."""
+
+    partitions: int = Field(ge=1, le=60, description="partitions landed after its training data it must win on")
+
+
 class GateSpec(_Strict):
     heads: dict[str, HeadGate] = Field(default_factory=dict)
+    shadow: ShadowSpec | None = None
     bootstrap_samples: int = Field(default=200, ge=20, le=10_000)
     confidence: float = Field(default=0.95, gt=0.5, lt=1)
 
@@ -259,7 +289,8 @@ class ModelSpec(_Strict):
                 raise ValueError(f"gate.heads.{head_name}: no head named {head_name!r} (heads: {head_names})")
             kind = next(h.kind for h in self.heads if h.name == head_name)
             known = METRICS[kind]
-            for metric in [*head_gate.thresholds, *head_gate.max_regression, *head_gate.require_significant_improvement]:
+            for metric in [*head_gate.thresholds, *head_gate.max_regression, *head_gate.min_improvement,
+                           *head_gate.require_significant_improvement]:
                 if metric not in known:
                     raise ValueError(
                         f"gate.heads.{head_name}: unknown metric {metric!r} for a {kind} head "

@@ -52,6 +52,12 @@ def _check_line(check: Mapping[str, Any]) -> str:
         )
     elif rule == "significant_improvement":
         body = f"{name}: improvement over champion, CI lower bound {_number(candidate)} (must be > {_number(limit)})"
+    elif rule == "min_improvement":
+        body = f"{name}: {_number(candidate)} vs champion {_number(champion)} (must reach {_number(limit)})"
+    elif rule == "leak_free_holdout":
+        body = f"holdout rows the champion trained on: {int(candidate or 0)} (must be 0; {check.get('note', '')})"
+    elif rule == "identical_to_champion":
+        body = f"candidate identical to the champion ({check.get('note', '')})"
     elif rule in ("min", "max"):
         sign = ">=" if rule == "min" else "<="
         body = f"{name}: {_number(candidate)} (threshold {sign} {_number(limit)})"
@@ -112,7 +118,12 @@ def decision_message(
     reasons = [str(r) for r in (outcome.get("reasons") or decision.get("reasons") or [])]
     checks = [c for c in decision.get("checks") or [] if isinstance(c, Mapping)]
 
-    if promoted:
+    if outcome.get("shadow"):
+        title = f"Shadow: {model_name} version {outcome.get('shadow_version')} passed the gate, held beside champion {version}"
+        facts = [("Model", model_name), ("Decision", "shadow"), ("Champion (unchanged)", str(version)),
+                 ("In shadow", f"version {outcome.get('shadow_version')}")]
+        fallback = f"{title}. Airflow run {run_id}."
+    elif promoted:
         title = f"Promoted: {model_name} version {version} is the new champion"
         facts = [("Model", model_name), ("Decision", "promoted"), ("New champion", f"version {version}"),
                  ("Previous champion", str(previous))]
@@ -126,12 +137,15 @@ def decision_message(
     facts.append(("Airflow run", run_id))
 
     blocks = [header(title), *fields(facts)]
-    if not promoted:
+    if not promoted and not outcome.get("shadow"):
         blocks.append(bullet_section("Why it was rejected", [escape_mrkdwn(r) for r in reasons] or ["no reason given"]))
     if checks:
         blocks.append(bullet_section("Gate checks (thresholds and champion)", [_check_line(c) for c in checks]))
     elif decision:
         blocks.append(section("*Gate checks*\nno rules configured for this model"))
+    notes = [str(n) for n in evaluation.get("notes") or []]
+    if notes:  # what was not checked or is still pending, e.g. drift without a reference
+        blocks.append(bullet_section("Notes", [escape_mrkdwn(n) for n in notes]))
     table = _metrics_table(evaluation)
     if table:
         compared = evaluation.get("champion_version")

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from retrain.errors import DataReadError
 
 
-def read_table(files: list[str] | list[Path], columns: list[str] | None = None) -> pa.Table:
-    """Concatenate the files into one table, keeping only ``columns`` (all when None)."""
+def read_table(files: list[str] | list[Path], columns: list[str] | None = None, partition_column: str | None = None
+               ) -> pa.Table:
+    """Concatenate the files into one table, keeping only ``columns`` (all when None); with
+    ``partition_column``, add a column naming each row's partition folder (``dt=YYYY-MM-DD``)."""
     tables = []
     for file in files:
         path = Path(file)
@@ -29,7 +30,10 @@ def read_table(files: list[str] | list[Path], columns: list[str] | None = None) 
             if missing:
                 raise DataReadError(f"{path}: missing column(s) {missing}; the file has {schema.names}")
         try:
-            tables.append(pq.read_table(path, columns=columns))
+            table = pq.read_table(path, columns=columns)
+            if partition_column is not None:
+                table = table.append_column(partition_column, pa.array([path.parent.name] * table.num_rows, pa.string()))
+            tables.append(table)
         except Exception as exc:
             raise DataReadError(f"{path}: cannot read parquet data ({type(exc).__name__}: {exc})") from None
     if not tables:
@@ -40,12 +44,32 @@ def read_table(files: list[str] | list[Path], columns: list[str] | None = None) 
         raise DataReadError(f"partitions have incompatible schemas: {exc}") from None
 
 
-def holdout_mask(num_rows: int, fraction: float, seed: int) -> np.ndarray:
-    """Deterministic boolean mask: True for holdout rows. Same rows and seed, same split."""
-    rng = np.random.default_rng(seed)
-    return rng.random(num_rows) < fraction
+def _unlabeled_mask(table: pa.Table, labels: list[str]):
+    import pyarrow.compute as pc
+
+    present = [c for c in labels if c in table.column_names]
+    if not present:
+        return None
+    missing = pc.is_null(table.column(present[0]))
+    for name in present[1:]:
+        missing = pc.or_(missing, pc.is_null(table.column(name)))
+    return missing
 
 
-def split_holdout(table: pa.Table, fraction: float, seed: int) -> tuple[pa.Table, pa.Table]:
-    mask = holdout_mask(table.num_rows, fraction, seed)
-    return table.filter(pa.array(~mask)), table.filter(pa.array(mask))
+def unlabeled_per_partition(table: pa.Table, labels: list[str], partition_column: str) -> dict[str, int]:
+    """Rows with a null in any label column, per partition (``dt=...``); partitions without any are left out."""
+    import pyarrow.compute as pc
+
+    missing = _unlabeled_mask(table, labels)
+    if missing is None or table.num_rows == 0:
+        return {}
+    counts = pc.value_counts(pc.filter(table.column(partition_column), missing)).to_pylist()
+    return {row["values"]: int(row["counts"]) for row in sorted(counts, key=lambda r: r["values"])}
+
+
+def drop_unlabeled(table: pa.Table, labels: list[str]) -> pa.Table:
+    """Only the rows whose every label is present (``data.drop_unlabeled_rows``)."""
+    import pyarrow.compute as pc
+
+    missing = _unlabeled_mask(table, labels)
+    return table if missing is None else table.filter(pc.invert(missing))

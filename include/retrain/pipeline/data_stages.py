@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 
@@ -77,12 +78,21 @@ def report_dir(loaded: LoadedSpec, data: DataSnapshot) -> Path:
     return report_folder(loaded.spec.name, run_id, partition)
 
 
-def _champion_reference(loaded: LoadedSpec) -> tuple[dict | None, str]:
-    """The champion's reference statistics (from its run's validation/report.json) and where they came from."""
+def _champion(loaded: LoadedSpec):
+    """The champion's registered version and its run's tags, or (None, None) before the first promotion."""
     from retrain.tracking import mlflow_store
 
     client = mlflow_store.connect(get_settings())
     champion = mlflow_store.champion_version(client, loaded.spec.registered_model_name)
+    if champion is None:
+        return None, None
+    return champion, client.get_run(champion.run_id).data.tags
+
+
+def _champion_reference(loaded: LoadedSpec, champion=None) -> tuple[dict | None, str]:
+    """The champion's reference statistics (from its run's validation/report.json) and where they came from."""
+    if champion is None:
+        champion, _ = _champion(loaded)
     if champion is None:
         return None, "no champion yet"
     where = f"champion version {champion.version} (run {champion.run_id})"
@@ -96,10 +106,70 @@ def _champion_reference(loaded: LoadedSpec) -> tuple[dict | None, str]:
     return report.get("reference_stats") or None, where
 
 
-def _file_rows(files: list[str]) -> list[int]:
-    import pyarrow.parquet as pq
+def _drift_reference(loaded: LoadedSpec, champion, champion_tags: dict | None, drift) -> tuple[dict | None, str]:
+    """Statistics of the data that trained the champion, and a description of exactly where they came from.
 
-    return [pq.ParquetFile(f).metadata.num_rows for f in files]
+    The champion's stored ``reference_stats`` when they cover the spec's drift columns; otherwise computed
+    now from the partitions the champion trained on (its run's ``retrain.data_partitions``), when they are
+    still on disk. Without either the description says that drift was not checked, and why."""
+    if champion is None:
+        return None, "not checked: no champion yet"
+    stored, where = _champion_reference(loaded, champion)
+    if stored and all(c in stored for c in drift.columns):
+        return stored, where
+    from retrain.data.loading import read_table
+    from retrain.data.split import PARTITIONS_TAG
+    from retrain.errors import DataReadError
+    from retrain.validation.drift import reference_stats
+
+    names = [n for n in ((champion_tags or {}).get(PARTITIONS_TAG) or "").split(",") if n]
+    dataset = get_settings().resolve_data_path(loaded.spec.data.location)
+    files = sorted(f for n in names for f in (dataset / n).glob("*.parquet"))
+    missing = [n for n in names if not any((dataset / n).glob("*.parquet"))]
+    if not names or missing:
+        why = "its training partitions are not recorded" if not names else f"its training partitions are gone ({missing[:3]})"
+        return None, f"not checked: champion version {champion.version} has no stored reference and {why}"
+    try:
+        frame = read_table(files).to_pandas()
+    except DataReadError as exc:
+        return None, f"not checked: champion version {champion.version}'s training partitions cannot be read ({exc})"
+    computed = reference_stats(frame, drift.columns, drift.bins)
+    log.warning("champion version %s has no stored drift reference for %s: computed from its %d training partitions",
+                champion.version, [c for c in drift.columns if c not in (stored or {})], len(names))
+    return {**computed, **(stored or {})}, (
+        f"champion version {champion.version} (run {champion.run_id}), computed from the partitions it trained on "
+        f"({names[0]}..{names[-1]})")
+
+
+def _as_pandas(table):
+    """The table as pandas, with integer columns that hold nulls as nullable integers (``Int64``...) rather
+    than pandas' default float64, so a type check sees the integer column the parquet file holds."""
+    import pandas as pd
+    import pyarrow as pa
+
+    frame = table.to_pandas()
+    nullable = {pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(), pa.int32(): pd.Int32Dtype(),
+                pa.int64(): pd.Int64Dtype()}
+    for index, field in enumerate(table.schema):
+        column = table.column(index)
+        if field.type in nullable and column.null_count and frame.columns.is_unique:
+            frame[field.name] = column.to_pandas(types_mapper=nullable.get).values
+    return frame
+
+
+def _parts(partitions: list[str], names) -> list:
+    """Rows per partition from the table's partition column (files are read, and rows kept, in order)."""
+    import pyarrow.compute as pc
+
+    from retrain.validation.checks import PartitionRows, partition_day
+
+    counts = {r["values"]: int(r["counts"]) for r in pc.value_counts(names).to_pylist()} if len(names) else {}
+    out, offset = [], 0
+    for part in partitions:
+        rows = counts.get(Path(part).name, 0)
+        out.append(PartitionRows(part, partition_day(part), offset, rows))
+        offset += rows
+    return out
 
 
 def validate_data(loaded: LoadedSpec, snapshot: dict, *, reference: dict | None = None) -> dict:
@@ -114,11 +184,13 @@ def validate_data(loaded: LoadedSpec, snapshot: dict, *, reference: dict | None 
     """
     import pyarrow as pa
 
-    from retrain.data.loading import read_table
+    from retrain.data.loading import drop_unlabeled, read_table, unlabeled_per_partition
+    from retrain.data.split import PARTITION_COLUMN, PARTITIONS_TAG
     from retrain.errors import DataReadError
     from retrain.validation import load_suite, validate_frame
-    from retrain.validation.checks import partition_rows, schema_drift
+    from retrain.validation.checks import schema_drift
     from retrain.validation.contract import ExpectationFailure, ValidationReport, add_failures, write_report
+    from retrain.validation.partitions import merge_window_and_partitions, new_partitions, validate_partitions
 
     data = DataSnapshot.from_dict(snapshot)
     label = _partition_label(loaded, data)
@@ -127,7 +199,7 @@ def validate_data(loaded: LoadedSpec, snapshot: dict, *, reference: dict | None 
     out = report_dir(loaded, data)
     empty = ValidationReport(suite=suite.name, partition=label, rows=0, evaluated=1, suite_sha256=suite.sha256)
     try:
-        table = read_table(data.files)
+        table = read_table(data.files, partition_column=PARTITION_COLUMN)
     except DataReadError as exc:  # keep a report of the rejected partition even when it cannot be read
         write_report(empty, out, error=str(exc))
         raise
@@ -141,25 +213,50 @@ def validate_data(loaded: LoadedSpec, snapshot: dict, *, reference: dict | None 
             raise DataReadError(f"{label}: the partitions' files cannot be read together ({combine_error})")
         report = add_failures(empty, schema_failure)
         report.raise_for_blocking(data_docs_url(write_report(report, out)))
-    parts = partition_rows(data.partitions, data.files, _file_rows(data.files))
-    frame = table.to_pandas()
-    report = add_failures(validate_frame(frame, suite, partition=label, partitions=parts), schema_failure)
+    spec = loaded.spec
+    labels = [h.label for h in spec.heads]
+    unlabeled = unlabeled_per_partition(table, labels, PARTITION_COLUMN)
+    if spec.data.drop_unlabeled_rows and unlabeled:
+        log.warning("dropping rows without a label (data.drop_unlabeled_rows): %s", unlabeled)
+        table = drop_unlabeled(table, labels)
+    parts = _parts(data.partitions, table.column(PARTITION_COLUMN))
+    frame = _as_pandas(table.drop_columns([PARTITION_COLUMN]))
+    window = validate_frame(frame, suite, partition=label, partitions=parts)
+    champion, champion_tags = _champion(loaded)
+    trained_on = (champion_tags or {}).get(PARTITIONS_TAG)
+    fresh = new_partitions(parts, trained_on.split(",") if trained_on else None)
+    day_failures, days = validate_partitions(
+        frame, suite, fresh, dataset=loaded.spec.data.location, unlabeled=unlabeled, labels=labels,
+        drop_unlabeled=spec.data.drop_unlabeled_rows,
+    )
+    merged = merge_window_and_partitions(window.failures, day_failures)
+    report = add_failures(replace(window, failures=[]), [*merged, *schema_failure])
+    extra: dict = {"partitions_checked": days, "unlabeled_rows": unlabeled,
+                   "unlabeled_rows_dropped": spec.data.drop_unlabeled_rows}
 
     drift = loaded.spec.validation.drift
-    extra: dict = {}
     if drift is not None:
         from retrain.validation.drift import drift_failures, reference_stats
 
         source = "the reference given"
         if reference is None:
-            reference, source = _champion_reference(loaded)
+            reference, source = _drift_reference(loaded, champion, champion_tags, drift)
         # The newly arrived partition against the champion's training data: in a sliding window most rows
         # are shared with the champion's, which would dilute a shift of the new day.
         newest = frame.iloc[parts[-1].start:parts[-1].start + parts[-1].rows] if parts else frame
         failures, scores = drift_failures(newest, reference or {}, drift, source)
+        unchecked = [c for c in drift.columns if c not in scores]
+        not_checked = None
+        if unchecked:  # say so loudly: drift on in the spec must never pass silently
+            not_checked = (f"drift not checked for {', '.join(unchecked)}: "
+                           + (f"{source} has no usable statistics for them" if reference else source))
+            log.warning("%s: %s", label, not_checked)
+            failures.append(ExpectationFailure("retrain_drift_not_checked", ", ".join(unchecked), "warn",
+                                               not_checked, 10_000 + len(drift.columns)))
         report = add_failures(report, failures)
         extra["reference_stats"] = reference_stats(frame, drift.columns, drift.bins)
-        extra["drift"] = {"reference": source, "psi": scores, "psi_warn": drift.psi_warn, "psi_block": drift.psi_block}
+        extra["drift"] = {"reference": source if scores else None, "psi": scores, "psi_warn": drift.psi_warn,
+                          "psi_block": drift.psi_block, "checked": not unchecked, "not_checked": not_checked}
 
     paths = write_report(report, out, extra=extra)
     for warning in report.warnings:

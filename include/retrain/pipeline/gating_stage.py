@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 from retrain.config import LoadedSpec, ModelSpec
 from retrain.data.freshness import DataSnapshot
@@ -62,12 +63,18 @@ def evaluate(loaded: LoadedSpec, snapshot_dict: dict, trained: dict, *, holdout=
     skips the per-head figures (seconds each; segment models are many)."""
     import mlflow
 
+    from retrain.data.split import champion_seen_rows_from_tags, same_spec_and_data
     from retrain.pipeline.training_stage import load_split
     from retrain.tracking import mlflow_store, registry
 
     spec, settings = loaded.spec, get_settings()
     client = mlflow_store.connect(settings)
     name = spec.registered_model_name
+    shadow = None
+    if spec.gate.shadow is not None:  # first: a shadow that wins now makes the champion this candidate faces
+        from retrain.pipeline.shadow_stage import review
+
+        shadow = review(loaded, client, DataSnapshot.from_dict(snapshot_dict), actor=f"mlflow run {trained['run_id']}")
     run = client.get_run(trained["run_id"])
     challenger = registry.register_challenger(
         client, name, trained["run_id"], trained["model_uri"],
@@ -82,6 +89,10 @@ def evaluate(loaded: LoadedSpec, snapshot_dict: dict, trained: dict, *, holdout=
     slices = _slice_scores(spec, holdout, labels, candidate_pred)
     champion = mlflow_store.champion_version(client, name)
     champion_scores, significance, unusable = None, {}, None
+    champion_tags = client.get_run(champion.run_id).data.tags if champion is not None else None
+    seen = champion_seen_rows_from_tags(holdout, champion_tags)
+    if seen.rows:
+        log.warning("%d holdout rows were in the champion's training data (%s)", seen.rows, seen.how)
     champion_pred = None
     if champion is not None:
         champion_pred, unusable = _champion_predictions(loaded, client, str(champion.version), challenger, holdout)
@@ -106,6 +117,7 @@ def evaluate(loaded: LoadedSpec, snapshot_dict: dict, trained: dict, *, holdout=
         if slices:
             mlflow.log_dict(slices, "evaluation/slices.json")
         mlflow.log_param("holdout_rows", holdout.num_rows)
+        mlflow.log_metric("gate.champion_seen_holdout_rows", seen.rows)
         mlflow.set_tag("retrain.challenger_version", challenger)
         if plots:
             _log_head_plots(spec, labels, candidate_pred)
@@ -120,6 +132,11 @@ def evaluate(loaded: LoadedSpec, snapshot_dict: dict, trained: dict, *, holdout=
         "significance": significance,
         "slices": slices,
         "holdout_rows": holdout.num_rows,
+        "champion_seen_holdout_rows": seen.rows,
+        "champion_seen_how": seen.how,
+        "same_spec_and_data_as_champion": same_spec_and_data(run.data.tags, champion_tags),
+        "newest_partition": Path(snapshot_dict["partitions"][-1]).name,
+        "shadow": shadow,
     }
 
 
@@ -159,7 +176,18 @@ def gate(loaded: LoadedSpec, evaluation: dict, trained: dict) -> dict:
     decision = decide(
         spec.gate, spec.heads, evaluation["candidate"], evaluation["champion"], evaluation["champion_version"],
         significance=evaluation.get("significance"),
+        champion_seen_holdout_rows=evaluation.get("champion_seen_holdout_rows", 0),
+        seen_how=evaluation.get("champion_seen_how", ""),
+        same_spec_and_data=evaluation.get("same_spec_and_data_as_champion", False),
     )
+    shadow = spec.gate.shadow is not None and decision.promote and evaluation["champion_version"] is not None
+    held = (evaluation.get("shadow") or {}).get("status") == "pending"
+    if shadow and held:  # one shadow at a time: it finishes on the partitions after its own data
+        waiting = evaluation["shadow"]
+        decision = GateDecision(False, [*decision.checks, GateCheck(
+            "*", "*", "shadow_pending", 0.0, 0.0, False,
+            note=f"version {waiting['version']}, {len(waiting['scores'])} of {waiting['partitions']} partitions scored",
+        )], decision.champion_version)
     client = mlflow_store.connect(get_settings())
     verdict = "promote" if decision.promote else "reject"
     result = decision.to_dict()
@@ -180,7 +208,7 @@ def gate(loaded: LoadedSpec, evaluation: dict, trained: dict) -> dict:
     ):
         client.set_model_version_tag(spec.registered_model_name, version, key, value)
     log.info("gate decision for %s version %s: %s", spec.name, version, decision.summary())
-    return result
+    return {**result, **({"shadow": True} if shadow and not held else {})}
 
 
 def _decision_from_dict(data: dict) -> GateDecision:
@@ -230,6 +258,16 @@ def promote(loaded: LoadedSpec, trained: dict, evaluation: dict, decision: dict,
     spec, client = loaded.spec, mlflow_store.connect(get_settings())
     name, version = spec.registered_model_name, evaluation["challenger_version"]
     registry.verify_artifacts(client, name, version)
+    if decision.get("shadow"):  # passed the gate; promoted only after it wins on the next partitions too
+        from retrain.pipeline.shadow_stage import pending, start
+
+        if pending(client, name) is None or pending(client, name)[0] != version:
+            start(loaded, client, version, evaluation["champion_version"], evaluation["newest_partition"], actor)
+        _write_model_card(loaded, trained, evaluation, decision)
+        reason = (f"passed the gate; held in shadow beside champion version {evaluation['champion_version']} for "
+                  f"the next {spec.gate.shadow.partitions} partition(s)")
+        return {"promoted": False, "shadow": True, "shadow_version": version,
+                "version": evaluation["champion_version"], "reasons": [reason]}
     current = mlflow_store.champion_version(client, name)
     if current is not None and str(current.version) == version:
         log.info("%s version %s is already champion (a retry of this task)", name, version)

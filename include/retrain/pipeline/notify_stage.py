@@ -62,6 +62,13 @@ def notify_outcome(
     outcome = Outcome.model_validate(outcome).model_dump()
     trained = TrainedCandidate.model_validate(trained).model_dump() if trained else {}
     evaluation = Evaluation.model_validate(evaluation).model_dump() if evaluation else {}
+    if evaluation.get("shadow"):  # both models' scores per partition, and how the shadow stands
+        from retrain.tracking.model_card import describe
+
+        evaluation = {**evaluation, "notes": [*evaluation.get("notes", []), *describe(evaluation["shadow"])]}
+    if trained.get("drift_not_checked"):
+        evaluation = {**evaluation, "notes": [*evaluation.get("notes", []),
+                                              f"Drift NOT checked: {trained['drift_not_checked']}"]}
     text = render_summary(loaded, run_id, trained, evaluation, outcome)
     log.info("%s", text)
     try:

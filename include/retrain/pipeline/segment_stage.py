@@ -31,6 +31,7 @@ import os
 import re
 import time
 import traceback
+from pathlib import Path
 
 from retrain.config import LoadedSpec, ModelSpec
 from retrain.contracts import RunInfo
@@ -94,9 +95,16 @@ def chunk_threads() -> int:
 
 def _read(spec: ModelSpec, snapshot: DataSnapshot):
     from retrain.data.loading import read_table
+    from retrain.data.split import PARTITION_COLUMN
 
-    columns = list(dict.fromkeys([*spec.features.columns, *[h.label for h in spec.heads], spec.segments.column]))
-    return read_table(snapshot.files, columns=columns)
+    columns = list(dict.fromkeys([*spec.features.columns, *[h.label for h in spec.heads], spec.segments.column,
+                                  *spec.data.holdout_key]))
+    table = read_table(snapshot.files, columns=columns, partition_column=PARTITION_COLUMN)
+    if spec.data.drop_unlabeled_rows:
+        from retrain.data.loading import drop_unlabeled
+
+        table = drop_unlabeled(table, [h.label for h in spec.heads])
+    return table
 
 
 def train_chunk(loaded: LoadedSpec, snapshot_dict: dict, segments: list[str], run: RunInfo) -> list[dict]:
@@ -169,7 +177,7 @@ def _train_segment(client, exp_id: str, loaded: LoadedSpec, snapshot: DataSnapsh
     import mlflow
     from mlflow.entities import Metric
 
-    from retrain.data.loading import split_holdout
+    from retrain.data import split
     from retrain.pipeline import gating_stage
     from retrain.pipeline.training_stage import _params, build_and_fit, log_servable_model
     from retrain.tracking.lineage import MANIFEST_PATH, manifest_tags
@@ -178,12 +186,14 @@ def _train_segment(client, exp_id: str, loaded: LoadedSpec, snapshot: DataSnapsh
     spec = loaded.spec
     if rows.num_rows < 10:
         raise ValueError(f"segment {segment!r} has only {rows.num_rows} rows")
-    train_table, holdout_table = split_holdout(rows, spec.data.holdout_fraction, spec.training.seed)
+    rule = split.rule_for(spec)
+    partitions = [Path(p).name for p in snapshot.partitions]
+    train_table, holdout_table = split.split(rows, rule, partitions)
     device = resolve_device(spec.training.device, spec.resources.gpu)
     name = registered_name(spec, segment)
     segment_loaded = dataclasses.replace(loaded, spec=spec.model_copy(update={"name": name}))
     run_tags = {**run.tags(), **manifest_tags(manifest), tags.MODEL: spec.name, SEGMENT_TAG: segment,
-                "retrain.registered_model": name}
+                "retrain.registered_model": name, split.RULE_TAG: rule.to_tag()}
     with mlflow.start_run(experiment_id=exp_id, run_name=f"{name} {run.as_of:%Y-%m-%d}", tags=run_tags) as active:
         run_id = active.info.run_id
         bundle, history = build_and_fit(spec, train_table, holdout_table, device)

@@ -15,6 +15,12 @@ def render_summary(loaded: LoadedSpec, run_id: str, trained: dict, evaluation: d
         if champion:
             shown += " | champion: " + ", ".join(f"{m}={v:.4f}" for m, v in champion.items() if m != "positive_rate")
         lines.append(f"  {head}: {shown}")
+    for note in (evaluation or {}).get("notes") or []:
+        lines.append(f"Note: {note}")
+    if outcome.get("shadow"):
+        lines.append(f"Gate: PASSED, held in SHADOW as version {outcome.get('shadow_version')}; "
+                     f"champion stays at version {outcome.get('version')} until the shadow wins on new partitions.")
+        return "\n".join(lines)
     if outcome.get("promoted"):
         previous = outcome.get("previous_champion") or "none"
         lines.append(f"Gate: PROMOTED. Champion is now version {outcome['version']} (was {previous}).")

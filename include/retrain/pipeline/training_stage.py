@@ -37,6 +37,8 @@ def _params(spec: ModelSpec, snapshot: DataSnapshot) -> dict[str, str]:
         "numeric_features": ",".join(spec.features.numeric),
         "categorical_features": ",".join(spec.features.categorical),
         "holdout_fraction": str(spec.data.holdout_fraction),
+        "holdout_key": ",".join(spec.data.holdout_key) or "<whole row>",
+        "holdout_newest_days": str(spec.data.holdout_newest_days),
         "training_window_days": str(spec.data.training_window_days),
         "partitions": str(len(snapshot.partitions)),
         "rows": str(snapshot.total_rows),
@@ -94,12 +96,17 @@ def build_and_fit(spec: ModelSpec, train_table, holdout_table, device, on_epoch=
 
 
 def load_split(spec: ModelSpec, snapshot: DataSnapshot):
-    """The snapshot's training and holdout rows; the split depends only on the data and the seed."""
-    from retrain.data.loading import read_table, split_holdout
+    """The snapshot's training and holdout rows, split by the spec's rule (``retrain.data.split``): a row
+    falls on the same side in every window, whatever the row order. Both carry the partition column."""
+    from retrain.data import split
+    from retrain.data.loading import drop_unlabeled, read_table
 
-    columns = [*spec.features.columns, *[h.label for h in spec.heads]]
-    table = read_table(snapshot.files, columns=columns)
-    return split_holdout(table, spec.data.holdout_fraction, spec.training.seed)
+    labels = [h.label for h in spec.heads]
+    columns = list(dict.fromkeys([*spec.features.columns, *labels, *spec.data.holdout_key]))
+    table = read_table(snapshot.files, columns=columns, partition_column=split.PARTITION_COLUMN)
+    if spec.data.drop_unlabeled_rows:
+        table = drop_unlabeled(table, labels)
+    return split.split(table, split.rule_for(spec), [Path(p).name for p in snapshot.partitions])
 
 
 def _log_validation(validation: dict) -> None:
@@ -107,6 +114,10 @@ def _log_validation(validation: dict) -> None:
     import mlflow
 
     mlflow.log_dict(validation, "validation/report.json")
+    unlabeled = validation.get("unlabeled_rows") or {}
+    if validation.get("unlabeled_rows_dropped"):  # rows without a label left out of training, per partition
+        mlflow.log_metric("data.unlabeled_rows_dropped", sum(unlabeled.values()))
+        mlflow.log_dict(unlabeled, "data/unlabeled_rows.json")
     folder = Path(validation.get("report_paths", {}).get("folder", ""))
     for name in ("gx_result.json", "data_docs"):
         path = folder / name
@@ -120,6 +131,7 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
     """Train, log and return ``{"run_id", "model_uri"}``. A retry of the same Airflow run reuses its MLflow run."""
     import mlflow
 
+    from retrain.data.split import RULE_TAG, rule_for
     from retrain.tracking import mlflow_store
     from retrain.tracking.lineage import (
         LINEAGE_DIGEST_TAG,
@@ -156,6 +168,7 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
         log.info("an earlier try left MLflow run %s without a model: resuming it from its last checkpoint", run_id)
     with mlflow.start_run(run_id=run_id, experiment_id=exp_id, run_name=f"{spec.name} {run.as_of:%Y-%m-%d}") as active:
         mlflow.set_tags(run_tags)
+        mlflow.set_tag(RULE_TAG, rule_for(spec).to_tag())
         mlflow.log_params(_params(spec, snapshot))
         mlflow.log_text(loaded.path.read_text(), "spec/" + loaded.path.name)
         mlflow.log_dict(snapshot.to_dict(), SNAPSHOT_PATH)
@@ -182,7 +195,12 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
         model_uri = log_servable_model(spec, bundle, train_table, holdout_table)
         shutil.rmtree(checkpoints, ignore_errors=True)  # the model is logged; a retry reuses it as is
         log.info("logged candidate %s in MLflow run %s after %d epochs", model_uri, active.info.run_id, len(history))
-        return {"run_id": active.info.run_id, "experiment_id": exp_id, "model_uri": model_uri}
+        result = {"run_id": active.info.run_id, "experiment_id": exp_id, "model_uri": model_uri}
+        not_checked = ((validation or {}).get("drift") or {}).get("not_checked")
+        if not_checked:  # carried to the Slack summary: drift was asked for and not done
+            mlflow.set_tag("retrain.drift_not_checked", not_checked[:4500])
+            result["drift_not_checked"] = not_checked
+        return result
 
 
 def log_servable_model(spec: ModelSpec, bundle, train_table, holdout_table) -> str:

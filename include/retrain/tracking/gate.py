@@ -18,14 +18,29 @@ Metrics = dict[str, dict[str, float]]  # head -> metric -> value
 class GateCheck:
     head: str
     metric: str
-    rule: str  # "min", "max", "no_regression" or "significant_improvement"
-    candidate: float
+    rule: str  # "min", "max", "no_regression", "min_improvement", "significant_improvement", "leak_free_holdout"
+    candidate: float  # or "identical_to_champion"
     limit: float
     passed: bool
     champion: float | None = None
+    note: str = ""
 
     def describe(self) -> str:
         verdict = "ok" if self.passed else "FAILED"
+        if self.rule == "leak_free_holdout":
+            return (
+                f"holdout: {int(self.candidate)} of its rows were in the champion's training data ({self.note}); "
+                f"the gate does not compare models on rows one of them trained on (must be {int(self.limit)}) {verdict}"
+            )
+        if self.rule == "shadow_pending":
+            return f"another challenger is in shadow ({self.note}); this one waits for its outcome {verdict}"
+        if self.rule == "identical_to_champion":
+            return f"candidate is identical to the champion ({self.note}): promoting it would change nothing {verdict}"
+        if self.rule == "min_improvement":
+            return (
+                f"{self.head}.{self.metric}: candidate {self.candidate:.4f} vs champion {self.champion:.4f} "
+                f"(must reach {self.limit:.4f}) {verdict}"
+            )
         if self.rule == "no_regression":
             return (
                 f"{self.head}.{self.metric}: candidate {self.candidate:.4f} vs champion {self.champion:.4f} "
@@ -68,6 +83,20 @@ def _finite(value: float | None) -> bool:
     return value is not None and not math.isnan(value)
 
 
+def _same_metrics(candidate: Metrics, champion: Metrics) -> bool:
+    """Every metric of every head equal (NaN equals NaN): nothing measurable changed."""
+    if candidate.keys() != champion.keys():
+        return False
+    for head, metrics in candidate.items():
+        other = champion[head]
+        if metrics.keys() != other.keys():
+            return False
+        for name, value in metrics.items():
+            if not (value == other[name] or (not _finite(value) and not _finite(other[name]))):
+                return False
+    return True
+
+
 def decide(
     gate: GateSpec,
     heads: list[HeadSpec],
@@ -75,13 +104,25 @@ def decide(
     champion: Metrics | None,
     champion_version: str | None = None,
     significance: dict[str, dict[str, dict[str, float]]] | None = None,
+    *,
+    champion_seen_holdout_rows: int = 0,
+    seen_how: str = "",
+    same_spec_and_data: bool = False,
 ) -> GateDecision:
     """Apply the spec's gate. With no champion yet, only the absolute thresholds apply.
 
     ``significance[head][metric]`` holds a bootstrap interval of the improvement over the champion
-    (``low``, ``high``; positive means better), from ``bootstrap_improvement``.
+    (``low``, ``high``; positive means better), from ``bootstrap_improvement``. The comparison with the
+    champion is refused when ``champion_seen_holdout_rows`` (holdout rows the champion trained on) is not 0,
+    and a candidate from the champion's spec and data with the champion's metrics does not replace it.
     """
     checks: list[GateCheck] = []
+    if champion is not None and champion_seen_holdout_rows:
+        checks.append(GateCheck("holdout", "champion_seen_rows", "leak_free_holdout", float(champion_seen_holdout_rows),
+                                0.0, False, note=seen_how or f"champion version {champion_version}"))
+    if champion is not None and same_spec_and_data and _same_metrics(candidate, champion):
+        checks.append(GateCheck("*", "*", "identical_to_champion", 0.0, 0.0, False,
+                                note=f"version {champion_version}: same spec, same data, same holdout metrics"))
     for head in heads:
         rules = gate.heads.get(head.name)
         if rules is None:
@@ -104,6 +145,15 @@ def decide(
             limit = reference - margin if higher_is_better else reference + margin
             passed = _finite(value) and (value >= limit if higher_is_better else value <= limit)
             checks.append(GateCheck(head.name, metric, "no_regression", value, limit, passed, champion=reference))
+        for metric, margin in rules.min_improvement.items():
+            value = candidate.get(head.name, {}).get(metric, float("nan"))
+            reference = champion.get(head.name, {}).get(metric)
+            if not _finite(reference):
+                continue
+            higher_is_better = directions[metric] == "higher"
+            limit = reference + margin if higher_is_better else reference - margin
+            passed = _finite(value) and (value >= limit if higher_is_better else value <= limit)
+            checks.append(GateCheck(head.name, metric, "min_improvement", value, limit, passed, champion=reference))
         for metric in rules.require_significant_improvement:
             interval = (significance or {}).get(head.name, {}).get(metric)
             reference = champion.get(head.name, {}).get(metric, float("nan"))

@@ -29,6 +29,37 @@ def _slice_table(slices: dict) -> list[str]:
     return [*rows, ""]
 
 
+CARD_SECTION = "## Shadow evaluation"
+
+
+def card_section(shadow: dict) -> str:
+    return "\n".join([CARD_SECTION, "", *[f"- {line}" for line in describe(shadow)], ""])
+
+
+def describe(shadow: dict) -> list[str]:
+    """Lines for the Slack summary and the model card: both models' scores per partition and the outcome."""
+    lines = []
+    for partition, scores in sorted(shadow.get("scores", {}).items()):
+        parts = []
+        for head, metrics in scores["shadow"].items():
+            for metric in ("roc_auc", "rmse"):
+                if metric in metrics:
+                    parts.append(f"{head}.{metric} {metrics[metric]:.4f} vs {scores['champion'][head][metric]:.4f}")
+        lines.append(f"{partition} ({scores['rows']} rows): " + ", ".join(parts))
+    status = shadow.get("status")
+    done = len(shadow.get("scores", {}))
+    head = (f"Shadow version {shadow.get('version')} vs champion version {shadow.get('champion')}: {status}"
+            + (f" ({done} of {shadow.get('partitions')} partitions scored)" if status == "pending" else "")
+            + (f": {shadow['reason']}" if shadow.get("reason") else ""))
+    return [head, *lines]
+
+
+def _holdout_rule(spec: ModelSpec) -> str:
+    from retrain.data.split import rule_for
+
+    return rule_for(spec).describe()
+
+
 def render_model_card(
     spec: ModelSpec,
     version: str,
@@ -40,6 +71,8 @@ def render_model_card(
     heads = ", ".join(f"`{h.name}` ({h.kind}, label `{h.label}`)" for h in spec.heads)
     data = manifest["data"]
     verdict = "promoted to champion" if decision["promote"] else "not promoted"
+    if decision.get("shadow"):
+        verdict = "held in shadow beside the champion (promoted only if it wins on the next partitions)"
     lines = [
         f"# {spec.name}, version {version}",
         "",
@@ -64,8 +97,8 @@ def render_model_card(
         f"- Dataset `{data['dataset']}`, partitions {data['partitions'][0]} .. {data['partitions'][-1]} "
         f"({len(data['partitions'])} partitions, {data['rows']} rows), as of {data['as_of']}",
         f"- Content fingerprint `{data['fingerprint'][:16]}`",
-        f"- Holdout: {spec.data.holdout_fraction:.0%} of rows by a seeded split ({evaluation.get('holdout_rows')} rows); "
-        "the champion was scored on the same rows",
+        f"- Holdout: {_holdout_rule(spec)} ({evaluation.get('holdout_rows')} rows); the champion was scored on "
+        f"the same rows, {evaluation.get('champion_seen_holdout_rows', 0)} of which it had trained on",
         "",
         "## Metrics on the holdout",
         *_metric_table(evaluation["candidate"], evaluation.get("champion")),

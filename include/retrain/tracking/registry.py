@@ -219,6 +219,12 @@ def move_champion(client: MlflowClient, name: str, version: str, *, expected_cur
         return move
 
 
+def record(client: MlflowClient, name: str, move: AliasMove) -> None:
+    """Append an event that moves no champion (a shadow started or ended) to the model's history."""
+    with promotion_lock(client, name, move.actor):
+        _append(client, name, move)
+
+
 def rollback(client: MlflowClient, name: str, *, to_version: str | None, actor: str,
              reason: str) -> AliasMove | None:
     """Move the champion back (to ``to_version``, or to the previous champion) and record why.

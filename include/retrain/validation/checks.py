@@ -61,10 +61,15 @@ def partition_rows(partitions: Sequence[str], files: Sequence[str], file_rows: S
     offset = 0
     for part in partitions:
         mine = [n for f, n in zip(files, file_rows, strict=True) if Path(f).parent == Path(part)]
-        match = _DAY.search(Path(part).name)
-        out.append(PartitionRows(part, date.fromisoformat(match[1]) if match else None, offset, sum(mine)))
+        out.append(PartitionRows(part, partition_day(part), offset, sum(mine)))
         offset += sum(mine)
     return out
+
+
+def partition_day(path: str) -> date | None:
+    """The day in a partition folder's name (``dt=YYYY-MM-DD``), if there is one."""
+    match = _DAY.search(Path(path).name)
+    return date.fromisoformat(match[1]) if match else None
 
 
 def run_checks(frame: Any, checks: Sequence[CustomCheck], parts: list[PartitionRows]) -> list[tuple[CustomCheck, str | None]]:

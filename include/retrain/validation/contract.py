@@ -48,13 +48,15 @@ class ExpectationFailure:
     severity: Severity
     observed: str  # what was seen: counts, percentages and a few failing values, or the missing column
     index: int = -1  # position in the suite file
+    partition: str | None = None  # the day partition (``dt=...``) it failed on, when checked on its own
 
     def describe(self) -> str:
         names = self.column.split(", ") if self.column else []
         where = f" on column '{names[0]}'" if len(names) == 1 else ""
         if len(names) > 1:
             where = " on columns " + " and ".join(f"'{n}'" for n in names)
-        return f"{self.expectation}{where}: {self.observed}"
+        day = f" in {self.partition}" if self.partition else ""
+        return f"{self.expectation}{where}{day}: {self.observed}"
 
     __str__ = describe
 
@@ -65,6 +67,7 @@ class ExpectationFailure:
             "severity": self.severity,
             "observed": self.observed,
             "index": self.index,
+            **({"partition": self.partition} if self.partition else {}),
         }
 
 
@@ -107,9 +110,29 @@ class ValidationReport:
             "statistics": dict(self.statistics),
         }
 
+    @property
+    def failing_partitions(self) -> list[str]:
+        """Days whose own check blocked (``dt=...``), in order."""
+        return sorted({f.partition for f in self.blocking if f.partition})
+
     def error_message(self) -> str:
-        details = "; ".join(f.describe() for f in self.blocking)
+        details = "; ".join(f.describe() for f in self._blocking_days_first())
+        days = self.failing_partitions
+        if days:
+            dataset, _, window = self.partition.rpartition(" ")
+            where = f"{dataset + ' ' if dataset else ''}{', '.join(days)} (window {window})"
+            return f"Data contract '{self.suite}' failed on partition {where}: {details}"
         return f"Data contract '{self.suite}' failed on partition {self.partition}: {details}"
+
+    def _blocking_days_first(self) -> list[ExpectationFailure]:
+        return sorted(self.blocking, key=lambda f: f.partition is None)
+
+    def _named(self, failure: ExpectationFailure) -> str:
+        """The partition a failure names in alerts: its own day (with the dataset) or the whole window."""
+        if not failure.partition:
+            return self.partition
+        dataset = self.partition.rpartition(" ")[0]
+        return f"{dataset} {failure.partition}".strip()
 
     def raise_for_blocking(self, data_docs_url: str | None = None) -> None:
         """Raise DataContractError naming each blocking failure. Warnings never raise."""
@@ -118,7 +141,8 @@ class ValidationReport:
         raise DataContractError(
             self.error_message(),
             failures=[
-                {**f.to_dict(), "suite": self.suite, "partition": self.partition} for f in self.blocking
+                {**f.to_dict(), "suite": self.suite, "partition": self._named(f)}
+                for f in self._blocking_days_first()
             ],
             data_docs_url=data_docs_url,
         )
@@ -367,7 +391,10 @@ def _observed(
     if details.get("unexpected_count"):
         return _unexpected_values(exp, details, rows)
     if "observed_value" in details:
-        return _observed_value(exp, details["observed_value"])
+        observed = details["observed_value"]
+        if exp.expect.endswith(("_in_type_list", "_of_type")) and exp.column in dtypes:
+            observed = dtypes[exp.column]  # GX reports Int64's numpy scalar type ('int64'), not the dtype
+        return _observed_value(exp, observed)
     expected = _expected_args(exp)
     return "failed" + (f" (expected {expected})" if expected else "")
 

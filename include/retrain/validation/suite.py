@@ -94,7 +94,27 @@ class ContractExpectation:
         from retrain.validation.gx_runtime import expectation_classes
 
         cls = expectation_classes()[self.expect]
-        return cls(**self.kwargs, severity=_GX_SEVERITY[self.severity], meta=meta or {})
+        kwargs = self.kwargs
+        if self.expect in ("column_values_to_be_in_type_list", "column_values_to_be_of_type"):
+            kwargs = _gx_dtype_names(kwargs)
+        return cls(**kwargs, severity=_GX_SEVERITY[self.severity], meta=meta or {})
+
+
+# pandas nullable dtypes as people write them (``str(series.dtype)``) -> the name GX's pandas check resolves:
+# GX looks ``Int64`` up as ``np.dtype`` or ``pd.Int64`` (neither exists) and finds nothing, so a nullable
+# ``Int64`` column failed even with ``Int64`` listed; ``pd.Int64Dtype`` is the class it can compare.
+_NULLABLE_DTYPES = {name: f"{name}Dtype" for name in (
+    "Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32", "UInt64", "Float32", "Float64")}
+_NULLABLE_DTYPES["boolean"] = "BooleanDtype"
+
+
+def _gx_dtype_names(kwargs: dict[str, Any]) -> dict[str, Any]:
+    out = dict(kwargs)
+    if isinstance(out.get("type_list"), list):
+        out["type_list"] = [_NULLABLE_DTYPES.get(t, t) for t in out["type_list"]]
+    if isinstance(out.get("type_"), str):
+        out["type_"] = _NULLABLE_DTYPES.get(out["type_"], out["type_"])
+    return out
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import pytest
 from retrain.data.demo import generate_day
 from retrain.data.encoding import UNKNOWN_ID, FeatureEncoder, label_array
 from retrain.data.landing import write_partition
-from retrain.data.loading import read_table, split_holdout
+from retrain.data.loading import read_table
 from retrain.errors import DataReadError
 
 
@@ -37,14 +37,6 @@ def test_read_table_names_missing_column_and_file(tmp_path):
     assert read_table(files, ["price", "click"]).num_rows == 50
     with pytest.raises(DataReadError, match=r"part-00000\.parquet: missing column\(s\) \['nope'\]"):
         read_table(files, ["price", "nope"])
-
-
-def test_holdout_split_is_deterministic():
-    table = generate_day(date(2026, 11, 1), 1000)
-    train_a, hold_a = split_holdout(table, 0.2, seed=3)
-    train_b, hold_b = split_holdout(table, 0.2, seed=3)
-    assert hold_a.equals(hold_b) and train_a.num_rows + hold_a.num_rows == 1000
-    assert 120 < hold_a.num_rows < 280
 
 
 def test_demo_data_is_deterministic_and_funnel_consistent():

@@ -62,3 +62,46 @@ def test_significance_rule_blocks_an_insignificant_win():
     assert not decision.promote and "confidence-interval lower bound of -0.0100" in decision.reasons[0]
     clear = {"atc": {"roc_auc": {"delta": 0.05, "low": 0.03, "high": 0.07}}}
     assert decide(gate, heads, {"atc": {"roc_auc": 0.75}}, champion, "3", significance=clear).promote
+
+
+def test_gate_refuses_to_compare_on_rows_the_champion_trained_on():
+    champion = {"atc": {"roc_auc": 0.70}, "dwell": {"rmse": 3.0}}
+    better = {"atc": {"roc_auc": 0.80}, "dwell": {"rmse": 2.0}}
+    decision = decide(GATE, HEADS, better, champion, "4", champion_seen_holdout_rows=120,
+                      seen_how="the champion was trained with the old position-based split")
+    assert not decision.promote
+    assert decision.reasons == [
+        "holdout: 120 of its rows were in the champion's training data (the champion was trained with the old "
+        "position-based split); the gate does not compare models on rows one of them trained on (must be 0) FAILED"
+    ]
+    assert decide(GATE, HEADS, better, champion, "4", champion_seen_holdout_rows=0).promote
+    # no champion: nothing to compare, the count does not matter
+    assert decide(GATE, HEADS, better, None, champion_seen_holdout_rows=5).promote
+
+
+def test_a_rerun_identical_to_the_champion_does_not_move_it():
+    scores = {"atc": {"roc_auc": 0.70, "log_loss": float("nan")}, "dwell": {"rmse": 3.0}}
+    same = {h: dict(m) for h, m in scores.items()}
+    decision = decide(GATE, HEADS, same, scores, "4", same_spec_and_data=True)
+    assert not decision.promote
+    assert "candidate is identical to the champion (version 4: same spec, same data, same holdout metrics)" in (
+        decision.reasons[0])
+    # same spec and data but different metrics is not identical; nor is new data with equal metrics
+    assert decide(GATE, HEADS, {**same, "dwell": {"rmse": 2.9}}, scores, "4", same_spec_and_data=True).promote
+    assert decide(GATE, HEADS, same, scores, "4", same_spec_and_data=False).promote
+
+
+def test_min_improvement_per_metric_in_its_own_direction():
+    gate = GateSpec(heads={
+        "atc": HeadGate(min_improvement={"roc_auc": 0.01}),
+        "dwell": HeadGate(min_improvement={"rmse": 0.1}),
+    })
+    champion = {"atc": {"roc_auc": 0.70}, "dwell": {"rmse": 3.0}}
+    assert decide(gate, HEADS, {"atc": {"roc_auc": 0.715}, "dwell": {"rmse": 2.85}}, champion, "4").promote
+    tie = decide(gate, HEADS, {"atc": {"roc_auc": 0.70}, "dwell": {"rmse": 2.85}}, champion, "4")
+    assert not tie.promote
+    assert tie.reasons == ["atc.roc_auc: candidate 0.7000 vs champion 0.7000 (must reach 0.7100) FAILED"]
+    worse_rmse = decide(gate, HEADS, {"atc": {"roc_auc": 0.72}, "dwell": {"rmse": 2.95}}, champion, "4")
+    assert [c.rule for c in worse_rmse.checks if not c.passed] == ["min_improvement"]
+    # first model: nothing to improve on
+    assert decide(gate, HEADS, {"atc": {"roc_auc": 0.5}, "dwell": {"rmse": 9.0}}, None).promote

@@ -261,3 +261,25 @@ def test_a_small_custom_suite_runs(good_frame, write_suite):
         and dwell.observed.startswith("observed ")
         and "expected at most 1" in dwell.observed
     )
+
+
+def test_nullable_integer_columns_pass_a_type_list_that_names_them(good_frame, demo_suite):
+    """Parquet with nulls read through pandas' nullable types gives Int64 columns; the demo suite lists Int64."""
+    import pandas as pd
+
+    frame = good_frame.astype({"session_page_views": "Int64", "click": "Int64", "hour_of_day": "Int32"})
+    frame.loc[0, "hour_of_day"] = pd.NA  # a null, as real nullable columns have (not_be_null catches it)
+    report = _validate(frame, demo_suite)
+    type_failures = [f for f in report.failures if f.expectation == "expect_column_values_to_be_in_type_list"]
+    assert type_failures == []
+
+
+def test_a_type_list_without_the_nullable_dtype_names_the_dtype_seen(good_frame, write_suite):
+    suite = load_suite(write_suite(
+        "name: t\nexpectations:\n  - {expect: column_values_to_be_in_type_list, column: click, type_list: [int64]}\n"
+        "  - {expect: column_values_to_be_in_type_list, column: price, type_list: [Int64]}\n"))
+    report = _validate(good_frame.astype({"click": "Int64"}), suite)
+    assert [f.observed for f in report.failures] == [
+        "observed dtype 'Int64', expected one of ['int64']",
+        "observed dtype 'float64', expected one of ['Int64']",
+    ]
