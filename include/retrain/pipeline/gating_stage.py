@@ -9,26 +9,12 @@ from pathlib import Path
 
 from retrain.config import LoadedSpec, ModelSpec
 from retrain.data.freshness import DataSnapshot
+from retrain.pipeline.scoring import head_scores as _scores
+from retrain.pipeline.scoring import predict_version as _predict
 from retrain.settings import get_settings
 from retrain.tracking.gate import GateCheck, GateDecision, bootstrap_improvement, decide
 
 log = logging.getLogger(__name__)
-
-
-def _predict(client, name: str, version: str, holdout_table, spec: ModelSpec):
-    """Scores of one registered version, loaded only after every file matched its recorded digest."""
-    from retrain.tracking.artifacts import load_verified
-
-    model = load_verified(client, name, version)
-    frame = holdout_table.select(spec.features.columns).to_pandas()
-    predictions = model.predict(frame)
-    return {head.name: predictions[head.name].to_numpy() for head in spec.heads}
-
-
-def _scores(spec: ModelSpec, labels: dict, predictions: dict) -> dict[str, dict[str, float]]:
-    from retrain.training.metrics import head_metrics
-
-    return {h.name: head_metrics(h.kind, labels[h.name], predictions[h.name]) for h in spec.heads}
 
 
 def _slice_scores(spec: ModelSpec, holdout_table, labels: dict, predictions: dict) -> dict:

@@ -64,11 +64,12 @@ def start(loaded: LoadedSpec, client, version: str, champion_version: str, after
     return state
 
 
-def _score(spec, model_uri: str, table) -> dict:
-    from retrain.pipeline.gating_stage import _predict, _scores
+def _score(spec, client, version: str, table, loaded_models: dict) -> dict:
+    from retrain.pipeline.scoring import head_scores, predict_version
 
     labels = {h.name: table.column(h.label).to_numpy(zero_copy_only=False) for h in spec.heads}
-    return _scores(spec, labels, _predict(model_uri, table, spec))
+    return head_scores(spec, labels,
+                       predict_version(client, spec.registered_model_name, version, table, spec, loaded_models))
 
 
 def review(loaded: LoadedSpec, client, snapshot: DataSnapshot, actor: str) -> dict | None:
@@ -96,17 +97,18 @@ def review(loaded: LoadedSpec, client, snapshot: DataSnapshot, actor: str) -> di
                        partition_column=split.PARTITION_COLUMN)
     if spec.data.drop_unlabeled_rows:
         table = drop_unlabeled(table, labels)
-    shadow_uri, champion_uri = f"models:/{name}/{version}", f"models:/{name}/{state['champion']}"
+    models: dict = {}  # each version downloaded and verified once
     for partition in due:
         if partition in state["scores"]:
             continue
         rows = table.filter(pc.equal(table.column(split.PARTITION_COLUMN), pa.scalar(partition)))
         if rows.num_rows == 0:
             continue
-        state["scores"][partition] = {"rows": rows.num_rows, "shadow": _score(spec, shadow_uri, rows),
-                                      "champion": _score(spec, champion_uri, rows)}
+        state["scores"][partition] = {"rows": rows.num_rows, "shadow": _score(spec, client, version, rows, models),
+                                      "champion": _score(spec, client, state["champion"], rows, models)}
     if len(state["scores"]) >= state["partitions"]:
-        pooled_shadow, pooled_champion = _score(spec, shadow_uri, table), _score(spec, champion_uri, table)
+        pooled_shadow = _score(spec, client, version, table, models)
+        pooled_champion = _score(spec, client, state["champion"], table, models)
         decision = decide(spec.gate, spec.heads, pooled_shadow, pooled_champion, state["champion"])
         state["pooled"] = {"shadow": pooled_shadow, "champion": pooled_champion}
         _conclude(loaded, client, version, state, decision, due, actor)
