@@ -127,7 +127,9 @@ def test_segment_promotion_is_recorded_and_refused_on_a_tampered_artifact(tmp_pa
         return decision
 
     monkeypatch.setattr(gating_stage, "gate", gate_then_tamper)
-    second = segment_stage.train_chunk(loaded, snapshot, ["DE"], RunInfo(loaded.spec.dag_id, "manual__2", 1, as_of))
+    # an edited spec file: a candidate identical to the champion would be rejected before promotion is tried
+    edited = dataclasses.replace(loaded, sha256="0" * 64)
+    second = segment_stage.train_chunk(edited, snapshot, ["DE"], RunInfo(loaded.spec.dag_id, "manual__2", 1, as_of))
     assert second[0]["status"] == "failed" and "artifacts changed since training" in second[0]["error"]
     assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
     assert [m.to_version for m in registry.history(client, name)] == ["1"]
