@@ -9,7 +9,7 @@ run to take a few minutes on two cores; ``BENCH_SCALE`` (default 1.0) scales the
     python -m bench loader validation     # several names
     python -m bench segments_scheduler    # opt-in: a real Airflow (scheduler, LocalExecutor, ...), minutes
 
-Names: loader_vs_per_row, loader_vs_memcpy, batching_vs_memcpy, trainer_vs_hand_loop, trainer_checkpoints,
+Names: loader_vs_per_row, loader_vs_memcpy, batching_vs_memcpy, loader_vs_pyarrow, trainer_vs_hand_loop, trainer_checkpoints,
 mlflow_on_vs_off, segments, validation, parsing, and (opt-in) segments_scheduler. An opt-in benchmark runs only when
 an argument matches it and no default benchmark (``segments`` runs the in-process one, not the scheduler one).
 """
@@ -131,7 +131,7 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-_NEED_FILES = ("loader_vs_per_row", "loader_vs_memcpy", "batching_vs_memcpy", "trainer_vs_hand_loop",
+_NEED_FILES = ("loader_vs_per_row", "loader_vs_memcpy", "batching_vs_memcpy", "loader_vs_pyarrow", "trainer_vs_hand_loop",
                "trainer_checkpoints", "mlflow_on_vs_off")
 
 
