@@ -143,7 +143,7 @@ class PrivateRedis:
                 return True
             return False
 
-        _wait(answers, 30, "redis-server to listen")
+        _wait(answers, 120, "redis-server to listen")
         return self
 
     def stop(self) -> None:
@@ -166,7 +166,7 @@ class MlflowServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 120) -> MlflowServer:
+    def start(self, timeout: float = 300) -> MlflowServer:
         self.root.mkdir(parents=True, exist_ok=True)
         with (self.root / "server.log").open("ab") as log:
             self.process = subprocess.Popen(
@@ -194,7 +194,7 @@ class MlflowServer:
         if self.process is not None:
             _stop_group(self.process)
 
-    def restart(self, down_seconds: float = 0, timeout: float = 120) -> None:
+    def restart(self, down_seconds: float = 0, timeout: float = 300) -> None:
         """Stop the server, stay down ``down_seconds``, start it again on the same port."""
         self.stop()
         time.sleep(down_seconds)
