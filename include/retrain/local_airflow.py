@@ -193,7 +193,10 @@ class LocalAirflow:
     @property
     def api(self) -> AirflowApi:
         if self._api is None:
-            self._api = AirflowApi(self.base_url, get_token(self.base_url, self.username, self.password))
+            # 120 s, not the client's 30 s: on a loaded 2-core machine the one api-server worker was seen to
+            # take longer (load average 40, 2026-12-01), and a test must not fail on the machine's load.
+            token = get_token(self.base_url, self.username, self.password, timeout=120)
+            self._api = AirflowApi(self.base_url, token, timeout=120)
         return self._api
 
     def health(self) -> dict:

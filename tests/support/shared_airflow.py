@@ -21,7 +21,8 @@ on a shared dataset would queue runs of another module's DAGs), call ``shared_ai
 before counting messages, and leave no run of yours unfinished.
 
 It starts at the first test that needs it and stops after the last one: the test session runs these
-modules one after another (tests/conftest.py groups them, and with pytest-xdist sends them to one worker).
+modules one after another (tests/conftest.py groups them, and with pytest-xdist sends them to one worker:
+it finds them by their ``share_airflow(`` call).
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ from pathlib import Path
 from tests.support.arrival_stack import ArrivalStack, arrival_stack
 
 FIXTURE = "shared_airflow"
-XDIST_GROUP = "shared_airflow"
 
 _specs: dict[str, dict] = {}
 _dag_files: list[Path] = []
