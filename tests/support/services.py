@@ -70,7 +70,7 @@ class PrivatePostgres:
             os.chown(self.data, pwd.getpwnam("postgres").pw_uid, pwd.getpwnam("postgres").pw_gid)
         self.log = self.data / "server.log"
 
-    def _run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    def _run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
         command = [str(self.bin / args[0]), *args[1:]]
         if self.as_root:
             command = ["runuser", "-u", "postgres", "--", *command]
@@ -84,7 +84,7 @@ class PrivatePostgres:
         self.pg_ctl("start")
         return self
 
-    def pg_ctl(self, action: str, timeout: float = 60) -> None:
+    def pg_ctl(self, action: str, timeout: float = 180) -> None:
         """``pg_ctl start|stop|restart`` (fast shutdown: open sessions are cut, as in a crash-restart)."""
         options = f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
         args = ["pg_ctl", action, "-D", str(self.data / "db"), "-w", "-t", str(int(timeout)), "-m", "fast"]
