@@ -33,9 +33,10 @@ demo: install
 demo-events: install
 	$(BIN)/python -m retrain.demo_events
 
+# Two workers; every test module is one unit and the slowest go first (tests/conftest.py, docs/benchmarks.md).
 test: install services
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --no-loadscope-reorder
 
 lint: install
 	$(BIN)/ruff check .

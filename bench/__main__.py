@@ -9,8 +9,8 @@ run to take a few minutes on two cores; ``BENCH_SCALE`` (default 1.0) scales the
     python -m bench loader validation     # several names
     python -m bench segments_scheduler    # opt-in: a real Airflow (scheduler, LocalExecutor, ...), minutes
 
-Names: loader_vs_per_row, loader_vs_memcpy, batching_vs_memcpy, trainer_vs_hand_loop, trainer_checkpoints,
-mlflow_on_vs_off, segments, validation, and (opt-in) segments_scheduler. An opt-in benchmark runs only when
+Names: loader_vs_per_row, loader_vs_memcpy, batching_vs_memcpy, loader_vs_pyarrow, trainer_vs_hand_loop, trainer_checkpoints,
+mlflow_on_vs_off, segments, validation, parsing, and (opt-in) segments_scheduler. An opt-in benchmark runs only when
 an argument matches it and no default benchmark (``segments`` runs the in-process one, not the scheduler one).
 """
 
@@ -64,6 +64,12 @@ def _segments_scheduler(files: list[Path], tmp: Path) -> list[Result]:
     return segments_scheduler.run(tmp)
 
 
+def _parsing(files: list[Path], tmp: Path) -> list[Result]:
+    from bench import parsing
+
+    return parsing.run(tmp)
+
+
 def _validation(files: list[Path], tmp: Path) -> list[Result]:
     from bench import validation
 
@@ -78,6 +84,7 @@ def benchmarks() -> list[tuple[str, Callable[[list[Path], Path], Result | list[R
         *((name, fn, False) for name, fn in [*data_path.BENCHMARKS, *training.BENCHMARKS]),
         ("segments", _segments, False),
         ("validation", _validation, False),
+        ("parsing", _parsing, False),
         ("segments_scheduler", _segments_scheduler, True),
     ]
 
@@ -124,7 +131,7 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-_NEED_FILES = ("loader_vs_per_row", "loader_vs_memcpy", "batching_vs_memcpy", "trainer_vs_hand_loop",
+_NEED_FILES = ("loader_vs_per_row", "loader_vs_memcpy", "batching_vs_memcpy", "loader_vs_pyarrow", "trainer_vs_hand_loop",
                "trainer_checkpoints", "mlflow_on_vs_off")
 
 
@@ -132,7 +139,7 @@ def table(results: list[Result]) -> str:
     header = f"| {'benchmark':<48} | {'ours':>14} | {'baseline':>14} | {'unit':<10} | {'ratio':>8} | {'goal':>6} | met |"
     lines = [header, "|" + "|".join("-" * (len(cell)) for cell in header.split("|")[1:-1]) + "|"]
     for r in results:
-        goal = f"≥{r.goal:g}×" if r.goal is not None else ""
+        goal = f"≥{r.goal:.3g}×" if r.goal is not None else ""
         met = "" if r.goal is None else ("yes" if r.ratio >= r.goal else "NO")
         lines.append(
             f"| {r.name:<48} | {r.ours:>14,.1f} | {r.baseline:>14,.1f} | {r.unit:<10} | {r.ratio:>7.2f}× | {goal:>6} | {met:<3} |"

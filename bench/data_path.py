@@ -96,6 +96,26 @@ def loader_vs_memcpy(files: list[Path], tmp: Path) -> Result:
                   note=f"{size / 1e6:.1f} MB of model inputs and labels ({len(data):,} rows)")
 
 
+def pyarrow_floor(files: list[Path]) -> int:
+    """The decoder's own floor: pyarrow reads the same columns and turns each into a numpy array."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    columns = [*NUMERIC, *CATEGORICAL, *LABELS]
+    table = pa.concat_tables([pq.read_table(f, columns=columns) for f in files])
+    arrays = [table.column(name).to_numpy() for name in columns]
+    return len(arrays[0])
+
+
+def loader_vs_pyarrow(files: list[Path], tmp: Path) -> Result:
+    rows = len(our_loader(files, batches=False))
+    assert pyarrow_floor(files) == rows
+    ours, floor = alternate(lambda: our_loader(files, batches=False), lambda: pyarrow_floor(files))
+    return Result("(b\") loader (parquet->tensors) vs pyarrow read+to_numpy", rows / ours, rows / floor, "rows/s", 0.5,
+                  note=f"{rows:,} rows; ours: read, fit the encoder, encode, label arrays, tensors; "
+                       f"pyarrow: read_table + to_numpy of the same {len(NUMERIC) + len(CATEGORICAL) + len(LABELS)} columns")
+
+
 def batching_vs_memcpy(files: list[Path], tmp: Path) -> Result:
     data = our_loader(files, batches=False)
     size = _nbytes(data)
@@ -110,4 +130,5 @@ BENCHMARKS = [
     ("loader_vs_per_row", loader_vs_per_row),
     ("loader_vs_memcpy", loader_vs_memcpy),
     ("batching_vs_memcpy", batching_vs_memcpy),
+    ("loader_vs_pyarrow", loader_vs_pyarrow),
 ]

@@ -9,6 +9,8 @@ import os
 import tempfile
 from pathlib import Path
 
+import pytest
+
 _SESSION_ROOT = Path(tempfile.mkdtemp(prefix="retrain-tests-"))
 os.environ["AIRFLOW_HOME"] = str(_SESSION_ROOT / "airflow")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
@@ -17,3 +19,60 @@ os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
 os.environ["RETRAIN_LOCAL_STATE"] = str(_SESSION_ROOT / "state")
 os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{_SESSION_ROOT / 'state' / 'mlflow' / 'mlflow.db'}"
 os.environ.pop("AIRFLOW_CONN_SLACK_DEFAULT", None)
+
+
+# -- ordering and grouping ------------------------------------------------------------------------------------
+# `make test` runs `pytest -n 2 --dist loadgroup` (pytest-xdist). Every test module is one unit of work, so a
+# module's fixtures start once; the modules that use the shared Airflow (tests/support/shared_airflow.py, found
+# by their `share_airflow(` call) are one unit and run one after another, so that one stack serves them all
+# and stops after the last. The slowest units go first, so that the two workers finish close together.
+# xdist's own `xdist_group` marks do nothing with pytest 9.2 (they rename `item._nodeid`, which pytest 9 no
+# longer reads: tried, the marked tests went to both workers), hence the scheduler below.
+_SLOWEST_FIRST = ("tests/integration/test_celery_topology.py", "shared_airflow",
+                  "tests/integration/test_demo_dag_end_to_end.py", "tests/integration/")
+_units: dict[str, str] = {}
+
+
+def _unit(path: str) -> str:
+    """The unit of work of a test file (a path relative to the repository, as in node ids)."""
+    if path not in _units:
+        try:
+            text = (Path(__file__).resolve().parents[1] / path).read_text()
+        except OSError:
+            text = ""
+        _units[path] = "shared_airflow" if "share_airflow(" in text else path
+    return _units[path]
+
+
+def _rank(unit: str) -> int:
+    return next((i for i, prefix in enumerate(_SLOWEST_FIRST) if unit.startswith(prefix)), len(_SLOWEST_FIRST))
+
+
+def pytest_collection_modifyitems(config, items):
+    units = [_unit(item.nodeid.split("::")[0]) for item in items]
+    first_seen = {unit: i for i, unit in reversed(list(enumerate(units)))}
+    order = sorted(range(len(items)), key=lambda i: (_rank(units[i]), first_seen[units[i]], i))
+    items[:] = [items[i] for i in order]
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """With ``--dist loadgroup``: the units above, in collection order (``--no-loadscope-reorder``)."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleUnits(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _unit(nodeid.split("::")[0])
+
+    return ModuleUnits(config, log)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item, nextitem):
+    """Stop the shared Airflow after the last test that uses it (the runner's teardown has run by then)."""
+    from tests.support import shared_airflow
+
+    uses = shared_airflow.FIXTURE in item.fixturenames
+    if uses and (nextitem is None or shared_airflow.FIXTURE not in nextitem.fixturenames):
+        shared_airflow.stop()

@@ -56,6 +56,7 @@ class LocalAirflow:
         executor: str = "LocalExecutor",
         celery_broker_url: str | None = None,
         celery_result_backend: str | None = None,
+        migrated: bool = False,
     ) -> None:
         self.root = Path(root)
         self.home = self.root / "airflow"
@@ -95,6 +96,7 @@ class LocalAirflow:
             self.env["AIRFLOW__CELERY__BROKER_URL"] = celery_broker_url
             self.env["AIRFLOW__CELERY__RESULT_BACKEND"] = celery_result_backend
         self._passwords = passwords
+        self.migrated = migrated  # the database is migrated already (a copy of a migrated one): skip db migrate
 
     # -- lifecycle --------------------------------------------------------------------------------------
 
@@ -106,9 +108,10 @@ class LocalAirflow:
         self.home.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(parents=True, exist_ok=True)
         self._passwords.write_text(json.dumps({self.username: self.password}))
-        migrated = self.airflow("db", "migrate", timeout=timeout)
-        if migrated.returncode != 0:
-            raise RuntimeError(f"airflow db migrate failed:\n{migrated.stdout[-3000:]}\n{migrated.stderr[-3000:]}")
+        if not self.migrated:
+            migrated = self.airflow("db", "migrate", timeout=timeout)
+            if migrated.returncode != 0:
+                raise RuntimeError(f"airflow db migrate failed:\n{migrated.stdout[-3000:]}\n{migrated.stderr[-3000:]}")
         try:
             for component in COMPONENTS:
                 self._spawn(component)
@@ -190,7 +193,10 @@ class LocalAirflow:
     @property
     def api(self) -> AirflowApi:
         if self._api is None:
-            self._api = AirflowApi(self.base_url, get_token(self.base_url, self.username, self.password))
+            # 120 s, not the client's 30 s: on a loaded 2-core machine the one api-server worker was seen to
+            # take longer (load average 40, 2026-12-01), and a test must not fail on the machine's load.
+            token = get_token(self.base_url, self.username, self.password, timeout=120)
+            self._api = AirflowApi(self.base_url, token, timeout=120)
         return self._api
 
     def health(self) -> dict:
@@ -217,7 +223,7 @@ class LocalAirflow:
         path = self.logs / f"{component}.log"
         return path.read_text(errors="replace")[-chars:] if path.exists() else ""
 
-    def wait_for(self, check: Callable[[], T], *, timeout: float, what: str, interval: float = 2) -> T:
+    def wait_for(self, check: Callable[[], T], *, timeout: float, what: str, interval: float = 1) -> T:
         """Poll ``check`` until it returns something truthy; raise TimeoutError naming ``what`` after ``timeout``."""
         deadline = time.monotonic() + timeout
         while True:

@@ -15,7 +15,7 @@ def test_no_argument_runs_every_default_benchmark_and_no_opt_in_one():
 
 
 def test_a_name_runs_the_benchmarks_it_is_part_of():
-    assert select(["loader"], NAMES) == ["loader_vs_per_row", "loader_vs_memcpy"]
+    assert select(["loader"], NAMES) == ["loader_vs_per_row", "loader_vs_memcpy", "loader_vs_pyarrow"]
     assert select(["validation"], NAMES) == ["validation"]
 
 

@@ -118,7 +118,9 @@ def topology(tmp_path_factory):
     with PrivatePostgres() as postgres, PrivateRedis(root / "redis") as redis, SlackStandIn() as slack:
         postgres.create_database("airflow")
         postgres.create_database("mlflow")
-        with MlflowServer(postgres.url("mlflow"), root / "mlflow") as mlflow:
+        # One uvicorn worker: with several, uvicorn kills a worker that misses its 5 s health ping, which a
+        # loaded 2-core machine makes happen over and over (the server then never answers; seen 2026-12-01).
+        with MlflowServer(postgres.url("mlflow"), root / "mlflow", workers=1) as mlflow:
             env = {
                 "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
                 "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),

@@ -1,7 +1,7 @@
 """Data arrival on a real, running Airflow: api-server, scheduler (LocalExecutor, ONE worker slot),
 dag-processor and triggerer as separate processes, with a real MLflow store and a Slack stand-in.
 
-The tests run in order and share the stack; together they tell one story:
+The tests run in order on the shared stack (tests/support/shared_airflow.py); together they tell one story:
 
 1. a partition lands with its marker, an upstream system posts the asset event through the REST API, and
    the model's run trains and promotes;
@@ -25,7 +25,8 @@ from retrain.data.demo import generate_day, generate_demo_data
 from retrain.data.landing import mark_complete, write_partition
 from retrain.orchestration.announce import announce_partition
 
-from tests.support.arrival_stack import arrival_stack, small_esmm_spec, today_utc
+from tests.support.arrival_stack import small_esmm_spec, today_utc
+from tests.support.shared_airflow import share_airflow
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -39,20 +40,22 @@ TODAY = today_utc()
 YESTERDAY = TODAY - timedelta(days=1)
 
 
+share_airflow(specs=[
+    small_esmm_spec(schedule={"on_data_arrival": True}),
+    small_esmm_spec("partner_esmm", schedule={"on_data_arrival": True}, location="partner/impressions",
+                    freshness={"max_age_hours": 48, "min_rows": 1000, "wait_minutes": 0.25}),
+])
+
+
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory, monkeypatch_module):
-    root = tmp_path_factory.mktemp("arrival")
-    specs = [
-        small_esmm_spec(schedule={"on_data_arrival": True}),
-        small_esmm_spec("partner_esmm", schedule={"on_data_arrival": True}, location="partner/impressions",
-                        freshness={"max_age_hours": 48, "min_rows": 1000, "wait_minutes": 0.25}),
-    ]
-    with arrival_stack(root, specs) as s:
-        # The announce helper runs in this process: point it at the stack's landing zone.
-        monkeypatch_module.setenv("RETRAIN_DATA_ROOT", str(s.data_root))
-        for dag_id in (MODEL, LAND, NEVER):
-            s.airflow.wait_for_dag(dag_id)
-        yield s
+def stack(shared_airflow, monkeypatch_module):
+    s = shared_airflow
+    # The announce helper runs in this process: point it at the stack's landing zone.
+    monkeypatch_module.setenv("RETRAIN_DATA_ROOT", str(s.data_root))
+    for dag_id in (MODEL, LAND, NEVER):
+        s.airflow.wait_for_dag(dag_id)
+        s.api.set_paused(dag_id, False)  # the shared stack creates every DAG paused
+    return s
 
 
 @pytest.fixture(scope="module")

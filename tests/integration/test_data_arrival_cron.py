@@ -1,7 +1,7 @@
 """Cron schedules on a real, running scheduler: runs keyed by their data interval, in the spec's timezone.
 
 The model is scheduled "cron OR asset": ``0 3 * * *`` Europe/Berlin, plus its dataset's Asset. The tests
-run in order on one stack:
+run in order on the shared stack (tests/support/shared_airflow.py), with a model and a dataset of their own:
 
 1. unpausing the DAG (catchup off) starts one run for the most recent 03:00 Berlin tick, which trains on
    the partitions before that tick;
@@ -20,23 +20,27 @@ import pytest
 from retrain.assets import dataset_asset_uri
 from retrain.data.demo import generate_demo_data
 
-from tests.support.arrival_stack import arrival_stack, small_esmm_spec, today_utc
+from tests.support.arrival_stack import small_esmm_spec, today_utc
+from tests.support.shared_airflow import share_airflow
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-MODEL = "retrain_ecommerce_esmm"
+NAME = "cron_esmm"
+MODEL = f"retrain_{NAME}"
+LOCATION = "cron/impressions"
 BERLIN = ZoneInfo("Europe/Berlin")
-URI = dataset_asset_uri("ecommerce/impressions")
+URI = dataset_asset_uri(LOCATION)
+
+share_airflow(specs=[small_esmm_spec(NAME, location=LOCATION, schedule={
+    "cron": "0 3 * * *", "timezone": "Europe/Berlin", "on_data_arrival": True})])
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    root = tmp_path_factory.mktemp("arrival-cron")
-    spec = small_esmm_spec(schedule={"cron": "0 3 * * *", "timezone": "Europe/Berlin", "on_data_arrival": True})
-    generate_demo_data(root / "data", today_utc() - timedelta(days=1), days=10, rows_per_day=3_000)
-    with arrival_stack(root, [spec], paused_at_creation=True) as s:
-        s.airflow.wait_for_dag(MODEL)
-        yield s
+def stack(shared_airflow):
+    generate_demo_data(shared_airflow.data_root, today_utc() - timedelta(days=1), days=10, rows_per_day=3_000,
+                       dataset=LOCATION)
+    shared_airflow.airflow.wait_for_dag(MODEL)
+    return shared_airflow
 
 
 def _at(text: str) -> datetime:
@@ -44,7 +48,7 @@ def _at(text: str) -> datetime:
 
 
 def _trained(stack) -> dict[str, dict]:
-    return {r.data.tags["airflow.run_id"]: r.data.tags for r in stack.mlflow_runs("ecommerce_esmm")}
+    return {r.data.tags["airflow.run_id"]: r.data.tags for r in stack.mlflow_runs(NAME)}
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +99,7 @@ def test_backfill_runs_each_earlier_tick_on_its_own_window(stack, scheduled):
 
 
 def test_rerunning_an_interval_reads_the_same_data_and_trains_nothing_twice(stack, scheduled):
-    before = len(stack.mlflow_runs("ecommerce_esmm"))
+    before = len(stack.mlflow_runs(NAME))
     run_id = scheduled["dag_run_id"]
     fingerprint = _trained(stack)[run_id]["retrain.data_fingerprint"]
     stack.api.clear_run(MODEL, run_id)
@@ -105,15 +109,15 @@ def test_rerunning_an_interval_reads_the_same_data_and_trains_nothing_twice(stac
     assert states["train"] == "skipped" and states["promote"] == "skipped", states
     log = stack.log(MODEL, run_id, "check_freshness", try_number=2)
     assert f"fingerprint {fingerprint[:12]}" in log and "nothing new to train on" in log
-    assert len(stack.mlflow_runs("ecommerce_esmm")) == before
+    assert len(stack.mlflow_runs(NAME)) == before
 
 
 def test_asset_event_for_data_already_trained_on_is_skipped(stack, scheduled):
-    before, known = len(stack.mlflow_runs("ecommerce_esmm")), {r["dag_run_id"] for r in stack.runs(MODEL)}
+    before, known = len(stack.mlflow_runs(NAME)), {r["dag_run_id"] for r in stack.runs(MODEL)}
     newest = _at(scheduled["data_interval_end"]).date() - timedelta(days=1)
     stack.api.post_asset_event(URI, {"partition": newest.isoformat()})
     run = stack.wait_for_run_end(MODEL, stack.wait_for_new_run(MODEL, known)["dag_run_id"])
     assert run["run_type"] == "asset_triggered" and run["state"] == "success"
     assert stack.states(MODEL, run["dag_run_id"])["check_freshness"] == "skipped"
-    assert len(stack.mlflow_runs("ecommerce_esmm")) == before
+    assert len(stack.mlflow_runs(NAME)) == before
     stack.api.set_paused(MODEL, True)

@@ -2,7 +2,11 @@
 with its own AIRFLOW_HOME, metadata database, MLflow store, data root, specs folder and Slack stand-in.
 
 The metadata database is a fresh PostgreSQL database on this machine's server (127.0.0.1:5432, dropped
-afterwards) when one is reachable, else SQLite in the stack's folder.
+afterwards) when one is reachable, else SQLite in the stack's folder; either is a copy of a migrated one
+(tests/support/airflow_db.py), so no stack pays for ``airflow db migrate``.
+
+Most tests should not start their own: tests/support/shared_airflow.py gives every test module one shared
+stack (see its docstring for how to declare the specs and DAG files a module needs).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from pathlib import Path
 import yaml
 from retrain.local_airflow import LocalAirflow
 
+from tests.support.airflow_db import migrated_postgres, migrated_sqlite
 from tests.support.slack_standin import SlackStandIn, slack_connection_json
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,18 +116,34 @@ class ArrivalStack:
 
 
 @contextmanager
-def arrival_stack(root: Path, specs: list[dict], *, paused_at_creation: bool = False) -> Iterator[ArrivalStack]:
+def arrival_stack(
+    root: Path,
+    specs: list[dict],
+    *,
+    paused_at_creation: bool = False,
+    dag_files: list[Path] | None = None,
+    env: dict[str, str] | None = None,
+) -> Iterator[ArrivalStack]:
+    """A stack whose specs folder holds ``specs``. With ``dag_files`` its DAGs folder is its own: links to
+    the product's DAG files plus those files (test-only DAGs); ``env`` is added to every component's."""
     specs_dir = root / "specs"
     specs_dir.mkdir(parents=True)
     for spec in specs:
         (specs_dir / f"{spec['name']}.yaml").write_text(yaml.safe_dump(spec))
+    dags_folder = ROOT / "dags"
+    if dag_files:
+        dags_folder = root / "dags"
+        dags_folder.mkdir()
+        for path in [*sorted((ROOT / "dags").glob("*.py")), *dag_files]:
+            (dags_folder / path.name).symlink_to(path)
     database = f"retrain_arrival_{uuid.uuid4().hex[:8]}" if _postgres_up() else None
-    if database:
-        _psql(f"CREATE DATABASE {database}")
     try:
+        url = migrated_postgres(database) if database else None
+        if url is None:
+            migrated_sqlite(root / "airflow")
         with SlackStandIn() as slack:
-            env = {
-                "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+            stack_env = {
+                "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
                 "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
                 "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": str(paused_at_creation),
                 "RETRAIN_SPECS_DIR": str(specs_dir),
@@ -133,9 +154,9 @@ def arrival_stack(root: Path, specs: list[dict], *, paused_at_creation: bool = F
                 "AIRFLOW_CONN_SLACK_DEFAULT": slack_connection_json(slack.base_url),
                 "RETRAIN_RETRY_DELAY_SECONDS": "1",
                 "RETRAIN_SENSOR_POLL_SECONDS": "2",
+                **(env or {}),
             }
-            url = f"postgresql+psycopg2://postgres@127.0.0.1:5432/{database}" if database else None
-            with LocalAirflow(root, env=env, database_url=url, parallelism=1) as airflow:
+            with LocalAirflow(root, env=stack_env, database_url=url, parallelism=1, migrated=True) as airflow:
                 yield ArrivalStack(root, airflow, slack)
     finally:
         if database:

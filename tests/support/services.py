@@ -70,7 +70,7 @@ class PrivatePostgres:
             os.chown(self.data, pwd.getpwnam("postgres").pw_uid, pwd.getpwnam("postgres").pw_gid)
         self.log = self.data / "server.log"
 
-    def _run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    def _run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
         command = [str(self.bin / args[0]), *args[1:]]
         if self.as_root:
             command = ["runuser", "-u", "postgres", "--", *command]
@@ -84,7 +84,7 @@ class PrivatePostgres:
         self.pg_ctl("start")
         return self
 
-    def pg_ctl(self, action: str, timeout: float = 60) -> None:
+    def pg_ctl(self, action: str, timeout: float = 180) -> None:
         """``pg_ctl start|stop|restart`` (fast shutdown: open sessions are cut, as in a crash-restart)."""
         options = f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
         args = ["pg_ctl", action, "-D", str(self.data / "db"), "-w", "-t", str(int(timeout)), "-m", "fast"]
@@ -143,7 +143,7 @@ class PrivateRedis:
                 return True
             return False
 
-        _wait(answers, 30, "redis-server to listen")
+        _wait(answers, 120, "redis-server to listen")
         return self
 
     def stop(self) -> None:
@@ -168,7 +168,7 @@ class MlflowServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 120) -> MlflowServer:
+    def start(self, timeout: float = 300) -> MlflowServer:
         self.root.mkdir(parents=True, exist_ok=True)
         with (self.root / "server.log").open("ab") as log:
             self.process = subprocess.Popen(
@@ -198,7 +198,7 @@ class MlflowServer:
         if self.process is not None:
             _stop_group(self.process)
 
-    def restart(self, down_seconds: float = 0, timeout: float = 120) -> None:
+    def restart(self, down_seconds: float = 0, timeout: float = 300) -> None:
         """Stop the server, stay down ``down_seconds``, start it again on the same port."""
         self.stop()
         time.sleep(down_seconds)

@@ -11,9 +11,10 @@ import logging
 from datetime import datetime
 from pathlib import Path
 
-from retrain.config import BrokenSpec, LoadedSpec, discover_specs
+from retrain.config import BrokenSpec, LoadedSpec
 from retrain.contracts import Decision, Evaluation, Outcome, TrainedCandidate
 from retrain.orchestration.dag_parts import FRESHNESS_DOC, _failure_callback, _run_info, _schedule
+from retrain.orchestration.parsing import specs_to_build
 from retrain.orchestration.resources import train_task_kwargs
 from retrain.orchestration.retries import default_task_args, task_doc
 from retrain.settings import get_settings
@@ -141,7 +142,8 @@ def build_broken_spec_dag(broken: BrokenSpec):
 def build_all(specs_dir: str | Path | None = None) -> dict:
     """Every spec's DAG by id. A broken spec yields its placeholder; the other DAGs load regardless."""
     dags = {}
-    for item in discover_specs(specs_dir or get_settings().specs_dir):
+    # A task process gets only its own DAG's spec (orchestration/parsing.py), the dag-processor every spec.
+    for item in specs_to_build(specs_dir or get_settings().specs_dir):
         if isinstance(item, BrokenSpec):
             log.error("model spec %s is invalid, its DAG only reports the error: %s", item.path, item.error)
             dags[item.dag_id] = build_broken_spec_dag(item)

@@ -1,0 +1,82 @@
+"""Migrated Airflow metadata databases without paying for ``airflow db migrate`` each time.
+
+A migration costs 10-20 s here (7 s of it is the ``airflow`` CLI starting). It runs once per test
+session (per xdist worker) into a template; every stack then gets a copy:
+
+* ``migrated_sqlite(home)``: copies the template ``airflow.db`` into ``home`` (and an empty ``airflow.cfg``,
+  so the components that start together do not race to write the default one). Pass ``migrated=True`` to
+  ``LocalAirflow`` or skip your own ``airflow db migrate``.
+* ``migrated_postgres(name)``: ``CREATE DATABASE name TEMPLATE <migrated template>`` on the machine's
+  PostgreSQL (127.0.0.1:5432); the template is dropped when the session ends.
+
+Same Airflow, same migrations: the copy is what ``db migrate`` would have produced.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import uuid
+from pathlib import Path
+
+AIRFLOW = str(Path(sys.executable).parent / "airflow")
+PSQL = shutil.which("psql")
+_lock = threading.Lock()
+_sqlite_template: Path | None = None
+_postgres_template: str | None = None
+
+
+def _migrate(home: Path, database_url: str | None = None) -> None:
+    env = {**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+    if database_url:
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = database_url
+    done = subprocess.run([AIRFLOW, "db", "migrate"], env=env, capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        raise RuntimeError(f"airflow db migrate failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+
+
+def migrated_sqlite(home: Path) -> Path:
+    """Put a migrated ``airflow.db`` (the default SQLite location) into the Airflow home ``home``."""
+    global _sqlite_template
+    with _lock:
+        if _sqlite_template is None:
+            template_home = Path(tempfile.mkdtemp(prefix="retrain-airflow-template-"))
+            _migrate(template_home)
+            _sqlite_template = template_home / "airflow.db"
+            atexit.register(shutil.rmtree, template_home, True)
+    home = Path(home)
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(_sqlite_template, home / "airflow.db")
+    (home / "airflow.cfg").touch()
+    return home / "airflow.db"
+
+
+def _psql(sql: str) -> None:
+    subprocess.run([PSQL, "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-c", sql],
+                   check=True, capture_output=True, text=True, timeout=120)
+
+
+def migrated_postgres(name: str) -> str:
+    """Create database ``name`` on 127.0.0.1:5432 as a copy of a migrated one; its SQLAlchemy URL."""
+    global _postgres_template
+    with _lock:
+        if _postgres_template is None:
+            template = f"retrain_airflow_template_{uuid.uuid4().hex[:8]}"
+            _psql(f"CREATE DATABASE {template}")
+            atexit.register(_drop, template)
+            with tempfile.TemporaryDirectory(prefix="retrain-airflow-template-") as home:
+                _migrate(Path(home), f"postgresql+psycopg2://postgres@127.0.0.1:5432/{template}")
+            _postgres_template = template
+        _psql(f"CREATE DATABASE {name} TEMPLATE {_postgres_template}")
+    return f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
+
+
+def _drop(database: str) -> None:
+    with contextlib.suppress(subprocess.SubprocessError, OSError):
+        _psql(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
