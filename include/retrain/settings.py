@@ -7,9 +7,11 @@ configuration; production sets the environment variables (see .env.example).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+
+from retrain.training.usage import PriceTable
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,6 +27,7 @@ class Settings:
     retry_delay: timedelta
     max_retry_delay: timedelta
     airflow_base_url: str
+    prices: PriceTable = field(default_factory=PriceTable)  # RETRAIN_PRICES, see retrain.training.usage
 
     def resolve_data_path(self, location: str) -> Path:
         path = Path(location)
@@ -49,4 +52,5 @@ def get_settings() -> Settings:
         retry_delay=timedelta(seconds=float(os.environ.get("RETRAIN_RETRY_DELAY_SECONDS", "60"))),
         max_retry_delay=timedelta(seconds=float(os.environ.get("RETRAIN_MAX_RETRY_DELAY_SECONDS", "1800"))),
         airflow_base_url=os.environ.get("AIRFLOW__API__BASE_URL", "http://localhost:8080"),
+        prices=PriceTable.parse(os.environ.get("RETRAIN_PRICES")),
     )

@@ -119,11 +119,14 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
     """Train, log and return ``{"run_id", "model_uri"}``. A retry of the same Airflow run reuses its MLflow run."""
     import mlflow
 
-    from retrain.tracking import mlflow_store, pyfunc_entry
+    from retrain.orchestration.resources import worker_queue
+    from retrain.pipeline.tuning_stage import hyperparameter_tags, hyperparameters_for_training
+    from retrain.tracking import costs, mlflow_store, pyfunc_entry
     from retrain.tracking.lineage import MANIFEST_PATH, build_manifest, file_sha256, manifest_tags
     from retrain.tracking.plots import loss_curves
     from retrain.training.checkpoints import checkpoint_dir_for_run
     from retrain.training.devices import resolve_device
+    from retrain.training.usage import Budget, ResourceMeter
 
     spec, settings = loaded.spec, get_settings()
     snapshot = DataSnapshot.from_dict(snapshot_dict)
@@ -136,15 +139,21 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
             "run_id": earlier.info.run_id,
             "experiment_id": exp_id,
             "model_uri": earlier.data.tags["retrain.model_uri"],
+            "cost_usd": earlier.data.metrics.get("cost_usd"),
+            "hyperparameters": json.loads(earlier.data.tags.get("retrain.hyperparameters", "{}")),
         }
 
     device = resolve_device(spec.training.device, spec.resources.gpu)
+    meter = ResourceMeter(device, queue=worker_queue(spec), gpus=spec.resources.gpus)
+    spec, hyperparameters = hyperparameters_for_training(client, loaded.spec)
     manifest = build_manifest(loaded, snapshot, run, settings, device)
-    tags = {**run.tags(), "retrain.model": spec.name, "retrain.owner": spec.owner, **manifest_tags(manifest)}
+    tags = {**run.tags(), "retrain.model": spec.name, "retrain.owner": spec.owner, **manifest_tags(manifest),
+            **hyperparameter_tags(hyperparameters), costs.RUN_KIND: "train"}
     run_id = earlier.info.run_id if earlier is not None else None
     if run_id is not None:
         log.info("an earlier try left MLflow run %s without a model: resuming it from its last checkpoint", run_id)
-    with mlflow.start_run(run_id=run_id, experiment_id=exp_id, run_name=f"{spec.name} {run.as_of:%Y-%m-%d}") as active:
+    with mlflow.start_run(run_id=run_id, experiment_id=exp_id, run_name=f"{spec.name} {run.as_of:%Y-%m-%d}",
+                          log_system_metrics=True) as active:
         mlflow.set_tags(tags)
         mlflow.log_params(_params(spec, snapshot))
         mlflow.log_text(loaded.path.read_text(), "spec/" + loaded.path.name)
@@ -161,7 +170,12 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
             if result.holdout_loss is not None:
                 metrics["holdout_loss"] = result.holdout_loss
             mlflow.log_metrics(metrics, step=result.epoch)
+            meter.epoch_done(train_table.num_rows)
+            reason = budget.exceeded(meter, spec.training.epochs - result.epoch)
+            if reason:  # the epoch's checkpoint is on disk: keep it, log it, fail without retries
+                costs.stop_over_budget(client, active.info.run_id, meter, settings.prices, checkpoints, reason)
 
+        budget = Budget(spec.resources.max_minutes, spec.resources.max_cost_usd, settings.prices)
         checkpoints = checkpoint_dir_for_run(active.info.run_id)
         bundle, history = build_and_fit(
             spec, train_table, holdout_table, device, on_epoch=log_epoch, checkpoint_dir=checkpoints
@@ -182,9 +196,11 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
             )
         mlflow.set_tag("retrain.artifact_sha256", json.dumps(checksums, sort_keys=True))
         mlflow.set_tag("retrain.model_uri", info.model_uri)
+        cost = costs.log_usage(client, active.info.run_id, meter.usage(), settings.prices)
         shutil.rmtree(checkpoints, ignore_errors=True)  # the model is logged; a retry reuses it as is
         log.info("logged candidate %s in MLflow run %s after %d epochs", info.model_uri, active.info.run_id, len(history))
-        return {"run_id": active.info.run_id, "experiment_id": exp_id, "model_uri": info.model_uri}
+        return {"run_id": active.info.run_id, "experiment_id": exp_id, "model_uri": info.model_uri,
+                "cost_usd": cost, "hyperparameters": hyperparameters}
 
 
 def _log_dataset_inputs(spec: ModelSpec, snapshot: DataSnapshot, train_table, holdout_table) -> None:

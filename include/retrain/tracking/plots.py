@@ -65,3 +65,17 @@ def regression_head_plots(head: str, y_true: np.ndarray, y_pred: np.ndarray):
     axes[1].set(xlabel="residual", ylabel="rows", title=f"{head}: residual distribution")
     fig.tight_layout()
     return fig
+
+
+def metric_vs_cost(model: str, metric: str, rows) -> object:
+    """The leaderboard as a scatter: each gated run's metric against its cost, promoted runs filled."""
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for decision, marker, color in (("promote", "o", "tab:green"), ("reject", "x", "tab:red")):
+        points = [(r.cost_usd, r.value) for r in rows if r.decision == decision and r.cost_usd is not None]
+        if points:
+            ax.scatter(*zip(*points, strict=True), marker=marker, color=color, label=f"{decision}d")
+    ax.set(xlabel="cost per run (USD)", ylabel=metric, title=f"{model}: {metric} against cost")
+    ax.legend()
+    fig.tight_layout()
+    return fig
