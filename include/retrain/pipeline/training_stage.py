@@ -115,8 +115,11 @@ def _log_validation(validation: dict) -> None:
             mlflow.log_artifacts(str(path), "validation/data_docs")
 
 
-def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, validation: dict | None = None) -> dict:
-    """Train, log and return ``{"run_id", "model_uri"}``. A retry of the same Airflow run reuses its MLflow run."""
+def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, validation: dict | None = None,
+                    tuned: dict | None = None) -> dict:
+    """Train, log and return ``{"run_id", "model_uri", "cost_usd", "hyperparameters"}``. A retry of the same
+    Airflow run reuses its MLflow run. ``tuned``: a tuning result whose best configuration to train with
+    (otherwise the champion's tuned hyperparameters or the spec's, see ``retrain.pipeline.tuning_stage``)."""
     import mlflow
 
     from retrain.orchestration.resources import worker_queue
@@ -145,7 +148,7 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
 
     device = resolve_device(spec.training.device, spec.resources.gpu)
     meter = ResourceMeter(device, queue=worker_queue(spec), gpus=spec.resources.gpus)
-    spec, hyperparameters = hyperparameters_for_training(client, loaded.spec)
+    spec, hyperparameters = hyperparameters_for_training(client, loaded.spec, tuned)
     manifest = build_manifest(loaded, snapshot, run, settings, device)
     tags = {**run.tags(), "retrain.model": spec.name, "retrain.owner": spec.owner, **manifest_tags(manifest),
             **hyperparameter_tags(hyperparameters), costs.RUN_KIND: "train"}
