@@ -130,10 +130,9 @@ def tune(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo) -> dict:
 
     from retrain.data.loading import split_holdout
     from retrain.orchestration.resources import worker_queue
-    from retrain.pipeline.training_stage import build_and_fit, load_split
+    from retrain.pipeline.training_stage import load_split
     from retrain.tracking import costs, mlflow_store
     from retrain.training.devices import resolve_device
-    from retrain.training.usage import ResourceMeter
 
     spec, settings = loaded.spec, get_settings()
     if spec.tuning is None:
@@ -151,11 +150,50 @@ def tune(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo) -> dict:
     snapshot = DataSnapshot.from_dict(snapshot_dict)
     train_table, _ = load_split(spec, snapshot)  # the gate's holdout rows are never seen here
     fit_rows, validation_rows = split_holdout(train_table, spec.data.holdout_fraction, spec.training.seed + 1)
-    direction = _metric_direction(spec)
     sha = space_sha256(spec)
+    tags = {costs.RUN_KIND: "tuning", "retrain.model": spec.name, "retrain.tuning.dag_id": run.dag_id,
+            "retrain.tuning.airflow_run_id": run.run_id, SPACE_TAG: sha, "retrain.spec_sha256": loaded.sha256,
+            "retrain.as_of": run.as_of.isoformat()}
+    with mlflow.start_run(experiment_id=exp_id, run_name=f"tune {spec.name} {run.as_of:%Y-%m-%d}", tags=tags,
+                          log_system_metrics=True) as parent:
+        mlflow.log_dict(tuning.model_dump(), "tuning/space.json")
+        study, trial_costs = run_study(spec, fit_rows, validation_rows, device, client, exp_id, queue,
+                                       spec.resources.gpus, settings.prices, tuning.trials, tuning.timeout_minutes * 60)
+        direction = _metric_direction(spec)
+        states = [t.state for t in study.trials]
+        complete = sum(s == optuna.trial.TrialState.COMPLETE for s in states)
+        pruned = sum(s == optuna.trial.TrialState.PRUNED for s in states)
+        best = study.best_trial
+        best_params = suggest(optuna.trial.FixedTrial(best.params), tuning.space)
+        result = {"tuning_run_id": parent.info.run_id, "best_params": best_params, "best_value": best.value,
+                  "metric": tuning.metric, "direction": direction, "trials": len(states), "complete": complete,
+                  "pruned": pruned, "best_trial": best.number, "space_sha256": sha, "cost_usd": sum(trial_costs)}
+        mlflow.log_metrics({"tuning.best_value": best.value, "tuning.trials": len(states),
+                            "tuning.trials_pruned": pruned, "tuning.total_cost_usd": sum(trial_costs)})
+        mlflow.set_tag("retrain.tuning.best_params", json.dumps(best_params, sort_keys=True))
+        mlflow.log_dict(result, "tuning/result.json")
+        mlflow.log_dict([{"number": t.number, "state": t.state.name, "value": t.value, "params": t.params}
+                         for t in study.trials], "tuning/trials.json")
+    log.info("%s: best %s %s=%.5f after %d trials (%d pruned): %s", spec.name, direction, tuning.metric,
+             best.value, len(states), pruned, best_params)
+    return result
+
+
+def run_study(spec: ModelSpec, fit_rows, validation_rows, device, client, exp_id: str, queue: str, gpus: int,
+              prices, n_trials: int, timeout: float | None):
+    """The Optuna study, inside the active (parent) MLflow run: one child run per trial. Returns the study and
+    each trial's cost."""
+    import mlflow
+    import optuna
+
+    from retrain.pipeline.training_stage import build_and_fit
+    from retrain.tracking import costs
+    from retrain.training.usage import ResourceMeter
+
+    tuning = spec.tuning
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
-        direction=direction,
+        direction=_metric_direction(spec),
         sampler=optuna.samplers.TPESampler(seed=spec.training.seed),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1),
     )
@@ -163,14 +201,11 @@ def tune(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo) -> dict:
     if first:
         study.enqueue_trial(first)
     trial_costs: list[float] = []
-    tags = {costs.RUN_KIND: "tuning", "retrain.model": spec.name, "retrain.tuning.dag_id": run.dag_id,
-            "retrain.tuning.airflow_run_id": run.run_id, SPACE_TAG: sha, "retrain.spec_sha256": loaded.sha256,
-            "retrain.as_of": run.as_of.isoformat()}
 
     def objective(trial) -> float:
         params = suggest(trial, tuning.space)
         trial_spec = apply(spec, params)
-        meter = ResourceMeter(device, queue=queue, gpus=spec.resources.gpus)
+        meter = ResourceMeter(device, queue=queue, gpus=gpus)
         child = mlflow.start_run(run_name=f"trial {trial.number}", nested=True, experiment_id=exp_id,
                                  tags={costs.RUN_KIND: "trial", "retrain.model": spec.name,
                                        "retrain.tuning.trial": str(trial.number)})
@@ -196,28 +231,9 @@ def tune(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo) -> dict:
             status, state = "KILLED", "pruned"
             raise
         finally:
-            trial_costs.append(costs.log_usage(client, child.info.run_id, meter.usage(), settings.prices))
+            trial_costs.append(costs.log_usage(client, child.info.run_id, meter.usage(), prices))
             mlflow.set_tag("retrain.tuning.state", state)
             mlflow.end_run(status=status)
 
-    with mlflow.start_run(experiment_id=exp_id, run_name=f"tune {spec.name} {run.as_of:%Y-%m-%d}", tags=tags,
-                          log_system_metrics=True) as parent:
-        mlflow.log_dict(tuning.model_dump(), "tuning/space.json")
-        study.optimize(objective, n_trials=tuning.trials, timeout=tuning.timeout_minutes * 60)
-        states = [t.state for t in study.trials]
-        complete = sum(s == optuna.trial.TrialState.COMPLETE for s in states)
-        pruned = sum(s == optuna.trial.TrialState.PRUNED for s in states)
-        best = study.best_trial
-        best_params = suggest(optuna.trial.FixedTrial(best.params), tuning.space)
-        result = {"tuning_run_id": parent.info.run_id, "best_params": best_params, "best_value": best.value,
-                  "metric": tuning.metric, "direction": direction, "trials": len(states), "complete": complete,
-                  "pruned": pruned, "best_trial": best.number, "space_sha256": sha, "cost_usd": sum(trial_costs)}
-        mlflow.log_metrics({"tuning.best_value": best.value, "tuning.trials": len(states),
-                            "tuning.trials_pruned": pruned, "tuning.total_cost_usd": sum(trial_costs)})
-        mlflow.set_tag("retrain.tuning.best_params", json.dumps(best_params, sort_keys=True))
-        mlflow.log_dict(result, "tuning/result.json")
-        mlflow.log_dict([{"number": t.number, "state": t.state.name, "value": t.value, "params": t.params}
-                         for t in study.trials], "tuning/trials.json")
-    log.info("%s: best %s %s=%.5f after %d trials (%d pruned): %s", spec.name, direction, tuning.metric,
-             best.value, len(states), pruned, best_params)
-    return result
+    study.optimize(objective, n_trials=n_trials, timeout=timeout)
+    return study, trial_costs
