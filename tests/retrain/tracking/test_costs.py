@@ -83,7 +83,7 @@ def test_a_real_run_records_plausible_usage_and_its_cost(env):
 def test_a_tiny_budget_stops_training_cleanly_at_an_epoch_boundary(env, budget):
     import mlflow
     import torch
-    from retrain.alerts.messages import is_deterministic
+    from retrain.alerts.messages import FailureReport, build_failure_message, format_error, is_deterministic
 
     loaded = _loaded(**budget)
     with pytest.raises(OverBudgetError, match="over budget") as caught:
@@ -99,6 +99,11 @@ def test_a_tiny_budget_stops_training_cleanly_at_an_epoch_boundary(env, budget):
     assert run.data.metrics["cost_usd"] > 0
     checkpoint = mlflow.artifacts.download_artifacts(f"runs:/{error.run_id}/checkpoint/last.pt")
     assert torch.load(checkpoint, weights_only=True)["epoch"] == 1
+    # what Slack is told: the failure alert names the budget and says it was not retried
+    report = FailureReport(dag_id=loaded.spec.dag_id, task_id="train", run_id="scheduled__budget", try_number=1,
+                           error=format_error(error), model_name=loaded.spec.name, deterministic=is_deterministic(error))
+    text = build_failure_message(report, error).text
+    assert "OverBudgetError: over budget" in text and "not retried" in text and next(iter(budget)) in text
 
 
 def test_prices_come_from_the_settings_per_queue():
