@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import shutil
@@ -149,7 +150,8 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
     device = resolve_device(spec.training.device, spec.resources.gpu)
     meter = ResourceMeter(device, queue=worker_queue(spec), gpus=spec.resources.gpus)
     spec, hyperparameters = hyperparameters_for_training(client, loaded.spec, tuned)
-    manifest = build_manifest(loaded, snapshot, run, settings, device)
+    manifest = build_manifest(dataclasses.replace(loaded, spec=spec), snapshot, run, settings, device)
+    manifest["hyperparameters"] = hyperparameters  # where they came from; `retrain reproduce` applies tuned ones
     tags = {**run.tags(), "retrain.model": spec.name, "retrain.owner": spec.owner, **manifest_tags(manifest),
             **hyperparameter_tags(hyperparameters), costs.RUN_KIND: "train"}
     run_id = earlier.info.run_id if earlier is not None else None
