@@ -72,7 +72,7 @@ def tuning_trial_overhead(files: list[Path], tmp: Path) -> Result:
     os.environ["MLFLOW_TRACKING_URI"] = uri
     mlflow.set_tracking_uri(uri)
     client = mlflow.MlflowClient(uri)
-    experiment = mlflow.set_experiment("bench-tuning").experiment_id
+    experiment = client.create_experiment("bench-tuning", artifact_location=(tmp / "artifacts").resolve().as_uri())
 
     def tuning():
         with mlflow.start_run(experiment_id=experiment):
