@@ -10,7 +10,7 @@ run to take a few minutes on two cores; ``BENCH_SCALE`` (default 1.0) scales the
     python -m bench segments_scheduler    # opt-in: a real Airflow (scheduler, LocalExecutor, ...), minutes
 
 Names: loader_vs_per_row, loader_vs_memcpy, batching_vs_memcpy, loader_vs_pyarrow, trainer_vs_hand_loop, trainer_checkpoints,
-mlflow_on_vs_off, segments, validation, parsing, and (opt-in) segments_scheduler. An opt-in benchmark runs only when
+mlflow_on_vs_off, accounting_overhead, tuning_trial_overhead, segments, validation, parsing, and (opt-in) segments_scheduler. An opt-in benchmark runs only when
 an argument matches it and no default benchmark (``segments`` runs the in-process one, not the scheduler one).
 """
 
@@ -78,10 +78,11 @@ def _validation(files: list[Path], tmp: Path) -> list[Result]:
 
 def benchmarks() -> list[tuple[str, Callable[[list[Path], Path], Result | list[Result]], bool]]:
     """(name, runner, opt_in), in the order they run."""
-    from bench import data_path, training
+    from bench import costs, data_path, training
 
     return [
         *((name, fn, False) for name, fn in [*data_path.BENCHMARKS, *training.BENCHMARKS]),
+        *((name, fn, False) for name, fn in costs.BENCHMARKS),
         ("segments", _segments, False),
         ("validation", _validation, False),
         ("parsing", _parsing, False),
@@ -132,7 +133,8 @@ def main(argv: list[str]) -> int:
 
 
 _NEED_FILES = ("loader_vs_per_row", "loader_vs_memcpy", "batching_vs_memcpy", "loader_vs_pyarrow", "trainer_vs_hand_loop",
-               "trainer_checkpoints", "mlflow_on_vs_off")
+               "trainer_checkpoints", "mlflow_on_vs_off", "accounting_overhead",
+               "tuning_trial_overhead")
 
 
 def table(results: list[Result]) -> str:

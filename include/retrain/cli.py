@@ -3,6 +3,8 @@
     retrain history <model>                              every champion move: when, who, from, to, why
     retrain rollback <model> [--to VERSION] --reason ..  move the champion back, and record it
     retrain reproduce <mlflow-run-id>                    train again from a run's manifest, compare metrics
+    retrain costs [--since DATE] [--model NAME]          cost and GPU-hours per model and day, share rejected
+    retrain leaderboard <model> [--metric HEAD.METRIC]   gated runs ranked by the gate's metric, with cost
 
 They talk to the MLflow store named by MLFLOW_TRACKING_URI (the embedded default without it).
 """
@@ -13,6 +15,7 @@ import argparse
 import getpass
 import json
 import sys
+from datetime import date
 
 
 def _client():
@@ -60,6 +63,41 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     return 0 if result.matches else 1
 
 
+def cmd_costs(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from retrain.tracking.costs import cost_report, format_cost_report
+
+    rows = cost_report(_client(), since=args.since, model=args.model)
+    if args.json:
+        print(json.dumps([{**asdict(r), "rejected_share": r.rejected_share} for r in rows], indent=2))
+        return 0
+    print(format_cost_report(rows))
+    return 0
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from retrain.errors import RetrainError
+    from retrain.tracking.costs import default_metric, format_leaderboard, leaderboard, log_leaderboard
+
+    metric = args.metric or default_metric(args.model)
+    if metric is None:
+        raise RetrainError(f"no spec named {args.model!r} to take the gate's metric from; pass --metric head.metric")
+    client = _client()
+    rows = leaderboard(client, args.model, metric)
+    if args.json:
+        print(json.dumps([asdict(r) for r in rows], indent=2))
+    else:
+        print(format_leaderboard(rows, metric))
+    if rows and not args.no_plot:
+        run_id = log_leaderboard(client, args.model, metric, rows)
+        print(f"plot ({metric} against cost) logged to MLflow run {run_id}: leaderboard/metric_vs_cost.png",
+              file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="retrain", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -75,6 +113,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("reproduce", help="re-run training from a run's manifest and compare metrics")
     p.add_argument("run_id")
     p.set_defaults(func=cmd_reproduce)
+    p = sub.add_parser("costs", help="cost and GPU-hours per model and day, with the share the gate rejected")
+    p.add_argument("--since", type=date.fromisoformat, help="first day (YYYY-MM-DD, UTC) to count")
+    p.add_argument("--model", help="only this model")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_costs)
+    p = sub.add_parser("leaderboard", help="a model's gated runs ranked by the gate's metric, with cost")
+    p.add_argument("model")
+    p.add_argument("--metric", help="head.metric to rank by (default: the gate's metric in the model's spec)")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--no-plot", action="store_true", help="do not log the metric-against-cost plot to MLflow")
+    p.set_defaults(func=cmd_leaderboard)
     return parser
 
 

@@ -181,6 +181,60 @@ class ResourcesSpec(_Strict):
     gpu: Literal["none", "preferred", "required"] = "none"
     gpus: int = Field(default=1, ge=1)
     memory_gb: float | None = Field(default=None, gt=0)
+    max_minutes: float | None = Field(
+        default=None, gt=0, description="budget: training stops at an epoch boundary before this many minutes"
+    )
+    max_cost_usd: float | None = Field(
+        default=None, gt=0, description="budget: training stops at an epoch boundary before costing this much"
+    )
+
+    @property
+    def worker_queue(self) -> str:
+        """The Celery queue the train task goes to, which is also the row of the price table it is charged at."""
+        return "gpu" if self.gpu != "none" else "default"
+
+
+class FloatRange(_Strict):
+    low: float = Field(ge=0)
+    high: float = Field(gt=0)
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self) -> FloatRange:
+        if self.low > self.high:
+            raise ValueError(f"low ({self.low}) must not exceed high ({self.high})")
+        if self.log and self.low <= 0:
+            raise ValueError("a log range needs low > 0")
+        return self
+
+
+class SearchSpace(_Strict):
+    """What tuning may change; a parameter left out keeps the spec's value."""
+
+    learning_rate: FloatRange | None = None
+    batch_size: list[Annotated[int, Field(ge=1)]] | None = Field(default=None, min_length=1)
+    hidden_units: list[list[Annotated[int, Field(ge=1)]]] | None = Field(default=None, min_length=1)
+    embedding_dim: list[Annotated[int, Field(ge=1)]] | None = Field(default=None, min_length=1)
+    dropout: FloatRange | None = None
+    weight_decay: FloatRange | None = None
+
+
+class TuningSpec(_Strict):
+    """Hyperparameter search (Optuna TPE, median pruning on per-epoch holdout loss) in DAG ``tune_<name>``.
+    Its best configuration trains a candidate that goes through the same gate as any other."""
+
+    cron: str = Field(default="0 4 * * 0", description="the tuning DAG's own schedule (weekly by default)")
+    trials: int = Field(default=20, ge=1, le=1000)
+    timeout_minutes: float = Field(default=60, gt=0, description="time budget for all trials together")
+    metric: str = Field(
+        default="holdout_loss", description="'holdout_loss' or '<head>.<metric>' on the tuning validation rows"
+    )
+    space: SearchSpace = Field(default_factory=SearchSpace)
+
+    @field_validator("cron")
+    @classmethod
+    def _cron_has_five_fields(cls, value: str) -> str:
+        return ScheduleSpec._cron_has_five_fields(value)
 
 
 class SegmentsSpec(_Strict):
@@ -267,6 +321,7 @@ class ModelSpec(_Strict):
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
     gate: GateSpec = Field(default_factory=GateSpec)
     alerts: AlertSpec = Field(default_factory=AlertSpec)
+    tuning: TuningSpec | None = None
 
     @field_validator("name")
     @classmethod
@@ -299,6 +354,12 @@ class ModelSpec(_Strict):
         unknown_slices = set(self.evaluation.slices) - set(self.features.categorical)
         if unknown_slices:
             raise ValueError(f"evaluation.slices must be categorical features, got {sorted(unknown_slices)}")
+        if self.tuning is not None and self.tuning.metric != "holdout_loss":
+            head_name, _, metric = self.tuning.metric.partition(".")
+            kind = next((h.kind for h in self.heads if h.name == head_name), None)
+            if kind is None or metric not in METRIC_DIRECTIONS[kind]:
+                raise ValueError(f"tuning.metric: {self.tuning.metric!r} is neither 'holdout_loss' nor "
+                                 f"'<head>.<metric>' of a head (heads: {head_names})")
         from retrain.models.base import ARCHITECTURES
 
         architecture = ARCHITECTURES.get(self.architecture.type)

@@ -85,3 +85,13 @@ class ArtifactIntegrityError(DeterministicFailure):
 
 class UnusableModelError(RetrainError):
     """A model version that this installed package cannot load (bundle format, weights that are not tensors)."""
+
+
+class OverBudgetError(DeterministicFailure):
+    """Training reached ``resources.max_minutes`` or ``resources.max_cost_usd`` and stopped at an epoch
+    boundary; its checkpoint is kept and logged. Not retried: the same budget would stop it again."""
+
+    def __init__(self, message: str, *, run_id: str | None = None, epochs_done: int | None = None) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.epochs_done = epochs_done

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from retrain.training.usage import PriceTable
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -45,6 +47,7 @@ class Settings:
     # RETRAIN_EXTRA_SUITE_ROOTS, os.pathsep-separated). Empty by default: specs stay inside their roots.
     extra_data_roots: tuple[Path, ...] = ()
     extra_suite_roots: tuple[Path, ...] = ()
+    prices: PriceTable = field(default_factory=PriceTable)  # RETRAIN_PRICES, see retrain.training.usage
 
     @property
     def suites_root(self) -> Path:
@@ -111,6 +114,7 @@ def get_settings() -> Settings:
         promotion_lock_timeout_s=float(os.environ.get("RETRAIN_PROMOTION_LOCK_TIMEOUT_SECONDS", "60")),
         extra_data_roots=_paths(os.environ.get("RETRAIN_EXTRA_DATA_ROOTS")),
         extra_suite_roots=_paths(os.environ.get("RETRAIN_EXTRA_SUITE_ROOTS")),
+        prices=PriceTable.parse(os.environ.get("RETRAIN_PRICES")),
     )
 
 

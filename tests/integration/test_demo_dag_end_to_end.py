@@ -196,7 +196,8 @@ def test_second_run_is_gated_against_the_champion(stack):
 def test_broken_data_fails_fast_alerts_slack_and_keeps_the_champion(stack):
     client = stack.mlflow()
     champion_before = _champion(client).version
-    runs_before = len(client.search_runs([client.get_experiment_by_name("ecommerce_esmm").experiment_id]))
+    experiment = client.get_experiment_by_name("ecommerce_esmm").experiment_id
+    runs_before = len(client.search_runs([experiment], "tags.`retrain.run_kind` = 'train'"))
     day = date(2026, 11, 22)
     table = generate_day(day, 6_000)
     bad_labels = pa.array([2] * 10 + table.column("conversion").to_pylist()[10:], type=pa.int64())
@@ -211,7 +212,11 @@ def test_broken_data_fails_fast_alerts_slack_and_keeps_the_champion(stack):
     assert states["validate_data"]["state"] == "failed"
     assert states["train"]["state"] == "upstream_failed"
     assert _champion(client).version == champion_before
-    assert len(client.search_runs([client.get_experiment_by_name("ecommerce_esmm").experiment_id])) == runs_before
+    assert len(client.search_runs([experiment], "tags.`retrain.run_kind` = 'train'")) == runs_before  # no training
+    # only the record of the training run the contract saved (docs/costs.md), no airflow.* tags on it
+    [avoided] = client.search_runs([experiment], f"tags.`retrain.avoided.airflow_run_id` = '{run_id}'")
+    assert avoided.data.tags["retrain.avoided_reason"] == "data_contract"
+    assert avoided.data.metrics["cost_avoided_usd"] > 0
 
     alerts = stack.slack.wait_for_messages(1, timeout=10)
     text = json.dumps([{"text": m.text, "blocks": m.blocks} for m in alerts])

@@ -44,3 +44,6 @@ def _failure_callback(context) -> None:
     from retrain.alerts import task_failure_callback
 
     task_failure_callback(context)
+    from retrain.tracking.costs import record_avoided_from_failure
+
+    record_avoided_from_failure(context)  # stale data or a broken contract saved a training run

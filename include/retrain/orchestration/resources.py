@@ -55,3 +55,8 @@ def gpu_pod_override(gpus: int, memory_gb: float | None):
             tolerations=[k8s.V1Toleration(key=GPU_RESOURCE, operator="Exists", effect="NoSchedule")],
         )
     )
+
+
+def worker_queue(spec: ModelSpec) -> str:
+    """The Celery queue the train task goes to, which is also the row of the price table it is charged at."""
+    return spec.resources.worker_queue

@@ -217,6 +217,10 @@ class FreshDataSensor(BaseOperator):
             f"trigger the DAG manually to retrain on the same data anyway"
         )
         self.log.warning(message)  # Airflow logs a skip as "Skipping task." without the reason
+        from retrain.tracking.costs import record_avoided
+
+        record_avoided(self.loaded.spec.name, "data_seen_before", getattr(context.get("ti"), "dag_id", ""),
+                       str(context.get("run_id", "")), what)
         raise AirflowSkipException(message)
 
 

@@ -220,7 +220,8 @@ def _write_model_card(loaded: LoadedSpec, trained: dict, evaluation: dict, decis
         validation = mlflow.artifacts.load_dict(f"runs:/{run_id}/validation/report.json")
     except (MlflowException, OSError):
         validation = None
-    card = render_model_card(loaded.spec, evaluation["challenger_version"], manifest, evaluation, decision, validation)
+    card = render_model_card(loaded.spec, evaluation["challenger_version"], manifest, evaluation, decision, validation,
+                             cost_usd=trained.get("cost_usd"), hyperparameters=trained.get("hyperparameters"))
     client.log_text(run_id, card, "model_card.md")
     client.update_model_version(loaded.spec.registered_model_name, evaluation["challenger_version"], description=card)
 

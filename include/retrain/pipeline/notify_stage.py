@@ -84,6 +84,11 @@ def notify_outcome(
             airflow_run_url=_airflow_run_url(spec.dag_id, run_id),
         )
         blocks = alert.blocks
+        if trained.get("cost_usd") is not None:  # before the closing links
+            from retrain.alerts.blockkit import section
+            from retrain.pipeline.summary import cost_line
+
+            blocks = [*blocks[:-1], section(cost_line(trained)), *blocks[-1:]]
     except Exception as exc:  # the summary text alone still goes out
         log.warning("could not build the Block Kit summary (%s: %s); sending text only", type(exc).__name__, exc)
         blocks = None

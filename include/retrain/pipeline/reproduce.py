@@ -92,6 +92,11 @@ def reproduce(client, run_id: str) -> Reproduction:
         spec_path = Path(tmp) / Path(manifest["spec"]["file"]).name
         spec_path.write_text(manifest["spec"]["content"])
         spec = load_spec(spec_path).spec
+    chosen = manifest.get("hyperparameters") or {}
+    if chosen.get("source") == "tuned":  # the run trained with tuned values, not the spec file's
+        from retrain.training.tuning import apply
+
+        spec = apply(spec, chosen["params"])
     train, holdout = load_split(spec, snapshot)
     bundle, _ = build_and_fit(spec, train, holdout, torch.device("cpu"))
     predictions = bundle.predict_table(holdout)

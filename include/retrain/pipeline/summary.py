@@ -15,6 +15,8 @@ def render_summary(loaded: LoadedSpec, run_id: str, trained: dict, evaluation: d
         if champion:
             shown += " | champion: " + ", ".join(f"{m}={v:.4f}" for m, v in champion.items() if m != "positive_rate")
         lines.append(f"  {head}: {shown}")
+    if (trained or {}).get("cost_usd") is not None:
+        lines.append(cost_line(trained))
     for note in (evaluation or {}).get("notes") or []:
         lines.append(f"Note: {note}")
     if outcome.get("shadow"):
@@ -28,3 +30,10 @@ def render_summary(loaded: LoadedSpec, run_id: str, trained: dict, evaluation: d
         lines.append("Gate: REJECTED. " + "; ".join(outcome.get("reasons", [])))
         lines.append(f"Champion stays at version {outcome.get('version') or 'none'}.")
     return "\n".join(lines)
+
+
+def cost_line(trained: dict) -> str:
+    """What training the candidate cost, and where its hyperparameters came from."""
+    chosen = trained.get("hyperparameters") or {}
+    how = "tuned" if chosen.get("source") == "tuned" else "the spec's"
+    return f"Cost: ${trained['cost_usd']:.4f} to train this candidate ({how} hyperparameters)."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import shutil
@@ -127,12 +128,16 @@ def _log_validation(validation: dict) -> None:
             mlflow.log_artifacts(str(path), "validation/data_docs")
 
 
-def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, validation: dict | None = None) -> dict:
-    """Train, log and return ``{"run_id", "model_uri"}``. A retry of the same Airflow run reuses its MLflow run."""
+def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, validation: dict | None = None,
+                    tuned: dict | None = None) -> dict:
+    """Train, log and return ``{"run_id", "model_uri", "cost_usd", "hyperparameters"}``. A retry of the same
+    Airflow run reuses its MLflow run. ``tuned``: a tuning result whose best configuration to train with
+    (otherwise the champion's tuned hyperparameters or the spec's, see ``retrain.pipeline.tuning_stage``)."""
     import mlflow
 
     from retrain.data.split import RULE_TAG, rule_for
-    from retrain.tracking import mlflow_store
+    from retrain.pipeline.tuning_stage import hyperparameter_tags, hyperparameters_for_training
+    from retrain.tracking import costs, mlflow_store
     from retrain.tracking.lineage import (
         LINEAGE_DIGEST_TAG,
         MANIFEST_PATH,
@@ -144,6 +149,7 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
     from retrain.tracking.plots import loss_curves
     from retrain.training.checkpoints import checkpoint_dir_for_run, remove_unneeded
     from retrain.training.devices import resolve_device
+    from retrain.training.usage import Budget, ResourceMeter
 
     spec, settings = loaded.spec, get_settings()
     snapshot = DataSnapshot.from_dict(snapshot_dict)
@@ -158,15 +164,22 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
             "run_id": earlier.info.run_id,
             "experiment_id": exp_id,
             "model_uri": earlier.data.tags[tags.MODEL_URI],
+            "cost_usd": earlier.data.metrics.get("cost_usd"),
+            "hyperparameters": json.loads(earlier.data.tags.get("retrain.hyperparameters", "{}")),
         }
 
     device = resolve_device(spec.training.device, spec.resources.gpu)
-    manifest = build_manifest(loaded, snapshot, run, settings, device)
-    run_tags = {**run.tags(), tags.MODEL: spec.name, "retrain.owner": spec.owner, **manifest_tags(manifest)}
+    meter = ResourceMeter(device, queue=spec.resources.worker_queue, gpus=spec.resources.gpus)
+    spec, hyperparameters = hyperparameters_for_training(client, loaded.spec, tuned)
+    manifest = build_manifest(dataclasses.replace(loaded, spec=spec), snapshot, run, settings, device)
+    manifest["hyperparameters"] = hyperparameters  # where they came from; `retrain reproduce` applies tuned ones
+    run_tags = {**run.tags(), tags.MODEL: spec.name, "retrain.owner": spec.owner, **manifest_tags(manifest),
+                **hyperparameter_tags(hyperparameters), costs.RUN_KIND: "train"}
     run_id = earlier.info.run_id if earlier is not None else None
     if run_id is not None:
         log.info("an earlier try left MLflow run %s without a model: resuming it from its last checkpoint", run_id)
-    with mlflow.start_run(run_id=run_id, experiment_id=exp_id, run_name=f"{spec.name} {run.as_of:%Y-%m-%d}") as active:
+    with mlflow.start_run(run_id=run_id, experiment_id=exp_id, run_name=f"{spec.name} {run.as_of:%Y-%m-%d}",
+                          log_system_metrics=True) as active:
         mlflow.set_tags(run_tags)
         mlflow.set_tag(RULE_TAG, rule_for(spec).to_tag())
         mlflow.log_params(_params(spec, snapshot))
@@ -186,16 +199,23 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
             if result.holdout_loss is not None:
                 metrics["holdout_loss"] = result.holdout_loss
             mlflow.log_metrics(metrics, step=result.epoch)
+            meter.epoch_done(train_table.num_rows)
+            reason = budget.exceeded(meter, spec.training.epochs - result.epoch)
+            if reason:  # the epoch's checkpoint is on disk: keep it, log it, fail without retries
+                costs.stop_over_budget(client, active.info.run_id, meter, settings.prices, checkpoints, reason)
 
+        budget = Budget(spec.resources.max_minutes, spec.resources.max_cost_usd, settings.prices)
         checkpoints = checkpoint_dir_for_run(active.info.run_id)
         bundle, history = build_and_fit(
             spec, train_table, holdout_table, device, on_epoch=log_epoch, checkpoint_dir=checkpoints
         )
         mlflow.log_figure(loss_curves([h.__dict__ for h in history]), "plots/loss_curves.png")
         model_uri = log_servable_model(spec, bundle, train_table, holdout_table)
+        cost = costs.log_usage(client, active.info.run_id, meter.usage(), settings.prices)
         shutil.rmtree(checkpoints, ignore_errors=True)  # the model is logged; a retry reuses it as is
         log.info("logged candidate %s in MLflow run %s after %d epochs", model_uri, active.info.run_id, len(history))
-        result = {"run_id": active.info.run_id, "experiment_id": exp_id, "model_uri": model_uri}
+        result = {"run_id": active.info.run_id, "experiment_id": exp_id, "model_uri": model_uri,
+                  "cost_usd": cost, "hyperparameters": hyperparameters}
         not_checked = ((validation or {}).get("drift") or {}).get("not_checked")
         if not_checked:  # carried to the Slack summary: drift was asked for and not done
             mlflow.set_tag("retrain.drift_not_checked", not_checked[:4500])

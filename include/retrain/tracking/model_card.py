@@ -60,6 +60,28 @@ def _holdout_rule(spec: ModelSpec) -> str:
     return rule_for(spec).describe()
 
 
+def _cost_and_hyperparameters(spec: ModelSpec, cost_usd: float | None, chosen: dict | None) -> list[str]:
+    lines = ["## Cost and hyperparameters"]
+    if cost_usd is not None:
+        lines.append(f"- Training this version cost ${cost_usd:.4f} (`retrain costs --model {spec.name}` has the rest)")
+    chosen = chosen or {}
+    params = ", ".join(f"{k} {v}" for k, v in sorted((chosen.get("params") or {}).items()))
+    if chosen.get("source") == "tuned":
+        tuning = spec.tuning
+        space = ", ".join(sorted(k for k, v in (tuning.space.model_dump() if tuning else {}).items() if v is not None))
+        best = chosen.get("best_value")
+        lines.append(f"- Hyperparameters were **tuned** (Optuna TPE, median pruning) over {space or 'the spec space'}"
+                     + (f": {chosen['trials']} trials, best {chosen.get('metric')} {best:.5f}" if best is not None
+                        else f", carried over from champion version {chosen.get('via_champion_version')}")
+                     + f" (tuning run `{chosen.get('tuning_run_id')}`)")
+    else:
+        lines.append("- Hyperparameters are **fixed** by the spec" + (" (its tuning has not won the gate yet)"
+                                                                        if spec.tuning is not None else ""))
+    if params:
+        lines.append(f"- Used: {params}")
+    return [*lines, ""]
+
+
 def render_model_card(
     spec: ModelSpec,
     version: str,
@@ -67,6 +89,8 @@ def render_model_card(
     evaluation: dict,
     decision: dict,
     validation: dict | None,
+    cost_usd: float | None = None,
+    hyperparameters: dict | None = None,
 ) -> str:
     heads = ", ".join(f"`{h.name}` ({h.kind}, label `{h.label}`)" for h in spec.heads)
     data = manifest["data"]
@@ -115,6 +139,7 @@ def render_model_card(
         lines.append("- no validation report was attached to this run")
     lines += [
         "",
+        *_cost_and_hyperparameters(spec, cost_usd, hyperparameters),
         "## Gate decision",
         f"This version was **{verdict}**" + (f" (compared with champion version {decision['champion_version']})."
                                               if decision.get("champion_version") else "."),

@@ -65,3 +65,22 @@ def regression_head_plots(head: str, y_true: np.ndarray, y_pred: np.ndarray):
     axes[1].set(xlabel="residual", ylabel="rows", title=f"{head}: residual distribution")
     fig.tight_layout()
     return fig
+
+
+def metric_vs_cost(model: str, metric: str, rows) -> object:
+    """The leaderboard as a scatter: each gated run's metric against its cost, promoted runs filled."""
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for decision, label, marker, color in (("promote", "promoted", "o", "tab:green"),
+                                           ("reject", "rejected", "x", "tab:red")):
+        shown = [r for r in rows if r.decision == decision and r.cost_usd is not None]
+        if shown:
+            ax.scatter([r.cost_usd for r in shown], [r.value for r in shown], marker=marker, color=color,
+                       label=label)
+            for r in shown:
+                ax.annotate(f"v{r.version}" if r.version else r.run_id[:6], (r.cost_usd, r.value),
+                            textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax.set(xlabel="cost per run (USD)", ylabel=metric, title=f"{model}: {metric} against cost")
+    ax.legend()
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,97 @@
+"""Cost accounting and tuning overheads.
+
+* accounting: ``fit`` with what the train task adds per run (a ``ResourceMeter`` read at every epoch boundary,
+  the budget check, the final usage) against ``fit`` alone. Goal: at most 1% slower (ratio >= 0.99).
+* tuning trial: trials of a real study (Optuna TPE + median pruner, an MLflow child run per trial with its
+  params, per-epoch losses and cost) against training the same configuration as many times without any of it.
+  Every trial draws the same configuration (a one-point space) so both sides train identical models.
+  Goal: at most 10% per-trial overhead (ratio >= 1/1.1).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from bench.common import Result, alternate
+from bench.training import EPOCHS, _model, _problem, ours_fit
+
+TRIALS = 3
+
+
+def accounting_overhead(files: list[Path], tmp: Path) -> Result:
+    from retrain.training.usage import Budget, PriceTable, ResourceMeter
+
+    data, heads = _problem(files)
+    prices = PriceTable()
+
+    def metered():
+        meter = ResourceMeter(data.numeric.device)
+        budget = Budget(max_minutes=10_000, max_cost_usd=10_000, prices=prices)
+
+        def on_epoch(result) -> None:
+            meter.epoch_done(len(data))
+            assert budget.exceeded(meter, EPOCHS - result.epoch) is None
+
+        ours_fit(_model(heads, data), heads, data, EPOCHS, on_epoch=on_epoch)
+        meter.usage().cost_usd(prices)
+
+    ours, plain = alternate(metered, lambda: ours_fit(_model(heads, data), heads, data, EPOCHS))
+    n = len(data) * EPOCHS
+    return Result("(e) training with cost accounting vs without", n / ours, n / plain, "samples/s", 0.99,
+                  note="meter read per epoch + budget check + final usage and cost, as the train task does")
+
+
+def _tables(files: list[Path]):
+    from retrain.config import load_spec
+    from retrain.data.loading import read_table, split_holdout
+
+    loaded = load_spec(Path(__file__).resolve().parents[1] / "include" / "specs" / "ecommerce_dwell_time.yaml")
+    spec = loaded.spec
+    spec = spec.model_copy(update={"training": spec.training.model_copy(update={"epochs": EPOCHS, "device": "cpu"})})
+    table = read_table(files, columns=[*spec.features.columns, *[h.label for h in spec.heads]])
+    fit_rows, validation_rows = split_holdout(table, 0.2, 1)
+    return spec, fit_rows, validation_rows
+
+
+def tuning_trial_overhead(files: list[Path], tmp: Path) -> Result:
+    import mlflow
+    import torch
+    from retrain.config import SearchSpace, TuningSpec
+    from retrain.pipeline.training_stage import build_and_fit
+    from retrain.pipeline.tuning_stage import _score, run_study
+    from retrain.training.usage import PriceTable
+
+    spec, fit_rows, validation_rows = _tables(files)
+    a = spec.architecture
+    one_point = SearchSpace(batch_size=[spec.training.batch_size], embedding_dim=[a.embedding_dim],
+                            hidden_units=[list(a.hidden_units)])
+    spec = spec.model_copy(update={"tuning": TuningSpec(trials=TRIALS, metric="dwell.rmse", space=one_point)})
+    device = torch.device("cpu")
+    uri = f"sqlite:///{tmp / 'mlflow-tuning.db'}"
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    mlflow.set_tracking_uri(uri)
+    client = mlflow.MlflowClient(uri)
+    experiment = client.create_experiment("bench-tuning", artifact_location=(tmp / "artifacts").resolve().as_uri())
+
+    def tuning():
+        with mlflow.start_run(experiment_id=experiment):
+            study, _ = run_study(spec, fit_rows, validation_rows, device, client, experiment, "default", 1,
+                                 PriceTable(), n_trials=TRIALS, timeout=None)
+            assert len(study.trials) == TRIALS
+
+    def plain():
+        for _ in range(TRIALS):
+            bundle, history = build_and_fit(spec, fit_rows, validation_rows, device)
+            _score(spec, bundle, history, validation_rows)
+
+    ours, baseline = alternate(tuning, plain, repeats=2)
+    n = fit_rows.num_rows * EPOCHS * TRIALS
+    return Result("(f) tuning trials vs plain training, same config", n / ours, n / baseline, "samples/s",
+                  round(1 / 1.1, 3), note=f"{TRIALS} trials of {EPOCHS} epochs, MLflow child runs to SQLite")
+
+
+BENCHMARKS = [
+    ("accounting_overhead", accounting_overhead),
+    ("tuning_trial_overhead", tuning_trial_overhead),
+]
