@@ -25,9 +25,9 @@ def main(argv: list[str]) -> int:
     os.environ.update({"RETRAIN_DATA_ROOT": str(tmp / "data"), "RETRAIN_LOCAL_STATE": str(tmp / "state"),
                        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp / 'mlflow.db'}"})
     from retrain.config import load_spec
+    from retrain.contracts import RunInfo
     from retrain.data.demo import generate_demo_data
     from retrain.pipeline import gating_stage
-    from retrain.pipeline.context import RunInfo
     from retrain.pipeline.data_stages import check_freshness
     from retrain.pipeline.training_stage import train_candidate
     from retrain.settings import get_settings

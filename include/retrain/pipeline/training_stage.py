@@ -136,7 +136,7 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
     import mlflow
 
     from retrain.data.split import RULE_TAG, rule_for
-    from retrain.pipeline.tuning_stage import hyperparameter_tags, hyperparameters_for_training
+    from retrain.pipeline.hyperparameters import hyperparameter_tags, hyperparameters_for_training
     from retrain.tracking import costs, mlflow_store
     from retrain.tracking.lineage import (
         LINEAGE_DIGEST_TAG,

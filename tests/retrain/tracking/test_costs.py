@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from retrain.config import load_spec
+from retrain.contracts import RunInfo
 from retrain.errors import DeterministicFailure, OverBudgetError
-from retrain.pipeline.context import RunInfo
 from retrain.training.usage import PriceTable, QueuePrice, Usage
 
 SPEC = Path(__file__).resolve().parents[3] / "include" / "specs" / "ecommerce_dwell_time.yaml"
