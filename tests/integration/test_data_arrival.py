@@ -240,12 +240,11 @@ def test_ui_trigger_form_approval_champion_asset_and_scoring(stack):
         assert asked and page.split("?")[0] in asked[-1].text
 
         driver.get(page)
-        approve = button(driver, "Approve", timeout=120)
+        reason = WebDriverWait(driver, 120).until(lambda d: d.find_element(By.NAME, "element_reason"))
         body = driver.find_element(By.TAG_NAME, "body").text
-        assert "promote=approval" in body and "Gate checks" in body
-        reason = driver.find_elements(By.NAME, "element_reason")
-        if reason:
-            reason[0].send_keys("checked the holdout table")
+        assert "promote=approval" in body and "Gate checks" in body and "| candidate |" not in body  # a table
+        reason.send_keys("checked the holdout table")  # required: Approve stays disabled without a reason
+        approve = button(driver, "Approve")
         settle()
         driver.save_screenshot(str(shots / "approval.png"))
         approve.click()
@@ -264,6 +263,7 @@ def test_ui_trigger_form_approval_champion_asset_and_scoring(stack):
     champion = client.get_model_version_by_alias("ui_esmm", "champion")
     assert champion.tags["retrain.approval.decision"] == "approved"
     assert champion.tags["retrain.approval.by"] == airflow.username
+    assert champion.tags["retrain.approval.reason"] == "checked the holdout table"
     assert client.get_run(champion.run_id).data.tags["retrain.as_of"].startswith("2025-03-11T00:00")
 
     scoring = stack.wait_for_new_run(UI_SCORING, set(), timeout=300)  # started by the champion's Asset event
