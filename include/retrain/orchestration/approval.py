@@ -16,6 +16,13 @@ from airflow.providers.standard.operators.hitl import ApprovalOperator, HITLOper
 
 from retrain.config import LoadedSpec
 
+APPROVAL_XCOM = "approval"
+
+
+def approval_from_context(context) -> dict | None:
+    """The decision ``approve_promotion`` recorded in this run, if a person was asked."""
+    return context["ti"].xcom_pull(task_ids="approve_promotion", key=APPROVAL_XCOM)
+
 
 class PromotionApprovalOperator(ApprovalOperator):
     ui_color = "#fef3c7"
@@ -64,6 +71,7 @@ class PromotionApprovalOperator(ApprovalOperator):
         evaluation, trained = ti.xcom_pull(task_ids="evaluate") or {}, ti.xcom_pull(task_ids="train") or {}
         record_approval(self.loaded.spec.registered_model_name, evaluation.get("challenger_version"),
                         trained.get("run_id"), record)
+        ti.xcom_push(key=APPROVAL_XCOM, value=record)  # explicit: a resumed HITL task's return is not pushed
         self.log.info("promotion %s by %s at %s: %s", record["decision"], record["by"], record["at"], record["reason"])
         not_taken = "reject" if record["decision"] == "approved" else "promote"
         self.skip(ti=ti, tasks=[t for t in self.get_direct_relatives(upstream=False) if t.task_id == not_taken])

@@ -157,23 +157,25 @@ def build_dag(loaded: LoadedSpec):
         # After decide (directly) or after approve_promotion: whichever ran and chose this task.
         @task(doc_md=task_doc("promote"), trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
         def promote(trained: dict, evaluation: dict, decision: dict) -> dict:
+            from retrain.orchestration.approval import approval_from_context
             from retrain.pipeline.approval import actor_for
             from retrain.pipeline.gating_stage import promote as stage
 
             context = get_current_context()
-            approval = context["ti"].xcom_pull(task_ids="approve_promotion")
+            approval = approval_from_context(context)
             actor = actor_for(approval, f"airflow:{spec.dag_id}/{context['run_id']}")
             return stage(loaded, trained, evaluation, decision, actor=actor)
 
         @task(doc_md=task_doc("reject"), trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
         def reject(trained: dict, evaluation: dict, decision: dict) -> dict:
+            from retrain.orchestration.approval import approval_from_context
             from retrain.orchestration.run_params import choices_from_context
             from retrain.pipeline.approval import record_hold
             from retrain.pipeline.gating_stage import reject as stage
 
             outcome = stage(loaded, trained, evaluation, decision)
             context = get_current_context()
-            approval = context["ti"].xcom_pull(task_ids="approve_promotion")
+            approval = approval_from_context(context)
             if approval:
                 outcome["reasons"] = [f"promotion rejected by {approval['by']}: {approval['reason']}"]
             elif decision["promote"] and choices_from_context(context).promote == "never":
