@@ -152,7 +152,9 @@ def build_dag(loaded: LoadedSpec):
 
             return route(decision, choices_from_context(get_current_context()).promote, spec.gate.approval)
 
-        approve_promotion = PromotionApprovalOperator(task_id="approve_promotion", loaded=loaded)
+        approve_promotion = PromotionApprovalOperator(
+            task_id="approve_promotion", loaded=loaded, doc_md=task_doc("approve_promotion")
+        )
 
         # After decide (directly) or after approve_promotion: whichever ran and chose this task.
         @task(doc_md=task_doc("promote"), trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
@@ -182,7 +184,7 @@ def build_dag(loaded: LoadedSpec):
                 outcome["reasons"] = [record_hold(spec.name, evaluation["challenger_version"], trained["run_id"])]
             return outcome
 
-        @task(outlets=[model_asset(spec.name)], doc_md=ANNOUNCE_DOC)
+        @task(outlets=[model_asset(spec.name)], doc_md=task_doc("announce_champion") + ANNOUNCE_DOC)
         def announce_champion(outcome: dict, trained: dict) -> dict:
             from retrain.orchestration.champion_asset import announce
 
