@@ -69,6 +69,7 @@ def stack(tmp_path_factory, monkeypatch_module):
     with arrival_stack(root, specs) as s:
         # The announce helper runs in this process: point it at the stack's landing zone.
         monkeypatch_module.setenv("RETRAIN_DATA_ROOT", str(s.data_root))
+        s.api.timeout = max(s.api.timeout, 120)  # a starved api-server (2 shared cores) answers slowly
         for dag_id in (MODEL, LAND, NEVER, UI_MODEL, UI_SCORING):
             s.airflow.wait_for_dag(dag_id)
         yield s
@@ -209,7 +210,6 @@ def test_ui_trigger_form_approval_champion_asset_and_scoring(stack):
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
 
-    stack.api.timeout = max(stack.api.timeout, 120)  # a starved api-server (2 shared cores) answers slowly
     generate_demo_data(stack.data_root, UI_AS_OF, days=3, rows_per_day=1_500, dataset=UI_LOCATION)
     with pytest.raises(AirflowApiError) as refused:  # invalid input is refused whole: no run is created
         stack.api.trigger(UI_MODEL, conf={"promote": "approval", "slack_channel": "#elsewhere"})
