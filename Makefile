@@ -52,10 +52,8 @@ ui: install
 	$(BIN)/airflow standalone
 
 # The production topology natively (CeleryExecutor, default and gpu workers, MLflow server) and its web UI
-# in headless Chromium; saves the screenshot the README shows. Installs Debian's chromium when missing.
+# in headless Chromium; saves the screenshot the README shows. `services` installs chromium when missing.
 ui-check: install services
-	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
-		{ apt-get update -qq && apt-get install -y -qq chromium chromium-driver; }
 	RETRAIN_UI_SCREENSHOT=$(CURDIR)/docs/img/ui-grid.png $(BIN)/python -m pytest \
 		tests/integration/test_celery_topology.py -k "routes or web_ui" -p no:cacheprovider
 

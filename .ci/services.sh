@@ -28,4 +28,12 @@ if ! up 5672; then
   rabbitmq-server -detached || true
   wait_for 5672 RabbitMQ || echo "services: RabbitMQ unavailable (not needed by the default test suite)" >&2
 fi
+# The browser tests (Selenium, headless Chromium against the api-server) run in `make test`: install the
+# browser and its driver when they are missing instead of skipping those tests.
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  echo "services: installing chromium and chromedriver (apt)"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null && SUDO="sudo"
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver \
+    >/dev/null || { echo "services: could not install chromium/chromedriver" >&2; exit 1; }
+fi
 exit 0

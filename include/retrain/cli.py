@@ -1,6 +1,7 @@
 """`retrain`: the registry from a terminal.
 
-    retrain history <model>                              every champion move: when, who, from, to, why
+    retrain run <model> [--as-of DATE] [--wait-minutes N] run the model's DAG once, print what happened
+    retrain history <model>                              every champion move and approval: when, who, why
     retrain rollback <model> [--to VERSION] --reason ..  move the champion back, and record it
     retrain reproduce <mlflow-run-id>                    train again from a run's manifest, compare metrics
     retrain costs [--since DATE] [--model NAME]          cost and GPU-hours per model and day, share rejected
@@ -40,17 +41,45 @@ def cmd_history(args: argparse.Namespace) -> int:
         print(f"{args.model}: no champion moves recorded yet")
     for m in moves:
         print(f"{m.at}  {m.alias}: {m.from_version or '-'} -> {m.to_version}  by {m.actor}  ({m.reason})")
+    _print_approvals(args.model)
     return 0
 
 
+def _print_approvals(model: str) -> None:
+    from retrain.pipeline.approval import approvals_from_versions
+
+    approvals = approvals_from_versions(_client().search_model_versions(f"name = '{model}'"))
+    if approvals:
+        print("Approval decisions:")
+    for a in approvals:
+        print(f"{a.get('at')}  version {a['version']} {a.get('decision')} by {a.get('by')}  ({a.get('reason')})")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from retrain.run_once import run_model
+
+    return run_model(args.model, as_of=args.as_of, wait_minutes=args.wait_minutes, promote=args.promote,
+                     epochs=args.epochs)
+
+
 def cmd_rollback(args: argparse.Namespace) -> int:
+    from retrain.orchestration.champion_asset import announce_rollback
     from retrain.tracking.registry import rollback
 
-    move = rollback(_client(), args.model, to_version=args.to, actor=f"cli:{getpass.getuser()}", reason=args.reason)
+    client = _client()
+    move = rollback(client, args.model, to_version=args.to, actor=f"cli:{getpass.getuser()}", reason=args.reason)
     if move is None:
         print(f"{args.model}: version {args.to or 'previous-champion'} is already the champion; nothing changed")
         return 0
     print(f"{args.model}: champion moved back from version {move.from_version} to {move.to_version}")
+    run_id = client.get_model_version(args.model, move.to_version).run_id
+    try:
+        event = announce_rollback(args.model, move.to_version, move.from_version, run_id)
+    except Exception as exc:  # the rollback itself is done and recorded; say what did not happen
+        print(f"warning: the champion Asset event was not posted to Airflow: {exc}", file=sys.stderr)
+        return 0
+    print("champion Asset event posted to Airflow" if event else
+          "no Airflow credentials (AIRFLOW_TOKEN or AIRFLOW_PASSWORD): no champion Asset event posted")
     return 0
 
 
@@ -101,6 +130,14 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="retrain", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("run", help="run one model's DAG once (airflow dags test) and print what happened")
+    p.add_argument("model", help="the spec's name, e.g. ecommerce_esmm")
+    p.add_argument("--as-of", type=date.fromisoformat, help="train as of this date, YYYY-MM-DD (default: now)")
+    p.add_argument("--wait-minutes", type=float, help="wait this long for late data (default: 0 with --as-of, "
+                   "else the spec's data.freshness.wait_minutes)")
+    p.add_argument("--promote", choices=["auto", "never", "approval"], help="as in the trigger form")
+    p.add_argument("--epochs", type=int, help="override training.epochs for this run")
+    p.set_defaults(func=cmd_run)
     p = sub.add_parser("history", help="print the champion history of a model")
     p.add_argument("model")
     p.add_argument("--json", action="store_true")

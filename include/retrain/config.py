@@ -52,7 +52,22 @@ class ScheduleSpec(_Strict):
     timezone: str = "UTC"
     on_data_arrival: bool = Field(default=False, description="also run when the dataset's Asset is updated")
     catchup: bool = False
-    start_date: str = "2026-01-01"
+    start_date: str | None = Field(
+        default=None,
+        description="first date the schedule may run; None: no lower bound, so runs for any past date work",
+    )
+
+    @field_validator("start_date")
+    @classmethod
+    def _start_date_is_a_date(cls, value: str | None) -> str | None:
+        if value is not None:
+            from datetime import datetime
+
+            try:
+                datetime.fromisoformat(value)
+            except ValueError:
+                raise ValueError(f"start_date must be an ISO date (YYYY-MM-DD), got {value!r}") from None
+        return value
 
     # Checked here, not when Airflow serializes the DAG: there a bad value fails the whole DAG file.
     @field_validator("cron")
@@ -84,14 +99,11 @@ class ScheduleSpec(_Strict):
             raise ValueError(f"unknown timezone {value!r}; use an IANA name such as 'Europe/Berlin'") from None
         return value
 
-    @field_validator("start_date")
-    @classmethod
-    def _iso_start_date(cls, value: str) -> str:
-        try:
-            datetime.fromisoformat(value)
-        except ValueError:
-            raise ValueError(f"start_date must be an ISO date such as '2026-01-01', got {value!r}") from None
-        return value
+    @model_validator(mode="after")
+    def _catchup_needs_a_start(self) -> ScheduleSpec:
+        if self.catchup and self.start_date is None:
+            raise ValueError("catchup: true needs a start_date (the first interval to catch up from)")
+        return self
 
 
 class FreshnessRule(_Strict):
@@ -295,6 +307,23 @@ class GateSpec(_Strict):
     shadow: ShadowSpec | None = None
     bootstrap_samples: int = Field(default=200, ge=20, le=10_000)
     confidence: float = Field(default=0.95, gt=0.5, lt=1)
+    approval: Literal["never", "always", "borderline"] = Field(
+        default="never",
+        description="ask a person in the Airflow UI before the champion moves: never, always, or only when the "
+        "candidate passed but within a no-regression margin or without a significant improvement",
+    )
+    approval_timeout_hours: float = Field(
+        default=24, gt=0, description="an unanswered approval request is rejected after this long"
+    )
+
+
+class ScoringSpec(_Strict):
+    """Batch scoring with the champion: a DAG ``score_<name>`` lands predictions as day partitions."""
+
+    output: str = Field(description="folder of prediction partitions; relative paths are under RETRAIN_DATA_ROOT")
+    passthrough_columns: list[str] = Field(
+        default_factory=list, description="input columns copied next to the predictions (ids, keys)"
+    )
 
 
 class AlertSpec(_Strict):
@@ -322,6 +351,7 @@ class ModelSpec(_Strict):
     gate: GateSpec = Field(default_factory=GateSpec)
     alerts: AlertSpec = Field(default_factory=AlertSpec)
     tuning: TuningSpec | None = None
+    scoring: ScoringSpec | None = None
 
     @field_validator("name")
     @classmethod

@@ -50,9 +50,12 @@ def test_pipeline_order(dagbag):
     downstream = {t.task_id: sorted(t.downstream_task_ids) for t in dag.tasks}
     assert downstream["check_freshness"] == ["evaluate", "train", "validate_data"]
     assert downstream["validate_data"] == ["train"]
-    assert downstream["train"] == ["evaluate", "gate", "notify", "promote", "reject"]
-    assert downstream["decide"] == ["promote", "reject"]
-    assert downstream["promote"] == ["notify"] and downstream["reject"] == ["notify"]
+    assert downstream["train"] == ["announce_champion", "evaluate", "gate", "notify", "promote", "reject"]
+    assert downstream["decide"] == ["approve_promotion", "promote", "reject"]
+    assert downstream["approve_promotion"] == ["promote", "reject"]
+    assert downstream["promote"] == ["announce_champion", "notify"] and downstream["reject"] == ["notify"]
+    assert dag.get_task("approve_promotion").task_type == "PromotionApprovalOperator"
+    assert [o.uri.rstrip("/") for o in dag.get_task("announce_champion").outlets] == ["mlflow-model://ecommerce_esmm"]
 
 
 def test_deterministic_failures_fail_fast(dagbag):
@@ -92,7 +95,7 @@ def test_broken_spec_is_isolated_and_visible(tmp_path, monkeypatch):
     broken = dags["retrain_churn"]
     assert "invalid-spec" in broken.tags
     assert "churn.yaml" in broken.description and "training.epochs" in broken.description
-    assert len(dags["retrain_ecommerce_esmm"].tasks) == 9
+    assert len(dags["retrain_ecommerce_esmm"].tasks) == 11
 
 
 # -- data arrival: schedules, the freshness sensor, the landing DAG ----------------------------------------
@@ -113,7 +116,8 @@ def test_schedules_cron_with_timezone_asset_or_both(tmp_path, monkeypatch):
     _spec_dir(tmp_path, monkeypatch,
               cron_only={"cron": "0 4 * * *", "timezone": "Europe/Berlin"},
               asset_only={"on_data_arrival": True},
-              both={"cron": "0 3 * * 1-5", "timezone": "America/New_York", "on_data_arrival": True, "catchup": True},
+              both={"cron": "0 3 * * 1-5", "timezone": "America/New_York", "on_data_arrival": True, "catchup": True,
+                    "start_date": "2026-01-01"},
               manual_only={})
     dags = build_all()
     cron = dags["retrain_cron_only"].timetable

@@ -11,12 +11,16 @@ The tests run in order on the shared stack (tests/support/shared_airflow.py); to
    *defers*: the task waits on the triggerer while the only worker slot runs other work, and resumes once
    the marker lands;
 4. the same partitions announced again train nothing twice (the runs are skipped, with a message);
-5. a dataset that never delivers ends its run as stale data, with a Slack alert and no model.
+5. a dataset that never delivers ends its run as stale data, with a Slack alert and no model;
+6. in a real browser, a person triggers a model from its form (as of a past date, promote=approval),
+   approves on the required-action page, the champion moves, and the scoring DAG runs from the Asset event.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+import os
+import shutil
+from datetime import date, timedelta
 
 import pytest
 from retrain.assets import dataset_asset_uri
@@ -26,6 +30,7 @@ from retrain.data.landing import mark_complete, write_partition
 from retrain.orchestration.announce import announce_partition
 
 from tests.support.arrival_stack import small_esmm_spec, today_utc
+from tests.support.browser import browser, button, settle
 from tests.support.shared_airflow import share_airflow
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -38,12 +43,26 @@ URI = dataset_asset_uri(LOCATION)
 ROWS = 3_000
 TODAY = today_utc()
 YESTERDAY = TODAY - timedelta(days=1)
+UI_MODEL, UI_SCORING = "retrain_ui_esmm", "score_ui_esmm"  # driven from the browser (test 6)
+UI_LOCATION = "ui/impressions"
+UI_AS_OF = date(2025, 3, 10)  # long before the run: the form's as_of, not the wall clock, picks the data
+
+
+def _ui_spec() -> dict:
+    """Manual only, 1 epoch, no gate thresholds (the gate passes; a person decides), with batch scoring."""
+    spec = small_esmm_spec("ui_esmm", location=UI_LOCATION, schedule={}, gate={"heads": {}},
+                           freshness={"max_age_hours": 48, "min_rows": 100},
+                           scoring={"output": "ui/predictions", "passthrough_columns": ["event_time"]})
+    spec["training"]["epochs"] = 1
+    spec["validation"].pop("drift", None)
+    return spec
 
 
 share_airflow(specs=[
     small_esmm_spec(schedule={"on_data_arrival": True}),
     small_esmm_spec("partner_esmm", schedule={"on_data_arrival": True}, location="partner/impressions",
                     freshness={"max_age_hours": 48, "min_rows": 1000, "wait_minutes": 0.25}),
+    _ui_spec(),
 ])
 
 
@@ -52,7 +71,7 @@ def stack(shared_airflow, monkeypatch_module):
     s = shared_airflow
     # The announce helper runs in this process: point it at the stack's landing zone.
     monkeypatch_module.setenv("RETRAIN_DATA_ROOT", str(s.data_root))
-    for dag_id in (MODEL, LAND, NEVER):
+    for dag_id in (MODEL, LAND, NEVER, UI_MODEL, UI_SCORING):
         s.airflow.wait_for_dag(dag_id)
         s.api.set_paused(dag_id, False)  # the shared stack creates every DAG paused
     return s
@@ -179,3 +198,78 @@ def test_data_that_never_arrives_ends_as_stale_data_with_a_slack_alert(stack):
     text = " ".join((m.text or "") + str(m.blocks) for m in alerts)
     assert NEVER in text and "check_freshness" in text
     assert "Stale data" in text and "waited 0.25 min" in text and "no model is trained or promoted" in text
+
+
+def test_ui_trigger_form_approval_champion_asset_and_scoring(stack):
+    """Headless Chromium against the api-server: the trigger form (as_of, promote=approval), the approval page,
+    the champion moving in MLflow, and the scoring DAG started by the champion's Asset event. With
+    RETRAIN_UI_SCREENSHOTS=<folder> the form and the approval page are saved there (docs/img for the README)."""
+    from urllib.parse import quote
+
+    from mlflow import MlflowClient
+    from retrain.orchestration.airflow_api import AirflowApiError
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    generate_demo_data(stack.data_root, UI_AS_OF, days=3, rows_per_day=1_500, dataset=UI_LOCATION)
+    with pytest.raises(AirflowApiError) as refused:  # invalid input is refused whole: no run is created
+        stack.api.trigger(UI_MODEL, conf={"promote": "approval", "slack_channel": "#elsewhere"})
+    assert refused.value.status == 400 and stack.runs(UI_MODEL) == []
+
+    airflow, shots = stack.airflow, stack.root / "screenshots"
+    shots.mkdir(exist_ok=True)
+    with browser(airflow.base_url, airflow.username, airflow.password) as driver:
+        driver.get(f"{airflow.base_url}/dags/{UI_MODEL}")
+        button(driver, "Trigger").click()
+        as_of = WebDriverWait(driver, 60).until(lambda d: d.find_element(By.NAME, "element_as_of"))
+        as_of.send_keys(UI_AS_OF.strftime("%m/%d/%Y"))
+        promote = driver.find_element(By.XPATH, "//input[@name='element_promote']/preceding::input[1]")
+        promote.click()
+        promote.send_keys("approval", Keys.ENTER)
+        assert driver.find_element(By.NAME, "element_promote").get_attribute("value") == "approval"
+        assert as_of.get_attribute("value") == UI_AS_OF.isoformat()
+        assert not driver.find_element(By.NAME, "element_slack_channel").is_displayed()  # const: hidden
+        settle()
+        driver.save_screenshot(str(shots / "trigger-form.png"))
+        button(driver, "Trigger").click()
+
+        run_id = stack.wait_for_new_run(UI_MODEL, set())["dag_run_id"]
+        run = stack.api.call("GET", f"dags/{UI_MODEL}/dagRuns/{quote(run_id, safe='')}")
+        assert run["conf"]["as_of"] == UI_AS_OF.isoformat()
+        stack.wait_for_task_state(UI_MODEL, run_id, "approve_promotion", "awaiting_input", timeout=900)
+        page = f"{airflow.base_url}/dags/{UI_MODEL}/runs/{run_id}/tasks/approve_promotion/required_actions"
+        asked = [m for m in stack.slack.messages if "Approval needed: promote ui_esmm" in m.text]
+        assert asked and page.split("?")[0] in asked[-1].text
+
+        driver.get(page)
+        reason = WebDriverWait(driver, 120).until(lambda d: d.find_element(By.NAME, "element_reason"))
+        body = driver.find_element(By.TAG_NAME, "body").text
+        assert "promote=approval" in body and "Gate checks" in body and "| candidate |" not in body  # a table
+        reason.send_keys("checked the holdout table")  # required: Approve stays disabled without a reason
+        approve = button(driver, "Approve")
+        settle()
+        driver.save_screenshot(str(shots / "approval.png"))
+        approve.click()
+        ended = stack.wait_for_run_end(UI_MODEL, run_id, timeout=600)
+
+    target = os.environ.get("RETRAIN_UI_SCREENSHOTS")
+    if target:
+        for shot in shots.iterdir():
+            shutil.copyfile(shot, os.path.join(target, shot.name))
+    states = stack.states(UI_MODEL, run_id)
+    assert ended["state"] == "success", states
+    assert states["approve_promotion"] == "success" and states["promote"] == "success", states
+    assert states["reject"] == "skipped" and states["announce_champion"] == "success", states
+
+    client = MlflowClient(tracking_uri=stack.tracking_uri, registry_uri=stack.tracking_uri)
+    champion = client.get_model_version_by_alias("ui_esmm", "champion")
+    assert champion.tags["retrain.approval.decision"] == "approved"
+    assert champion.tags["retrain.approval.by"] == airflow.username
+    assert champion.tags["retrain.approval.reason"] == "checked the holdout table"
+    assert client.get_run(champion.run_id).data.tags["retrain.as_of"].startswith("2025-03-11T00:00")
+
+    scoring = stack.wait_for_new_run(UI_SCORING, set(), timeout=300)  # started by the champion's Asset event
+    assert stack.wait_for_run_end(UI_SCORING, scoring["dag_run_id"])["state"] == "success"
+    marker = stack.data_root / "ui/predictions" / f"dt={UI_AS_OF.isoformat()}" / "_SUCCESS"
+    assert marker.is_file()

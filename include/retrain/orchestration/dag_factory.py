@@ -17,16 +17,33 @@ from retrain.orchestration.dag_parts import FRESHNESS_DOC, _failure_callback, _r
 from retrain.orchestration.parsing import specs_to_build
 from retrain.orchestration.resources import train_task_kwargs
 from retrain.orchestration.retries import default_task_args, task_doc
+from retrain.orchestration.run_params import dag_params
 from retrain.settings import get_settings
 
 log = logging.getLogger(__name__)
 
 
+DECIDE_DOC = """
+**Where the run goes.** The gate rejected the candidate, or the run was triggered with `promote=never`:
+`reject`. The run was triggered with `promote=approval`, or the spec's `gate.approval` is `always` (or
+`borderline` and the candidate passed narrowly): `approve_promotion`, where a person approves or rejects in
+the UI. Otherwise: `promote`.
+"""
+
+ANNOUNCE_DOC = """
+**The champion as an Asset.** When `promote` moved the champion, this task emits an event on the model's
+Asset `mlflow-model://<name>` (version and MLflow run id in `extra`): scoring DAGs scheduled on it run with
+the new champion. Skipped when nothing moved.
+"""
+
+
 def build_dag(loaded: LoadedSpec):
     from airflow.sdk import DAG, TriggerRule, get_current_context, task
 
-    from retrain.alerts.deadline import deadline_alert
+    from retrain.assets import model_asset
+    from retrain.orchestration.approval import PromotionApprovalOperator
     from retrain.orchestration.sensors import FreshDataSensor
+    from retrain.orchestration.slack_notifier import deadline_alert
 
     spec = loaded.spec
     doc = (
@@ -39,12 +56,12 @@ def build_dag(loaded: LoadedSpec):
         dag_id=spec.dag_id,
         description=f"Retrain {spec.name}: freshness, data contract, training, gate, promotion",
         schedule=_schedule(spec),
-        start_date=datetime.fromisoformat(spec.schedule.start_date),
+        start_date=datetime.fromisoformat(spec.schedule.start_date) if spec.schedule.start_date else None,
         catchup=spec.schedule.catchup,
         max_active_runs=1,
         tags=["retrain", *spec.tags],
         doc_md=doc,
-        params={"model_name": spec.name, "slack_channel": spec.alerts.slack_channel},
+        params=dag_params(spec),
         deadline=deadline_alert(spec.name, spec.alerts.slack_channel, spec.alerts.deadline_minutes),
         default_args={"owner": spec.owner, "on_failure_callback": _failure_callback, **default_task_args()},
     ) as dag:
@@ -62,9 +79,14 @@ def build_dag(loaded: LoadedSpec):
         # GPU specs: queue "gpu", pool "gpu", a Kubernetes pod asking for nvidia.com/gpu (orchestration/resources.py)
         @task(doc_md=task_doc("train"), **train_task_kwargs(spec))
         def train(snapshot: dict, validation: dict) -> dict:
+            from retrain.orchestration.run_params import choices_from_context
+            from retrain.pipeline.run_overrides import record_overrides, with_overrides
             from retrain.pipeline.training_stage import train_candidate
 
-            trained = train_candidate(loaded, snapshot, _run_info(get_current_context(), snapshot), validation)
+            context = get_current_context()
+            overrides = choices_from_context(context).overrides
+            trained = train_candidate(with_overrides(loaded, overrides), snapshot, _run_info(context, snapshot), validation)
+            record_overrides(trained["run_id"], overrides, spec.training)
             return TrainedCandidate.model_validate(trained).model_dump()
 
         @task(doc_md=task_doc("evaluate"))
@@ -79,23 +101,50 @@ def build_dag(loaded: LoadedSpec):
 
             return Decision.model_validate(stage(loaded, evaluation, trained)).model_dump()
 
-        @task.branch(doc_md=task_doc("decide"))
+        @task.branch(doc_md=task_doc("decide") + DECIDE_DOC)
         def decide(decision: dict) -> str:
-            return "promote" if decision["promote"] else "reject"
+            from retrain.orchestration.run_params import choices_from_context
+            from retrain.pipeline.approval import route
 
-        @task(doc_md=task_doc("promote"))
+            return route(decision, choices_from_context(get_current_context()).promote, spec.gate.approval)
+
+        approve_promotion = PromotionApprovalOperator(
+            task_id="approve_promotion", loaded=loaded, doc_md=task_doc("approve_promotion")
+        )
+
+        # After decide (directly) or after approve_promotion: whichever ran and chose this task.
+        @task(doc_md=task_doc("promote"), trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
         def promote(trained: dict, evaluation: dict, decision: dict) -> dict:
+            from retrain.orchestration.approval import approval_from_context
+            from retrain.pipeline.approval import actor_for
             from retrain.pipeline.gating_stage import promote as stage
 
             context = get_current_context()
-            outcome = stage(loaded, trained, evaluation, decision, actor=f"airflow:{spec.dag_id}/{context['run_id']}")
-            return Outcome.model_validate(outcome).model_dump()
+            approval = approval_from_context(context)
+            actor = actor_for(approval, f"airflow:{spec.dag_id}/{context['run_id']}")
+            return Outcome.model_validate(stage(loaded, trained, evaluation, decision, actor=actor)).model_dump()
 
-        @task(doc_md=task_doc("reject"))
+        @task(doc_md=task_doc("reject"), trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
         def reject(trained: dict, evaluation: dict, decision: dict) -> dict:
+            from retrain.orchestration.approval import approval_from_context
+            from retrain.orchestration.run_params import choices_from_context
+            from retrain.pipeline.approval import record_hold
             from retrain.pipeline.gating_stage import reject as stage
 
-            return Outcome.model_validate(stage(loaded, trained, evaluation, decision)).model_dump()
+            outcome = stage(loaded, trained, evaluation, decision)
+            context = get_current_context()
+            approval = approval_from_context(context)
+            if approval:
+                outcome["reasons"] = [f"promotion rejected by {approval['by']}: {approval['reason']}"]
+            elif decision["promote"] and choices_from_context(context).promote == "never":
+                outcome["reasons"] = [record_hold(spec.name, evaluation["challenger_version"], trained["run_id"])]
+            return Outcome.model_validate(outcome).model_dump()
+
+        @task(outlets=[model_asset(spec.name)], doc_md=task_doc("announce_champion") + ANNOUNCE_DOC)
+        def announce_champion(outcome: dict, trained: dict) -> dict:
+            from retrain.orchestration.champion_asset import announce
+
+            return announce(get_current_context(), spec.name, outcome, trained)
 
         @task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS, doc_md=task_doc("notify"))
         def notify(trained: dict, evaluation: dict, decision: dict) -> str:
@@ -111,7 +160,10 @@ def build_dag(loaded: LoadedSpec):
         evaluation = evaluate(snapshot, trained)
         decision = gate(evaluation, trained)
         promoted, rejected = promote(trained, evaluation, decision), reject(trained, evaluation, decision)
-        decide(decision) >> [promoted, rejected] >> notify(trained, evaluation, decision)
+        decided = decide(decision)
+        decided >> [promoted, rejected] >> notify(trained, evaluation, decision)
+        decided >> approve_promotion >> [promoted, rejected]
+        announce_champion(promoted, trained)
     return dag
 
 

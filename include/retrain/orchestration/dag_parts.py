@@ -41,9 +41,8 @@ already trained on is skipped, with the earlier MLflow run named in the log. Man
 
 
 def _failure_callback(context) -> None:
-    from retrain.alerts import task_failure_callback
-
-    task_failure_callback(context)
+    from retrain.orchestration.slack_notifier import RetrainSlackNotifier
     from retrain.tracking.costs import record_avoided_from_failure
 
+    RetrainSlackNotifier("failure").notify(context)
     record_avoided_from_failure(context)  # stale data or a broken contract saved a training run

@@ -272,7 +272,20 @@ TASK_FAILURES: dict[str, tuple[str, list[str], list[str]]] = {
         [],
         ["MLflow tracking server unavailable", "connection errors and timeouts"],
     ),
-    "decide": ("Branches to `promote` or `reject` from the gate's decision.", [], []),
+    "decide": ("Branches to `promote`, `reject` or `approve_promotion` from the gate's decision and the "
+               "run's `promote` param.", [], []),
+    "approve_promotion": (
+        "Asks a person in the UI (Required actions) to approve the promotion; Slack gets the link. Approve: "
+        "`promote`; Reject or no answer within `gate.approval_timeout_hours`: `reject`. Records who, when, why.",
+        [],
+        ["MLflow tracking server unavailable while recording the decision", "connection errors and timeouts"],
+    ),
+    "announce_champion": (
+        "Emits the champion Asset event (`mlflow-model://<name>`, version and run id in `extra`) after a "
+        "promotion; skipped when the champion did not move.",
+        [],
+        [],
+    ),
     "promote": (
         "Verifies the challenger's files and moves the `champion` alias to it (check-and-set).",
         [

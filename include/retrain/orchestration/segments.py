@@ -44,7 +44,7 @@ def build_segment_dag(loaded: LoadedSpec):
         dag_id=spec.dag_id,
         description=f"Retrain {spec.name}: one model per {spec.segments.column}, chunks of {spec.segments.max_per_task}",
         schedule=_schedule(spec),
-        start_date=datetime.fromisoformat(spec.schedule.start_date),
+        start_date=datetime.fromisoformat(spec.schedule.start_date) if spec.schedule.start_date else None,
         catchup=spec.schedule.catchup,
         max_active_runs=1,
         max_active_tasks=get_settings().segment_parallelism + 1,

@@ -40,7 +40,13 @@ def run_type(context) -> str:
 
 
 def interval_as_of(context) -> datetime:
-    """The end of the run's data interval, else its logical date, else when it was queued (asset runs)."""
+    """The end of the day asked for in the trigger form (``params.as_of``), else the end of the run's data
+    interval, else its logical date, else when it was queued (asset runs)."""
+    from retrain.orchestration.run_params import choices_from_context
+
+    requested = choices_from_context(context).as_of_point()
+    if requested is not None:
+        return requested
     for key in ("data_interval_end", "logical_date"):
         value = context.get(key)
         if value is not None:
@@ -155,18 +161,22 @@ class FreshDataSensor(BaseOperator):
             try:
                 snapshot = self._select(context)
             except StaleDataError as error:
-                raise _stale_after_wait(error, self.loaded.spec.data.freshness.wait_minutes, since) from None
+                from retrain.orchestration.run_params import choices_from_context
+
+                wait = choices_from_context(context).effective_wait_minutes(self.loaded.spec)
+                raise _stale_after_wait(error, wait, since) from None
             return self._not_trained_yet(context, snapshot)
 
     # -- waiting ----------------------------------------------------------------------------------------
 
     def _defer_or_raise(self, context, error: StaleDataError, deadline: str | None, since: str | None):
         from retrain.data.freshness import LATE_REASONS, awaited_markers
+        from retrain.orchestration.run_params import choices_from_context
         from retrain.orchestration.triggers import PartitionMarkerTrigger
         from retrain.settings import get_settings
 
         spec = self.loaded.spec
-        wait = spec.data.freshness.wait_minutes
+        wait = choices_from_context(context).effective_wait_minutes(spec)
         if getattr(error, "reason", None) not in LATE_REASONS:
             raise error  # the data is there and complete, just not good enough: waiting cannot help
         as_of, required_day = self._target(context)
@@ -208,7 +218,16 @@ class FreshDataSensor(BaseOperator):
             f"MLflow run {previous['mlflow_run_id']} (Airflow run {previous['airflow_run_id']}, gate decision "
             f"{previous['gate_decision']}, version {previous['version']})"
         )
+        from retrain.orchestration.run_params import choices_from_context
+
         kind = run_type(context)
+        if kind == "manual" and not choices_from_context(context).retrain_seen_data:
+            message = (
+                f"nothing new to train on: {what}. This manual run asked not to retrain on data seen before "
+                f"(retrain_seen_data off), so it is skipped"
+            )
+            self.log.warning(message)
+            raise AirflowSkipException(message)
         if kind == "manual":
             self.log.warning("%s; this is a manual run, so it retrains anyway", what)
             return snapshot

@@ -49,7 +49,9 @@ def test_the_factory_dag_carries_the_spec_deadline() -> None:
     dag = build_dag(_with_deadline(45))
     [alert] = dag.deadline
     assert alert.interval == timedelta(minutes=45)
-    assert alert.callback.kwargs == {"model_name": "ecommerce_esmm", "slack_channel": "#esmm", "deadline_minutes": 45.0}
+    assert alert.callback.kwargs == {"kind": "deadline", "model_name": "ecommerce_esmm", "slack_channel": "#esmm",
+                                     "deadline_minutes": 45.0}
+    assert alert.callback.serialize()["path"] == "retrain.orchestration.slack_notifier.RetrainSlackNotifier"
     assert not build_dag(_with_deadline(None)).deadline
 
 

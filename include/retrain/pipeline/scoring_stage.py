@@ -1,0 +1,62 @@
+"""Batch scoring with the champion: the newest complete partition in, a predictions partition out.
+
+Predictions land under the same contract as data (parquet written atomically, then the ``_SUCCESS``
+manifest), so whoever reads them waits for the marker exactly as the model DAGs do. The champion's files
+are re-hashed against the digest recorded at training before the model is loaded (``verify_artifacts``).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from retrain.config import LoadedSpec
+from retrain.errors import DataReadError
+from retrain.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+
+def score_newest_partition(loaded: LoadedSpec) -> dict | None:
+    """Score the newest complete input partition with the current champion; land the predictions.
+
+    Returns what landed (the partition day, rows, the champion version and the predictions folder), or None
+    when the model has no champion yet (nothing to score with; not an error)."""
+    import mlflow.pyfunc
+    import pyarrow as pa
+
+    from retrain.data.landing import list_complete_partitions, write_partition
+    from retrain.data.loading import read_table
+    from retrain.errors import RetrainError
+    from retrain.tracking import mlflow_store, registry
+
+    spec, settings = loaded.spec, get_settings()
+    if spec.scoring is None:
+        raise RetrainError(f"{loaded.path}: the spec has no scoring section")
+    data = spec.data
+    partitions = list_complete_partitions(settings.resolve_data_path(data.location), data.partition_prefix,
+                                          data.completion_marker)
+    if not partitions:
+        raise DataReadError(f"{data.location}: no complete partition to score")
+    newest = partitions[-1]
+    client = mlflow_store.connect(settings)
+    champion = mlflow_store.champion_version(client, spec.registered_model_name)
+    if champion is None:
+        log.warning("%s has no champion yet: nothing to score with", spec.name)
+        return None
+    version = str(champion.version)
+    registry.verify_artifacts(client, spec.registered_model_name, version)
+    model = mlflow.pyfunc.load_model(f"models:/{spec.registered_model_name}/{version}")
+    columns = list(dict.fromkeys([*spec.features.columns, *spec.scoring.passthrough_columns]))
+    table = read_table(list(newest.files), columns=columns)
+    predictions = model.predict(table.select(spec.features.columns).to_pandas())
+    out = table.select(spec.scoring.passthrough_columns)
+    for head in spec.heads:
+        out = out.append_column(f"{head.name}_prediction", pa.array(predictions[head.name].to_numpy(), pa.float64()))
+    scored_at = datetime.now(UTC).isoformat(timespec="seconds")
+    out = out.replace_schema_metadata({"retrain.model": spec.name, "retrain.champion_version": version,
+                                       "retrain.scored_at": scored_at})
+    folder = write_partition(out, settings.resolve_data_path(spec.scoring.output), newest.day)
+    log.info("scored %s (%d rows) with %s version %s: %s", newest.path.name, out.num_rows, spec.name, version, folder)
+    return {"day": newest.day.isoformat(), "rows": out.num_rows, "champion_version": version,
+            "predictions": str(folder), "input": str(newest.path)}

@@ -1,0 +1,177 @@
+"""`retrain run <model>`: run one model's DAG once, in this process's embedded environment.
+
+Underneath is ``airflow dags test`` (every task of the real DAG, the same task code the scheduler runs, in
+one process), with the trigger form's values as the run's conf. It prints the same summary as `make demo`,
+and it says so when the run did nothing (every task skipped, or no task at all) instead of reporting green.
+Interrupted (Ctrl-C, SIGTERM), it stops the run and marks it and its unfinished tasks failed, so nothing is
+left ``running``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+FINISHED_OK = {"success", "skipped"}
+
+
+def embedded_environment(project_root: Path) -> dict[str, str]:
+    """The Makefile's embedded defaults, for a shell that did not come through `make`."""
+    env = dict(os.environ)
+    local = Path(env.setdefault("RETRAIN_LOCAL_STATE", str(project_root / ".local")))
+    env.setdefault("AIRFLOW_HOME", str(project_root / ".airflow"))
+    env.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(project_root / "dags"))
+    env.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(project_root / "plugins"))
+    env.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    env.setdefault("AIRFLOW__CORE__EXECUTOR", "LocalExecutor")
+    env.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{local / 'mlflow' / 'mlflow.db'}")
+    return env
+
+
+def run_conf(as_of: date | None, wait_minutes: float | None, promote: str | None = None,
+             epochs: int | None = None) -> dict:
+    conf: dict = {}
+    if as_of is not None:
+        conf["as_of"] = as_of.isoformat()
+        # a date in the past never waits for data unless asked
+        conf["wait_minutes"] = 0.0 if wait_minutes is None else wait_minutes
+    elif wait_minutes is not None:
+        conf["wait_minutes"] = wait_minutes
+    if promote:
+        conf["promote"] = promote
+    if epochs:
+        conf["epochs"] = epochs
+    return conf
+
+
+def did_nothing(states: dict[str, str]) -> str | None:
+    """Why a finished run counts as having done nothing, or None when it trained (or failed visibly)."""
+    if not states:
+        return "no task ran at all (no task instance was created for this run)"
+    if states.get("train") != "success" and all(s in FINISHED_OK for s in states.values()):
+        why = "check_freshness skipped the run (see its log)" if states.get("check_freshness") == "skipped" else (
+            "every task was skipped")
+        return f"nothing was trained: {why}"
+    return None
+
+
+def _airflow(env: dict, *args: str) -> subprocess.CompletedProcess:
+    command = [str(Path(sys.executable).parent / "airflow"), *args]
+    return subprocess.run(command, capture_output=True, text=True, check=False, env=env)
+
+
+def _json_tail(stdout: str):
+    lines = [line for line in stdout.splitlines() if line.startswith("[")]
+    try:
+        return json.loads(lines[-1])
+    except (IndexError, ValueError):
+        return []
+
+
+def task_states(env: dict, dag_id: str, run_id: str) -> dict[str, str]:
+    rows = _json_tail(_airflow(env, "tasks", "states-for-dag-run", dag_id, run_id, "-o", "json").stdout)
+    return {r["task_id"]: str(r.get("state") or "none") for r in rows if isinstance(r, dict) and "task_id" in r}
+
+
+def find_run_id(env: dict, dag_id: str, logical: datetime) -> str | None:
+    for r in _json_tail(_airflow(env, "dags", "list-runs", dag_id, "-o", "json").stdout):
+        value = str(r.get("logical_date") or "")
+        try:
+            when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            continue
+        if when == logical:
+            return r.get("run_id")
+    return None
+
+
+def fail_leftovers(dag_id: str, logical: datetime) -> int:
+    """Mark an interrupted run and its unfinished tasks failed (in the metadata DB this CLI shares)."""
+    from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState, TaskInstanceState
+
+    finished = {s.value for s in TaskInstanceState if s.value in {"success", "failed", "skipped", "upstream_failed",
+                                                                   "removed"}}
+    changed = 0
+    with create_session() as session:
+        for run in session.query(DagRun).filter(DagRun.dag_id == dag_id, DagRun.logical_date == logical):
+            for ti in session.query(TaskInstance).filter(TaskInstance.dag_id == dag_id,
+                                                         TaskInstance.run_id == run.run_id):
+                if ti.state not in finished:
+                    ti.state = TaskInstanceState.FAILED
+                    changed += 1
+            if run.state != DagRunState.SUCCESS:
+                run.state = DagRunState.FAILED
+                changed += 1
+    return changed
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def run_model(model: str, as_of: date | None = None, wait_minutes: float | None = None,
+              promote: str | None = None, epochs: int | None = None) -> int:
+    from retrain.demo import print_summary
+    from retrain.settings import get_settings
+
+    os.environ.update(embedded_environment(get_settings().project_root))  # before Airflow or MLflow read it
+    env = dict(os.environ)
+    Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
+    migrated = _airflow(env, "db", "migrate")
+    if migrated.returncode != 0:
+        print(migrated.stdout[-3000:], migrated.stderr[-3000:])
+        return 1
+    dag_id = f"retrain_{model}"
+    logical = datetime.now(UTC).replace(microsecond=0)
+    conf = run_conf(as_of, wait_minutes, promote, epochs)
+    log_file = Path(env["RETRAIN_LOCAL_STATE"]) / f"run-{model}-last.log"
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    print(f"Running DAG {dag_id} once with `airflow dags test` (conf {json.dumps(conf)}; log: {log_file}) ...")
+    started_ms = int(datetime.now(UTC).timestamp() * 1000)
+    command = [str(Path(sys.executable).parent / "airflow"), "dags", "test", dag_id, logical.isoformat(),
+               "-c", json.dumps(conf)]
+    with log_file.open("w") as handle:
+        proc = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        previous = signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            returncode = proc.wait()
+        except KeyboardInterrupt:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            changed = fail_leftovers(dag_id, logical)
+            print(f"Interrupted: the run was stopped and marked failed ({changed} records); nothing is left running.")
+            return 130
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    run_id = find_run_id(env, dag_id, logical)
+    if run_id is None:
+        print(f"The DAG {dag_id} did not start a run (exit code {returncode}); the last lines of {log_file}:")
+        print("\n".join(log_file.read_text().splitlines()[-40:]))
+        return 1
+    ok, _ = print_summary(model, dag_id, started_ms)
+    states = task_states(env, dag_id, run_id)
+    print("Tasks:         " + ", ".join(f"{t}={s}" for t, s in states.items()))
+    nothing = did_nothing(states)
+    failed = sorted(t for t, s in states.items() if s not in FINISHED_OK)
+    print(f"DAG run:       {run_id} (exit code {returncode})")
+    if nothing:
+        print(f"The run did NOTHING: {nothing}.")
+        return 3
+    if returncode != 0 or failed or not ok:
+        print(f"The run did not succeed (tasks not successful: {', '.join(failed) or 'none'}); the last lines of "
+              f"{log_file}:")
+        print("\n".join(log_file.read_text().splitlines()[-40:]))
+        return 1
+    return 0

@@ -1,0 +1,72 @@
+"""One Slack BaseNotifier for approval requests, task failures and missed deadlines, delivered to the stand-in."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+
+from retrain.orchestration.slack_notifier import RetrainSlackNotifier
+
+from tests.retrain.alerts.test_deadline import _scheduler_context, _with_deadline
+from tests.support.slack_standin import SlackStandIn
+
+
+def test_the_deadline_alert_runs_the_notifier_on_the_triggerer(slack_connection: SlackStandIn) -> None:
+    """Exactly what the triggerer does with the DAG's DeadlineAlert: CallbackTrigger imports the path and
+    awaits it with the kwargs and the context."""
+    from airflow.triggers.callback import CallbackTrigger
+    from retrain.orchestration.dag_factory import build_dag
+
+    [alert] = build_dag(_with_deadline(45)).deadline
+    serialized = alert.callback.serialize()
+    trigger = CallbackTrigger(serialized["path"], {**serialized["kwargs"], "context": _scheduler_context()})
+
+    async def run() -> list:
+        return [event async for event in trigger.run()]
+
+    events = asyncio.run(run())
+    assert events[-1].payload["state"] == "success", events[-1].payload
+    [message] = slack_connection.messages
+    assert message.channel == "#esmm" and "Deadline missed: ecommerce_esmm" in message.text
+
+
+def test_failure_notifier_posts_the_failed_task(slack_connection: SlackStandIn) -> None:
+    context = {
+        "ti": SimpleNamespace(dag_id="retrain_churn", task_id="train", run_id="manual__1", try_number=4, map_index=-1),
+        "params": {"model_name": "churn", "slack_channel": "#churn"},
+        "run_id": "manual__1",
+        "exception": RuntimeError("CUDA error: device-side assert"),
+    }
+    RetrainSlackNotifier("failure")(context)
+    [message] = slack_connection.messages
+    assert message.channel == "#churn"
+    assert "train" in message.text and "CUDA error" in message.text
+
+
+def test_approval_request_links_the_required_action_page(slack_connection: SlackStandIn, monkeypatch) -> None:
+    from retrain.config import load_spec
+    from retrain.orchestration.dag_factory import build_dag
+
+    from tests.retrain.alerts.test_deadline import SPEC
+
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", "http://airflow.example:8080")
+    dag = build_dag(load_spec(SPEC))
+    task = dag.get_task("approve_promotion")
+    task.why = "the run was triggered with promote=approval"
+    xcoms = {
+        "evaluate": {"challenger_version": "7", "champion_version": "6"},
+        "gate": {"promote": True, "checks": [{"head": "atc", "metric": "roc_auc", "rule": "min", "candidate": 0.71,
+                                              "limit": 0.6, "passed": True}]},
+        "train": {"run_id": "abc", "experiment_id": "3"},
+    }
+    ti = SimpleNamespace(dag_id=dag.dag_id, task_id=task.task_id, run_id="manual__2026", map_index=-1,
+                         xcom_pull=lambda task_ids: xcoms.get(task_ids))
+    [notifier] = task.notifiers
+    notifier({"ti": ti, "task_instance": ti, "task": task, "run_id": "manual__2026", "dag": dag})
+    [message] = slack_connection.messages
+    assert message.channel == "#ml-alerts"
+    assert "Approval needed: promote ecommerce_esmm version 7 to champion?" in message.text
+    page = "http://airflow.example:8080/dags/retrain_ecommerce_esmm/runs/manual__2026/tasks/approve_promotion/required_actions"
+    assert page in message.text and page in str(message.blocks)
+    assert "atc.roc_auc min: 0.7100 (limit 0.6000) ok" in str(message.blocks)
+    assert "promote=approval" in message.text
