@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("services", ("retrain.tracking", "retrain.validation", "retrain.alerts")),
     ("flow", ("retrain.pipeline",)),
     ("edge", ("retrain.orchestration", "plugins", "dags")),
-    ("entry", ("retrain.cli", "retrain.demo", "retrain.demo_events", "retrain.local_airflow", "retrain.data.demo")),
+    ("entry", ("retrain.cli", "retrain.run_once", "retrain.demo", "retrain.demo_events", "retrain.local_airflow", "retrain.data.demo")),
 ]
 
 

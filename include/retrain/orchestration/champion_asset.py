@@ -34,17 +34,14 @@ def announce(context, model_name: str, outcome: dict, trained: dict) -> dict:
 def announce_rollback(model_name: str, version: str, previous: str | None, run_id: str | None) -> dict | None:
     """After ``retrain rollback``: post the asset event through the Airflow REST API when credentials are set
     (``AIRFLOW_TOKEN``, or ``AIRFLOW_PASSWORD`` with ``AIRFLOW_USERNAME``). Returns the event, or None."""
-    import os
-
     from retrain.assets import model_asset
     from retrain.orchestration.airflow_api import AirflowApi
     from retrain.settings import get_settings
 
-    base = get_settings().airflow_base_url
-    token, password = os.environ.get("AIRFLOW_TOKEN"), os.environ.get("AIRFLOW_PASSWORD")
+    settings = get_settings()
+    base, token, password = settings.airflow_base_url, settings.airflow_token, settings.airflow_password
     if not token and not password:
         return None
-    api = AirflowApi(base, token) if token else AirflowApi.login(base, os.environ.get("AIRFLOW_USERNAME", "admin"),
-                                                                 password)
+    api = AirflowApi(base, token) if token else AirflowApi.login(base, settings.airflow_username, password)
     return api.post_asset_event(model_asset(model_name).uri,  # Airflow's normalised form
                                 champion_event_extra(model_name, version, run_id, previous, "rollback"))
