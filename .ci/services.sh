@@ -2,6 +2,12 @@
 # Start the local services the integration tests use, when they are not already up.
 set -uo pipefail
 
+# /dev/null must be the character device: a tool that replaced it with a file breaks initdb and more.
+if [ ! -c /dev/null ] && [ "$(id -u)" -eq 0 ]; then
+  echo "services: /dev/null is not a character device; recreating it"
+  rm -f /dev/null && mknod -m 666 /dev/null c 1 3
+fi
+
 up() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 wait_for() {
