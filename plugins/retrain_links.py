@@ -38,7 +38,10 @@ class ModelVersionLink(BaseOperatorLink):
 
         if not ti_key.dag_id.startswith("retrain_"):
             return ""
-        outcome = _task_result(ti_key, "promote") or _task_result(ti_key, "reject")
+        # the version this run registered (its challenger); before evaluate, the outcome's champion
+        evaluation = _task_result(ti_key, "evaluate") or {}
+        outcome = ({"version": evaluation["challenger_version"]} if evaluation.get("challenger_version")
+                   else _task_result(ti_key, "promote") or _task_result(ti_key, "reject"))
         return model_version_url(ti_key.dag_id.removeprefix("retrain_"), outcome)
 
 

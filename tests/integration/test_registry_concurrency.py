@@ -6,14 +6,18 @@ reason, and the champion, previous-champion and history agree. Rollback is recor
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
+import tempfile
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from retrain.cli import main as cli_main
 from retrain.tracking import registry
+from retrain.tracking.lineage import file_sha256
 
 from tests.support.services import MlflowServer
 
@@ -53,9 +57,15 @@ def _model_with_versions(client, count: int) -> str:
     name = f"race_{uuid.uuid4().hex[:6]}"
     client.create_registered_model(name)
     experiment = client.create_experiment(name)
-    for _ in range(count):
+    for index in range(count):  # real files with their recorded digests: rollback verifies its target
         run = client.create_run(experiment)
-        client.create_model_version(name, source=f"{run.info.artifact_uri}/model", run_id=run.info.run_id)
+        folder = Path(tempfile.mkdtemp(prefix="race-model-"))
+        (folder / "weights.pt").write_bytes(b"\x00weights" + bytes([index]))
+        (folder / "model_config.json").write_text("{}")
+        sums = {p.name: file_sha256(p) for p in folder.iterdir()}
+        client.log_artifacts(run.info.run_id, str(folder), "model")
+        client.create_model_version(name, source=f"{run.info.artifact_uri}/model", run_id=run.info.run_id,
+                                    tags={registry.SHA_TAG: json.dumps(sums)})
     return name
 
 

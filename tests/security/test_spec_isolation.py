@@ -73,7 +73,7 @@ def test_bad_schedule_is_that_specs_placeholder_only(tmp_path, monkeypatch, sche
     _write(tmp_path, "mars.yaml", _spec(name="mars", schedule=schedule))
     dags = _build(tmp_path, monkeypatch)
     _serialize_all(dags)  # raised SerializationError for the whole file before
-    assert len(dags["retrain_ecommerce_esmm"].tasks) == 9
+    assert len(dags["retrain_ecommerce_esmm"].tasks) == 11
     broken = _placeholder(dags, "retrain_mars")
     assert "mars.yaml" in broken.description and field in broken.description
 
@@ -95,7 +95,7 @@ def test_two_specs_with_one_name_run_neither_and_name_both_files(tmp_path, monke
     _serialize_all(dags)
     clash = _placeholder(dags, "retrain_churn")
     assert "a.yaml" in clash.description and "b.yaml" in clash.description
-    assert len(dags["retrain_ecommerce_esmm"].tasks) == 9
+    assert len(dags["retrain_ecommerce_esmm"].tasks) == 11
 
 
 def test_copy_of_a_spec_cannot_take_over_the_model_named_after_its_file(tmp_path, monkeypatch):
@@ -115,7 +115,7 @@ def test_broken_yml_beside_valid_yaml_keeps_the_valid_dag(tmp_path, monkeypatch)
     dags = _build(tmp_path, monkeypatch)
     _serialize_all(dags)
     assert "invalid-spec" not in dags["retrain_ecommerce_esmm"].tags
-    assert len(dags["retrain_ecommerce_esmm"].tasks) == 9
+    assert len(dags["retrain_ecommerce_esmm"].tasks) == 11
     broken = _placeholder(dags, "retrain_ecommerce_esmm.yml")
     assert "ecommerce_esmm.yml" in broken.description and "ecommerce_esmm.yaml" in broken.description
     assert "not valid YAML" in broken.description
@@ -127,7 +127,7 @@ def test_broken_spec_named_like_another_models_file_does_not_hide_it(tmp_path, m
     _write(tmp_path, "churn.yaml", _spec(name="churn", heads=[]))
     dags = _build(tmp_path, monkeypatch)
     _serialize_all(dags)
-    assert "invalid-spec" not in dags["retrain_churn"].tags and len(dags["retrain_churn"].tasks) == 9
+    assert "invalid-spec" not in dags["retrain_churn"].tags and len(dags["retrain_churn"].tasks) == 11
     broken = _placeholder(dags, "retrain_churn.yaml")
     assert "churn.yaml" in broken.description and "churn_v2.yaml" in broken.description
     assert "heads" in broken.description
@@ -296,6 +296,6 @@ def test_a_dag_that_fails_to_build_keeps_its_own_id_and_hides_no_other(tmp_path,
 
     monkeypatch.setattr(dag_factory, "build_dag", build)
     dags = _build(tmp_path, monkeypatch)
-    assert "invalid-spec" not in dags["retrain_churn_v2"].tags and len(dags["retrain_churn_v2"].tasks) == 9
+    assert "invalid-spec" not in dags["retrain_churn_v2"].tags and len(dags["retrain_churn_v2"].tasks) == 11
     broken = _placeholder(dags, "retrain_churn")
     assert "churn_v2.yaml" in broken.description and "operator import failed" in broken.description

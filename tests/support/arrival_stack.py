@@ -112,7 +112,9 @@ class ArrivalStack:
 
         client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
         found = client.get_experiment_by_name(experiment)
-        return client.search_runs([found.experiment_id]) if found else []
+        runs = client.search_runs([found.experiment_id]) if found else []
+        # training runs only: stale data and broken contracts leave an "avoided" cost record (docs/costs.md)
+        return [r for r in runs if r.data.tags.get("retrain.run_kind", "train") == "train"]
 
 
 @contextmanager

@@ -48,7 +48,7 @@ class PromotionApprovalOperator(ApprovalOperator):
         )
 
     def execute(self, context):
-        from retrain.orchestration.links import mlflow_run_url, model_version_url
+        from retrain.links import mlflow_run_url, model_version_url
         from retrain.orchestration.run_params import choices_from_context
         from retrain.pipeline.approval import approval_body, why_asked
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from retrain.config import BrokenSpec, LoadedSpec
 from retrain.contracts import Decision, Evaluation, Outcome, TrainedCandidate
-from retrain.orchestration.dag_parts import FRESHNESS_DOC, _failure_callback, _run_info, _schedule
+from retrain.orchestration.dag_parts import FRESHNESS_DOC, _failure_callback, _run_info, _schedule, dag_start
 from retrain.orchestration.parsing import specs_to_build
 from retrain.orchestration.resources import train_task_kwargs
 from retrain.orchestration.retries import default_task_args, task_doc
@@ -56,7 +56,7 @@ def build_dag(loaded: LoadedSpec):
         dag_id=spec.dag_id,
         description=f"Retrain {spec.name}: freshness, data contract, training, gate, promotion",
         schedule=_schedule(spec),
-        start_date=datetime.fromisoformat(spec.schedule.start_date) if spec.schedule.start_date else None,
+        start_date=dag_start(spec),
         catchup=spec.schedule.catchup,
         max_active_runs=1,
         tags=["retrain", *spec.tags],

@@ -6,6 +6,15 @@ from datetime import datetime
 
 from retrain.config import ModelSpec
 
+# Without schedule.start_date: Airflow's cron timetables never schedule a DAG that has no start date, and a
+# manual run dated before the start date runs no task. So the lower bound is far in the past; catchup stays
+# off unless the spec asks (and then it must name a start date).
+EARLIEST_START = datetime(1970, 1, 1)
+
+
+def dag_start(spec: ModelSpec) -> datetime:
+    return datetime.fromisoformat(spec.schedule.start_date) if spec.schedule.start_date else EARLIEST_START
+
 
 def _schedule(spec: ModelSpec):
     from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable

@@ -15,8 +15,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from retrain.config import LoadedSpec
 from retrain.orchestration.resources import train_task_kwargs
 from retrain.orchestration.retries import default_task_args, task_doc
@@ -36,7 +34,13 @@ def chunk_task_kwargs(loaded: LoadedSpec) -> dict:
 def build_segment_dag(loaded: LoadedSpec):
     from airflow.sdk import DAG, TriggerRule, get_current_context, task
 
-    from retrain.orchestration.dag_parts import FRESHNESS_DOC, _failure_callback, _run_info, _schedule
+    from retrain.orchestration.dag_parts import (
+        FRESHNESS_DOC,
+        _failure_callback,
+        _run_info,
+        _schedule,
+        dag_start,
+    )
     from retrain.orchestration.sensors import FreshDataSensor
 
     spec = loaded.spec
@@ -44,7 +48,7 @@ def build_segment_dag(loaded: LoadedSpec):
         dag_id=spec.dag_id,
         description=f"Retrain {spec.name}: one model per {spec.segments.column}, chunks of {spec.segments.max_per_task}",
         schedule=_schedule(spec),
-        start_date=datetime.fromisoformat(spec.schedule.start_date) if spec.schedule.start_date else None,
+        start_date=dag_start(spec),
         catchup=spec.schedule.catchup,
         max_active_runs=1,
         max_active_tasks=get_settings().segment_parallelism + 1,

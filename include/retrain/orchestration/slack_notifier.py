@@ -57,7 +57,7 @@ class RetrainSlackNotifier(BaseNotifier):
 
         from retrain.alerts import send_alert
         from retrain.alerts.approval_messages import approval_request_message
-        from retrain.orchestration.links import mlflow_run_url
+        from retrain.links import mlflow_run_url
         from retrain.settings import get_settings
 
         ti, task = context["ti"], context["task"]

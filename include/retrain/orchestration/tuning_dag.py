@@ -10,10 +10,9 @@ retrain) only by beating the champion. ``tune`` and ``train`` go to the GPU queu
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 
 from retrain.config import LoadedSpec, discover_specs
-from retrain.orchestration.dag_factory import _failure_callback, _run_info
+from retrain.orchestration.dag_parts import _failure_callback, _run_info, dag_start
 from retrain.orchestration.resources import train_task_kwargs
 from retrain.orchestration.retries import default_task_args, task_doc
 from retrain.settings import get_settings
@@ -40,7 +39,7 @@ def build_tuning_dag(loaded: LoadedSpec):
         dag_id=dag_id,
         description=f"Tune {spec.name}'s hyperparameters; the best configuration goes through the gate",
         schedule=CronTriggerTimetable(tuning.cron, timezone=spec.schedule.timezone),
-        start_date=datetime.fromisoformat(spec.schedule.start_date),
+        start_date=dag_start(spec),
         catchup=False,
         max_active_runs=1,
         tags=["retrain", "tuning", *spec.tags],
@@ -52,9 +51,10 @@ def build_tuning_dag(loaded: LoadedSpec):
 
         @task(doc_md=task_doc("check_freshness"))
         def check_freshness() -> dict:
+            from retrain.orchestration.sensors import interval_as_of
             from retrain.pipeline.data_stages import check_freshness as stage
 
-            return stage(loaded, _run_info(get_current_context(), spec).as_of)
+            return stage(loaded, interval_as_of(get_current_context()))
 
         @task(doc_md=task_doc("validate_data"))
         def validate_data(snapshot: dict) -> dict:
@@ -66,13 +66,13 @@ def build_tuning_dag(loaded: LoadedSpec):
         def tune(snapshot: dict, validation: dict) -> dict:
             from retrain.pipeline.tuning_stage import tune as stage
 
-            return stage(loaded, snapshot, _run_info(get_current_context(), spec))
+            return stage(loaded, snapshot, _run_info(get_current_context(), snapshot))
 
         @task(doc_md=task_doc("train"), **train_task_kwargs(spec))
         def train(snapshot: dict, validation: dict, tuned: dict) -> dict:
             from retrain.pipeline.training_stage import train_candidate
 
-            return train_candidate(loaded, snapshot, _run_info(get_current_context(), spec), validation, tuned=tuned)
+            return train_candidate(loaded, snapshot, _run_info(get_current_context(), snapshot), validation, tuned=tuned)
 
         @task(doc_md=task_doc("evaluate"))
         def evaluate(snapshot: dict, trained: dict) -> dict:

@@ -83,7 +83,8 @@ def test_a_real_run_records_plausible_usage_and_its_cost(env):
 def test_a_tiny_budget_stops_training_cleanly_at_an_epoch_boundary(env, budget):
     import mlflow
     import torch
-    from retrain.alerts.messages import FailureReport, build_failure_message, format_error, is_deterministic
+    from retrain.alerts.data_messages import build_failure_message
+    from retrain.alerts.messages import FailureReport, format_error, is_deterministic
 
     loaded = _loaded(**budget)
     with pytest.raises(OverBudgetError, match="over budget") as caught:
