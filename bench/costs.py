@@ -44,13 +44,14 @@ def accounting_overhead(files: list[Path], tmp: Path) -> Result:
 
 def _tables(files: list[Path]):
     from retrain.config import load_spec
-    from retrain.data.loading import read_table, split_holdout
+    from retrain.data.loading import read_table
+    from retrain.pipeline.tuning_stage import split_for_trials
 
     loaded = load_spec(Path(__file__).resolve().parents[1] / "include" / "specs" / "ecommerce_dwell_time.yaml")
     spec = loaded.spec
     spec = spec.model_copy(update={"training": spec.training.model_copy(update={"epochs": EPOCHS, "device": "cpu"})})
     table = read_table(files, columns=[*spec.features.columns, *[h.label for h in spec.heads]])
-    fit_rows, validation_rows = split_holdout(table, 0.2, 1)
+    fit_rows, validation_rows = split_for_trials(table, 0.2, 1)
     return spec, fit_rows, validation_rows
 
 

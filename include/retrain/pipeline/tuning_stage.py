@@ -75,6 +75,16 @@ def _finished_tuning(client, exp_id: str, dag_id: str, airflow_run_id: str):
     return runs[0] if runs else None
 
 
+def split_for_trials(table, fraction: float, seed: int):
+    """(rows trials fit on, rows they are scored on), drawn from the training rows only: the gate's holdout
+    never reaches a trial. A seeded random split is enough here; fairness across windows is the gate's job."""
+    import numpy as np
+    import pyarrow as pa
+
+    mask = np.random.default_rng(seed).random(table.num_rows) < fraction
+    return table.filter(pa.array(~mask)), table.filter(pa.array(mask))
+
+
 def tune(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo) -> dict:
     """Run the study and return its best configuration (``best_params``, ``best_value``, ``metric``,
     ``trials``, ``pruned``, ``tuning_run_id``, ``space_sha256``, ``cost_usd``). A retry of the same Airflow run
@@ -82,7 +92,6 @@ def tune(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo) -> dict:
     import mlflow
     import optuna
 
-    from retrain.data.loading import split_holdout
     from retrain.pipeline.training_stage import load_split
     from retrain.tracking import costs, mlflow_store
     from retrain.training.devices import resolve_device
@@ -102,7 +111,7 @@ def tune(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo) -> dict:
     queue = spec.resources.worker_queue
     snapshot = DataSnapshot.from_dict(snapshot_dict)
     train_table, _ = load_split(spec, snapshot)  # the gate's holdout rows are never seen here
-    fit_rows, validation_rows = split_holdout(train_table, spec.data.holdout_fraction, spec.training.seed + 1)
+    fit_rows, validation_rows = split_for_trials(train_table, spec.data.holdout_fraction or 0.2, spec.training.seed + 1)
     sha = space_sha256(spec)
     tags = {costs.RUN_KIND: "tuning", "retrain.model": spec.name, "retrain.tuning.dag_id": run.dag_id,
             "retrain.tuning.airflow_run_id": run.run_id, SPACE_TAG: sha, "retrain.spec_sha256": loaded.sha256,
