@@ -6,6 +6,7 @@ Set before Airflow or MLflow is imported, so no test touches a developer's .airf
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -76,3 +77,25 @@ def pytest_runtest_teardown(item, nextitem):
     uses = shared_airflow.FIXTURE in item.fixturenames
     if uses and (nextitem is None or shared_airflow.FIXTURE not in nextitem.fixturenames):
         shared_airflow.stop()
+
+
+_MLFLOW_URI_GLOBALS = (("mlflow.tracking._model_registry.utils", "_registry_uri"),
+                       ("mlflow.tracking._tracking_service.utils", "_tracking_uri"))
+
+
+@pytest.fixture(autouse=True)
+def _no_mlflow_uri_leaks():
+    """`mlflow.set_registry_uri`/`set_tracking_uri` (the product's `connect` calls them) set process globals and
+    MLFLOW_*_URI environment variables; without this, a later test in the same worker (and every subprocess it
+    starts with `os.environ`) would read or write an earlier test's store."""
+    saved_env = {key: os.environ.get(key) for key in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    saved = {(module, name): getattr(sys.modules.get(module), name, None) for module, name in _MLFLOW_URI_GLOBALS}
+    yield
+    for key, value in saved_env.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    for (module, name), value in saved.items():
+        if module in sys.modules:
+            setattr(sys.modules[module], name, value)

@@ -17,7 +17,7 @@ def store(tmp_path, monkeypatch):
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    client = MlflowClient(tracking_uri=uri)
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     experiment = client.create_experiment("ecommerce_esmm", artifact_location=(tmp_path / "a").as_uri())
 
     def run(fingerprint=FINGERPRINT, spec_sha=None, decision="promote"):

@@ -90,7 +90,7 @@ def test_a_short_tuning_run_end_to_end_in_airflow_dags_test(tmp_path):
     assert run.returncode == 0, output[-4000:]
     assert "state=failed" not in output.lower().replace(" ", ""), output[-4000:]
 
-    client = MlflowClient(tracking_uri=uri)
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     experiment = client.get_experiment_by_name("tiny_dwell").experiment_id
     [parent] = client.search_runs([experiment], "tags.`retrain.run_kind` = 'tuning'")
     trials = client.search_runs([experiment], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")

@@ -22,7 +22,7 @@ def store(tmp_path, monkeypatch):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("RETRAIN_LOCAL_STATE", str(tmp_path / "state"))
-    client = MlflowClient(tracking_uri=uri)
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     experiments = {}
 
     def run(model, when, *, cost=None, decision=None, kind="train", gpu_hours=0.0, metrics=None, partitions="",
