@@ -11,7 +11,6 @@ from retrain.alerts.blockkit import AlertMessage
 from retrain.alerts.data_messages import build_failure_message, contract_failure_message, stale_data_message
 from retrain.alerts.deadline import (
     deadline_alert,
-    deadline_missed_async_callback,
     deadline_missed_callback,
     deadline_missed_message,
 )
@@ -39,7 +38,6 @@ __all__ = [
     "build_failure_message",
     "contract_failure_message",
     "deadline_alert",
-    "deadline_missed_async_callback",
     "deadline_missed_callback",
     "deadline_missed_message",
     "decision_message",

@@ -40,10 +40,11 @@ the new champion. Skipped when nothing moved.
 def build_dag(loaded: LoadedSpec):
     from airflow.sdk import DAG, TriggerRule, get_current_context, task
 
+    from retrain.alerts.deadline import deadline_alert
     from retrain.assets import model_asset
     from retrain.orchestration.approval import PromotionApprovalOperator
     from retrain.orchestration.sensors import FreshDataSensor
-    from retrain.orchestration.slack_notifier import deadline_alert
+    from retrain.orchestration.slack_notifier import RetrainSlackNotifier
 
     spec = loaded.spec
     doc = (
@@ -62,7 +63,8 @@ def build_dag(loaded: LoadedSpec):
         tags=["retrain", *spec.tags],
         doc_md=doc,
         params=dag_params(spec),
-        deadline=deadline_alert(spec.name, spec.alerts.slack_channel, spec.alerts.deadline_minutes),
+        deadline=deadline_alert(spec.name, spec.alerts.slack_channel, spec.alerts.deadline_minutes,
+                                callback=RetrainSlackNotifier, kind="deadline"),
         default_args={"owner": spec.owner, "on_failure_callback": _failure_callback, **default_task_args()},
     ) as dag:
 
