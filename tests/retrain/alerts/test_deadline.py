@@ -22,7 +22,6 @@ def _with_deadline(minutes: float | None) -> LoadedSpec:
 
 def test_deadline_alert_counts_from_queued_and_calls_back_the_given_callback() -> None:
     from airflow.sdk import AsyncCallback, DeadlineReference
-
     from retrain.orchestration.slack_notifier import RetrainSlackNotifier
 
     alert = deadline_alert("churn", "#churn", 90, callback=RetrainSlackNotifier, kind="deadline")
