@@ -99,8 +99,9 @@ def deadline_missed_callback(
     ``{"dag_run": <DAGRunResponse as JSON>, "deadline": {"id", "deadline_time"}}``. Never raises.
     Usable as a ``SyncCallback`` target too."""
     try:
+        from retrain.alerts.callback import airflow_base_url
         from retrain.alerts.messages import DEFAULT_CHANNEL
-        from retrain.alerts.slack import _airflow_base_url, send_alert
+        from retrain.alerts.slack import send_alert
 
         ctx = context if isinstance(context, Mapping) else {}
         dag_run = ctx.get("dag_run") if isinstance(ctx.get("dag_run"), Mapping) else {}
@@ -115,7 +116,7 @@ def deadline_missed_callback(
             queued_at=dag_run.get("queued_at"),
             deadline_time=deadline.get("deadline_time"),
             state=dag_run.get("state"),
-            airflow_run_url=run_url(_airflow_base_url(), dag_id, run_id),
+            airflow_run_url=run_url(airflow_base_url(), dag_id, run_id),
         )
         send_alert(slack_channel or DEFAULT_CHANNEL, alert.text, alert.blocks)
     except Exception as exc:  # a deadline alert must never fail on its own account
