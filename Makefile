@@ -27,11 +27,11 @@ $(STAMP): requirements.txt requirements-dev.txt requirements.lock pyproject.toml
 	touch $(STAMP)
 
 demo: install
-	$(BIN)/python -m retrain.demo
+	$(BIN)/python -m retrain_demo.demo
 
 # A data event starts a run on a real, running Airflow (its own folder: .local/demo-events/).
 demo-events: install
-	$(BIN)/python -m retrain.demo_events
+	$(BIN)/python -m retrain_demo.demo_events
 
 # Two workers; every test module is one unit and the slowest go first (tests/conftest.py, docs/benchmarks.md).
 test: install services

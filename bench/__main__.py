@@ -45,7 +45,7 @@ def machine() -> str:
 
 
 def write_data(root: Path) -> list[Path]:
-    from retrain.data.demo import generate_demo_data
+    from retrain_demo.data import generate_demo_data
 
     days = 4
     folders = generate_demo_data(root, date(2026, 1, 31), days=days, rows_per_day=ROWS // days)

@@ -26,13 +26,13 @@ def main(argv: list[str]) -> int:
                        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp / 'mlflow.db'}"})
     from retrain.config import load_spec
     from retrain.contracts import RunInfo
-    from retrain.data.demo import generate_demo_data
     from retrain.pipeline import gating_stage
     from retrain.pipeline.data_stages import check_freshness
     from retrain.pipeline.training_stage import train_candidate
     from retrain.settings import get_settings
     from retrain.tracking import costs, mlflow_store
     from retrain.tracking.plots import metric_vs_cost
+    from retrain_demo.data import generate_demo_data
 
     end = date(2026, 3, 7)
     generate_demo_data(tmp / "data", end, days=4, rows_per_day=5000)

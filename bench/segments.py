@@ -26,8 +26,8 @@ END = date(2026, 2, 27)
 
 def _write(root: Path) -> None:
     import pyarrow as pa
-    from retrain.data.demo import DEMO_DATASET, generate_day
     from retrain.data.landing import write_partition
+    from retrain_demo.data import DEMO_DATASET, generate_day
 
     per_day = SEGMENTS * ROWS_PER_SEGMENT // DAYS
     for offset in range(DAYS):

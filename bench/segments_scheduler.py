@@ -1,5 +1,5 @@
 """Segment models on a real Airflow: scheduler, dag-processor, api-server, triggerer and LocalExecutor
-(``retrain.local_airflow.LocalAirflow``), one DAG run of a segment spec, from trigger to the end of the run.
+(``retrain_demo.local_airflow.LocalAirflow``), one DAG run of a segment spec, from trigger to the end of the run.
 
 Opt-in, as it takes minutes: ``python -m bench segments_scheduler`` (``BENCH_SEGMENTS`` segments, default 1,000;
 ``BENCH_PARALLELISM`` executor slots, default 2). Airflow's own start-up is not counted.
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(tmp: Path) -> list[Result]:
-    from retrain.local_airflow import LocalAirflow
+    from retrain_demo.local_airflow import LocalAirflow
 
     from bench import segments
 

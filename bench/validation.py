@@ -31,7 +31,7 @@ SUITE = ROOT / "include" / "expectations" / "ecommerce_impressions.yaml"
 
 def data_files(rows: int = ROWS) -> list[Path]:
     import pyarrow.parquet as pq
-    from retrain.data.demo import generate_day
+    from retrain_demo.data import generate_day
 
     folder = ROOT / ".local" / "bench" / "validation" / str(rows)
     folder.mkdir(parents=True, exist_ok=True)

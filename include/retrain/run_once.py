@@ -1,7 +1,7 @@
 """`retrain run <model>`: run one model's DAG once, in this process's embedded environment.
 
 Underneath is ``airflow dags test`` (every task of the real DAG, the same task code the scheduler runs, in
-one process), with the trigger form's values as the run's conf. It prints the same summary as `make demo`,
+one process), with the trigger form's values as the run's conf. It prints what the run logged and decided,
 and it says so when the run did nothing (every task skipped, or no task at all) instead of reporting green.
 Interrupted (Ctrl-C, SIGTERM), it stops the run and marks it and its unfinished tasks failed, so nothing is
 left ``running``.
@@ -113,13 +113,47 @@ def fail_leftovers(dag_id: str, logical: datetime) -> int:
     return changed
 
 
+def print_summary(model_name: str, dag_id: str, started_ms: int) -> tuple[bool, str | None]:
+    from retrain.settings import get_settings
+    from retrain.tracking import mlflow_store
+
+    client = mlflow_store.connect(get_settings())
+    experiment = client.get_experiment_by_name(model_name)
+    runs = []
+    if experiment is not None:
+        runs = client.search_runs(
+            [experiment.experiment_id],
+            f"tags.`airflow.dag_id` = '{dag_id}' and attributes.start_time >= {started_ms}",
+            max_results=1,
+            order_by=["attributes.start_time DESC"],
+        )
+    if not runs:
+        print("No MLflow run was logged by this DAG run.")
+        return False, None
+    run = runs[0]
+    metrics, tags = run.data.metrics, run.data.tags
+    airflow_run_id = tags.get("airflow.run_id")
+    print(f"\nAirflow run:   {airflow_run_id}")
+    print(f"MLflow run:    {run.info.run_id}")
+    heads = sorted({key.split(".")[0] for key in metrics if "." in key and not key.startswith("champion.")})
+    for head in heads:
+        shown = {m: metrics.get(f"{head}.{m}") for m in ("roc_auc", "log_loss", "rmse", "r2")}
+        candidate = ", ".join(f"{m}={v:.4f}" for m, v in shown.items() if v is not None)
+        champion = {m: metrics.get(f"champion.{head}.{m}") for m in shown}
+        against = ", ".join(f"{m}={v:.4f}" for m, v in champion.items() if v is not None)
+        print(f"  head {head:<6} {candidate}" + (f"   (champion: {against})" if against else ""))
+    print(f"Gate decision: {tags.get('retrain.gate_decision', 'none')}: {tags.get('retrain.gate_reasons', '')}")
+    champion = mlflow_store.champion_version(client, model_name)
+    print(f"Champion:      {model_name} version {champion.version if champion else 'none'}")
+    return tags.get("retrain.gate_decision") in {"promote", "reject"}, airflow_run_id
+
+
 def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
 def run_model(model: str, as_of: date | None = None, wait_minutes: float | None = None,
               promote: str | None = None, epochs: int | None = None) -> int:
-    from retrain.demo import print_summary
     from retrain.settings import get_settings
 
     os.environ.update(embedded_environment(get_settings().project_root))  # before Airflow or MLflow read it

@@ -91,7 +91,7 @@ def _payload(messages) -> str:
 
 
 def test_real_dag_train_fails_four_times_and_alerts_once_after_the_fourth_try(tmp_path: Path) -> None:
-    from retrain.data.demo import generate_demo_data
+    from retrain_demo.data import generate_demo_data
 
     generate_demo_data(tmp_path / "data", date(2026, 11, 21), days=7, rows_per_day=3_000)
     with SlackStandIn() as slack, MlflowUnavailable() as mlflow_server:

@@ -18,12 +18,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 from retrain.config import load_spec
-from retrain.data.demo import generate_day
 from retrain.data.freshness import DataSnapshot
 from retrain.data.landing import write_partition
 from retrain.errors import DataContractError, DataReadError, DeterministicFailure
 from retrain.pipeline.data_stages import report_dir, validate_data
 from retrain.validation.drift import reference_stats
+from retrain_demo.data import generate_day
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "include" / "specs" / "ecommerce_esmm.yaml"

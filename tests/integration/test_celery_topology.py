@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from retrain.data.demo import generate_demo_data
-from retrain.local_airflow import LocalAirflow
+from retrain_demo.data import generate_demo_data
+from retrain_demo.local_airflow import LocalAirflow
 
 from tests.support.arrival_stack import ROOT, small_esmm_spec, today_utc
 from tests.support.services import MlflowServer, PrivatePostgres, PrivateRedis, postgres_bin

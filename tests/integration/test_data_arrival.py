@@ -25,9 +25,9 @@ from datetime import date, timedelta
 import pytest
 from retrain.assets import dataset_asset_uri
 from retrain.data.arrival import IncompletePartitionError
-from retrain.data.demo import generate_day, generate_demo_data
 from retrain.data.landing import mark_complete, write_partition
 from retrain.orchestration.announce import announce_partition
+from retrain_demo.data import generate_day, generate_demo_data
 
 from tests.support.arrival_stack import small_esmm_spec, today_utc
 from tests.support.browser import browser, button, settle

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from retrain.assets import dataset_asset_uri
-from retrain.data.demo import generate_demo_data
+from retrain_demo.data import generate_demo_data
 
 from tests.support.arrival_stack import small_esmm_spec, today_utc
 from tests.support.shared_airflow import share_airflow

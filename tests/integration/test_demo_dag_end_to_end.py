@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from retrain.data.demo import generate_day, generate_demo_data
 from retrain.data.landing import write_partition
+from retrain_demo.data import generate_day, generate_demo_data
 
 from tests.support.airflow_db import migrated_sqlite
 from tests.support.slack_standin import DEFAULT_TOKEN, SlackStandIn, slack_connection_json

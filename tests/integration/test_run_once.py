@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from retrain.data.demo import generate_demo_data
+from retrain_demo.data import generate_demo_data
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -94,8 +94,8 @@ def store(tmp_path, monkeypatch) -> Iterator[Path]:
 @pytest.fixture
 def pipeline(store) -> Pipeline:
     from retrain.config import MetricBound, load_spec
-    from retrain.data.demo import generate_demo_data
     from retrain.pipeline.data_stages import check_freshness
+    from retrain_demo.data import generate_demo_data
 
     generate_demo_data(store / "data", END, days=2, rows_per_day=1200)
     loaded = load_spec(SPEC)

@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import yaml
-from retrain.local_airflow import LocalAirflow
+from retrain_demo.local_airflow import LocalAirflow
 
 from tests.support.airflow_db import migrated_postgres, migrated_sqlite
 from tests.support.slack_standin import SlackStandIn, slack_connection_json

@@ -9,9 +9,9 @@ from pathlib import Path
 import pyarrow as pa
 from retrain.config import LoadedSpec, load_spec
 from retrain.contracts import RunInfo
-from retrain.data.demo import generate_day
 from retrain.data.landing import write_partition
 from retrain.errors import DataContractError
+from retrain_demo.data import generate_day
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -22,7 +22,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from retrain.local_airflow import free_port
+from retrain_demo.local_airflow import free_port
 
 MLFLOW = str(Path(sys.executable).parent / "mlflow")
 

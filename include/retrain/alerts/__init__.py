@@ -8,13 +8,14 @@ importing this package stays cheap (DAG files reference the callbacks at parse t
 from __future__ import annotations
 
 from retrain.alerts.blockkit import AlertMessage
+from retrain.alerts.callback import task_failure_callback
 from retrain.alerts.data_messages import build_failure_message, contract_failure_message, stale_data_message
 from retrain.alerts.deadline import (
     deadline_alert,
-    deadline_missed_async_callback,
     deadline_missed_callback,
     deadline_missed_message,
 )
+from retrain.alerts.delivery import DEFAULT_POLICY, DeliveryPolicy
 from retrain.alerts.messages import (
     DEFAULT_CHANNEL,
     FailureReport,
@@ -26,7 +27,7 @@ from retrain.alerts.messages import (
 )
 from retrain.alerts.outbox import Outbox, OutboxEntry, outbox_path
 from retrain.alerts.run_messages import decision_message, digest_message
-from retrain.alerts.slack import DEFAULT_POLICY, DeliveryPolicy, send_alert, task_failure_callback
+from retrain.alerts.slack import send_alert
 
 __all__ = [
     "DEFAULT_CHANNEL",
@@ -39,7 +40,6 @@ __all__ = [
     "build_failure_message",
     "contract_failure_message",
     "deadline_alert",
-    "deadline_missed_async_callback",
     "deadline_missed_callback",
     "deadline_missed_message",
     "decision_message",

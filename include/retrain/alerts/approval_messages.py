@@ -5,16 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from retrain.alerts.blockkit import (
-    AlertMessage,
-    bullet_section,
-    context,
-    escape_mrkdwn,
-    fields,
-    header,
-    link,
-    message,
-)
+from retrain.alerts import blockkit as bk
 
 
 def approval_request_message(
@@ -27,7 +18,7 @@ def approval_request_message(
     approval_url: str | None,
     timeout_hours: float,
     mlflow_run_url: str | None = None,
-) -> AlertMessage:
+) -> bk.AlertMessage:
     candidate = evaluation.get("challenger_version") or "?"
     champion = evaluation.get("champion_version") or "none"
     title = f"Approval needed: promote {model_name} version {candidate} to champion?"
@@ -43,13 +34,13 @@ def approval_request_message(
         f"Unanswered after {timeout_hours:g} h it is rejected."
     )
     blocks = [
-        header(title),
-        *fields([("Model", model_name), ("Candidate", f"version {candidate}"), ("Champion", str(champion)),
-                 ("Airflow run", run_id), ("Timeout", f"{timeout_hours:g} h, then rejected")]),
-        bullet_section("Why a person is asked", [escape_mrkdwn(why)]),
+        bk.header(title),
+        *bk.fields([("Model", model_name), ("Candidate", f"version {candidate}"), ("Champion", str(champion)),
+                    ("Airflow run", run_id), ("Timeout", f"{timeout_hours:g} h, then rejected")]),
+        bk.bullet_section("Why a person is asked", [bk.escape_mrkdwn(why)]),
     ]
     if checks:
-        blocks.append(bullet_section("Gate checks", [escape_mrkdwn(c) for c in checks]))
-    blocks.append(context([link(approval_url, "Approve or reject in Airflow"),
-                           link(mlflow_run_url, "MLflow run") if mlflow_run_url else "no MLflow link"]))
-    return message(text, blocks)
+        blocks.append(bk.bullet_section("Gate checks", [bk.escape_mrkdwn(c) for c in checks]))
+    blocks.append(bk.context([bk.link(approval_url, "Approve or reject in Airflow"),
+                              bk.link(mlflow_run_url, "MLflow run") if mlflow_run_url else "no MLflow link"]))
+    return bk.message(text, blocks)

@@ -12,19 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from retrain.alerts.blockkit import (
-    AlertMessage,
-    bullet_section,
-    code,
-    context,
-    escape_mrkdwn,
-    fields,
-    header,
-    link,
-    message,
-    section,
-    truncate,
-)
+from retrain.alerts import blockkit as bk
 from retrain.alerts.messages import FailureReport, format_failure_blocks, format_failure_text, report_links
 
 OBSERVED_LIMIT = 300
@@ -72,10 +60,10 @@ class ContractFailure:
 def _failure_line(failure: Mapping[str, Any], markup: bool) -> str:
     expectation = str(failure.get("expectation") or "expectation")
     column = failure.get("column")
-    observed = truncate(" ".join(str(failure.get("observed") or "").split()), OBSERVED_LIMIT)
+    observed = bk.truncate(" ".join(str(failure.get("observed") or "").split()), OBSERVED_LIMIT)
     if markup:
-        where = f" on {code(str(column))}" if column else " (table)"
-        return f"{code(expectation)}{where}: {escape_mrkdwn(observed)}"
+        where = f" on {bk.code(str(column))}" if column else " (table)"
+        return f"{bk.code(expectation)}{where}: {bk.escape_mrkdwn(observed)}"
     where = f" on column {column}" if column else " (table)"
     return f"{expectation}{where}: {observed}"
 
@@ -106,7 +94,7 @@ def _subject(report: FailureReport) -> str:
     return report.model_name or report.dag_id
 
 
-def contract_failure_message(report: FailureReport, error: BaseException | ContractFailure) -> AlertMessage:
+def contract_failure_message(report: FailureReport, error: BaseException | ContractFailure) -> bk.AlertMessage:
     """Which expectations failed, on which columns, in which partition, with the Data Docs link if there is one."""
     contract = error if isinstance(error, ContractFailure) else ContractFailure.from_error(error)
     failures = contract.failures
@@ -135,28 +123,28 @@ def contract_failure_message(report: FailureReport, error: BaseException | Contr
         facts.append(("Suite", contract.suite))
     if columns:
         facts.append(("Columns", ", ".join(columns)))
-    blocks = [header(f"Data contract failed: {_subject(report)}"), *fields(facts)]
+    blocks = [bk.header(f"Data contract failed: {_subject(report)}"), *bk.fields(facts)]
     if failures:
         blocks.append(
-            bullet_section(
+            bk.bullet_section(
                 f"{count} blocking expectation{'s' if count != 1 else ''} failed",
                 [_failure_line(f, markup=True) for f in failures],
             )
         )
     else:
-        blocks.append(section("*Error*\n" + escape_mrkdwn(report.error)))
+        blocks.append(bk.section("*Error*\n" + bk.escape_mrkdwn(report.error)))
     docs = (
-        link(contract.data_docs_url, "Data Docs")
+        bk.link(contract.data_docs_url, "Data Docs")
         if contract.data_docs_url
         else "Data Docs: not built for this run"
     )
     blocks.append(
-        context(
-            [*report_links(report), docs, f"{escape_mrkdwn(_error_type(report))}: deterministic failure, not "
+        bk.context(
+            [*report_links(report), docs, f"{bk.escape_mrkdwn(_error_type(report))}: deterministic failure, not "
              "retried, champion unchanged"]
         )
     )
-    return message("\n".join(text_lines), blocks)
+    return bk.message("\n".join(text_lines), blocks)
 
 
 def _hours(value: float | None) -> str:
@@ -172,7 +160,7 @@ _STALE_REASONS = {
 }
 
 
-def stale_data_message(report: FailureReport, error: BaseException) -> AlertMessage:
+def stale_data_message(report: FailureReport, error: BaseException) -> bk.AlertMessage:
     """The newest partition found, its age and the age allowed (``StaleDataError``'s attributes)."""
     reason_code = getattr(error, "reason", None)
     newest = getattr(error, "newest_partition", None) or "none found"
@@ -206,16 +194,17 @@ def stale_data_message(report: FailureReport, error: BaseException) -> AlertMess
         facts.append(("Dataset", str(dataset)))
     facts += [(n, v) for n, v in _task_fields(report) if n != "Model"]
     blocks = [
-        header(f"Stale data: {_subject(report)}"),
-        *fields(facts),
-        section(f"*{escape_mrkdwn(reason[:1].upper() + reason[1:])}*\n{escape_mrkdwn(truncate(detail, 2500))}"),
-        context([*report_links(report), f"{escape_mrkdwn(_error_type(report))}: deterministic failure, not "
-                 "retried until new data lands"]),
+        bk.header(f"Stale data: {_subject(report)}"),
+        *bk.fields(facts),
+        bk.section(f"*{bk.escape_mrkdwn(reason[:1].upper() + reason[1:])}*\n"
+                   f"{bk.escape_mrkdwn(bk.truncate(detail, 2500))}"),
+        bk.context([*report_links(report), f"{bk.escape_mrkdwn(_error_type(report))}: deterministic failure, not "
+                    "retried until new data lands"]),
     ]
-    return message("\n".join(text_lines), blocks)
+    return bk.message("\n".join(text_lines), blocks)
 
 
-def build_failure_message(report: FailureReport, error: BaseException | str | None = None) -> AlertMessage:
+def build_failure_message(report: FailureReport, error: BaseException | str | None = None) -> bk.AlertMessage:
     """The layout that fits the error: a data contract failure, stale data, or any other task failure."""
     from retrain.errors import DataContractError, StaleDataError
 
@@ -223,4 +212,4 @@ def build_failure_message(report: FailureReport, error: BaseException | str | No
         return contract_failure_message(report, error)
     if isinstance(error, StaleDataError):
         return stale_data_message(report, error)
-    return AlertMessage(format_failure_text(report), format_failure_blocks(report))
+    return bk.AlertMessage(format_failure_text(report), format_failure_blocks(report))

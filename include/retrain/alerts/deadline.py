@@ -2,14 +2,14 @@
 
 The deadline comes from the model spec (``alerts.deadline_minutes``) and counts from when the run was
 queued (``DeadlineReference.DAGRUN_QUEUED_AT``). When a run has not finished by then, the scheduler hands
-:func:`deadline_missed_async_callback` to the **triggerer** as an ``AsyncCallback``, which posts one
-message. The triggerer rather than the executor (a ``SyncCallback``) on purpose: a run is often late
-because the executor is busy, and a callback waiting for an executor slot would be late too (checked on a
+:func:`deadline_alert`'s callback (the Slack notifier, ``RetrainSlackNotifier("deadline")``) to the
+**triggerer** as an ``AsyncCallback``, which posts one message. The triggerer rather than the executor (a
+``SyncCallback``) on purpose: a run is often late because the executor is busy, and a callback waiting for an executor slot would be late too (checked on a
 LocalExecutor with one slot: the AsyncCallback alert arrives while the run's task still holds the slot).
 A run that finishes in time has its deadline pruned, so nothing is sent.
 
-The message layout (:func:`deadline_missed_message`) is a pure function; :func:`deadline_alert` builds the
-Airflow object (Airflow is imported only when it is called).
+The message layout (:func:`deadline_missed_message`) is a pure function; :func:`deadline_missed_callback`
+sends it; :func:`deadline_alert` builds the Airflow object (Airflow is imported only when it is called).
 """
 
 from __future__ import annotations
@@ -23,9 +23,6 @@ from urllib.parse import quote
 from retrain.alerts.blockkit import AlertMessage, context, fields, header, link, message, section
 
 log = logging.getLogger(__name__)
-
-CALLBACK_PATH = "retrain.alerts.deadline.deadline_missed_async_callback"
-
 
 def run_url(base_url: str | None, dag_id: str, run_id: str) -> str | None:
     """The DAG run page in the Airflow 3 UI."""
@@ -102,8 +99,9 @@ def deadline_missed_callback(
     ``{"dag_run": <DAGRunResponse as JSON>, "deadline": {"id", "deadline_time"}}``. Never raises.
     Usable as a ``SyncCallback`` target too."""
     try:
+        from retrain.alerts.callback import airflow_base_url
         from retrain.alerts.messages import DEFAULT_CHANNEL
-        from retrain.alerts.slack import _airflow_base_url, send_alert
+        from retrain.alerts.slack import send_alert
 
         ctx = context if isinstance(context, Mapping) else {}
         dag_run = ctx.get("dag_run") if isinstance(ctx.get("dag_run"), Mapping) else {}
@@ -118,24 +116,18 @@ def deadline_missed_callback(
             queued_at=dag_run.get("queued_at"),
             deadline_time=deadline.get("deadline_time"),
             state=dag_run.get("state"),
-            airflow_run_url=run_url(_airflow_base_url(), dag_id, run_id),
+            airflow_run_url=run_url(airflow_base_url(), dag_id, run_id),
         )
         send_alert(slack_channel or DEFAULT_CHANNEL, alert.text, alert.blocks)
     except Exception as exc:  # a deadline alert must never fail on its own account
         log.error("Could not build or send the deadline alert: %s: %s", type(exc).__name__, exc)
 
 
-async def deadline_missed_async_callback(context: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
-    """The ``AsyncCallback`` target, run on the triggerer: the same alert, sent from a worker thread so the
-    (bounded, blocking) Slack call never stalls the triggerer's event loop."""
-    import asyncio
-
-    await asyncio.to_thread(deadline_missed_callback, context, **kwargs)
-
-
-def deadline_alert(model_name: str, slack_channel: str, deadline_minutes: float | None):
-    """The DAG's ``deadline=`` argument: a ``DeadlineAlert`` ``deadline_minutes`` after the run was queued,
-    or None when the spec sets no deadline."""
+def deadline_alert(model_name: str, slack_channel: str, deadline_minutes: float | None, *, callback: Any,
+                   **callback_kwargs: Any):
+    """The DAG's ``deadline=``: a ``DeadlineAlert`` ``deadline_minutes`` after the run was queued whose
+    ``AsyncCallback`` (run on the triggerer) is ``callback`` (a class or function, or its import path) with
+    the model, channel and minutes plus ``callback_kwargs``; None when the spec sets no deadline."""
     if not deadline_minutes:
         return None
     from datetime import timedelta
@@ -145,13 +137,9 @@ def deadline_alert(model_name: str, slack_channel: str, deadline_minutes: float 
     return DeadlineAlert(
         reference=DeadlineReference.DAGRUN_QUEUED_AT,
         interval=timedelta(minutes=float(deadline_minutes)),
-        callback=AsyncCallback(
-            CALLBACK_PATH,
-            kwargs={
-                "model_name": model_name,
-                "slack_channel": slack_channel,
-                "deadline_minutes": float(deadline_minutes),
-            },
-        ),
+        callback=AsyncCallback(callback, kwargs={
+            **callback_kwargs, "model_name": model_name, "slack_channel": slack_channel,
+            "deadline_minutes": float(deadline_minutes),
+        }),
         name=f"{model_name} deadline",
     )

@@ -11,19 +11,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from retrain.alerts.blockkit import (
-    AlertMessage,
-    bullet_section,
-    code_block,
-    context,
-    escape_mrkdwn,
-    fields,
-    header,
-    link,
-    message,
-    section,
-    truncate,
-)
+from retrain.alerts import blockkit as bk
 
 DIGEST_LISTED = 10
 """How many failed (and how many rejected) segments a digest names; the rest are counted."""
@@ -63,7 +51,7 @@ def _check_line(check: Mapping[str, Any]) -> str:
         body = f"{name}: {_number(candidate)} (threshold {sign} {_number(limit)})"
     else:
         body = f"{name} {rule}: {_number(candidate)} (limit {_number(limit)})"
-    return f"{mark} {escape_mrkdwn(body)}"
+    return f"{mark} {bk.escape_mrkdwn(body)}"
 
 
 def _metrics_table(evaluation: Mapping[str, Any] | None) -> str | None:
@@ -91,7 +79,7 @@ def _metrics_table(evaluation: Mapping[str, Any] | None) -> str | None:
         return None
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows]
-    return truncate("\n".join(lines), METRIC_TABLE_LIMIT)
+    return bk.truncate("\n".join(lines), METRIC_TABLE_LIMIT)
 
 
 def decision_message(
@@ -105,7 +93,7 @@ def decision_message(
     mlflow_run_url: str | None = None,
     model_version_url: str | None = None,
     airflow_run_url: str | None = None,
-) -> AlertMessage:
+) -> bk.AlertMessage:
     """A promotion (metrics against the champion and the thresholds, the new champion version) or a
     rejection with its reasons. ``outcome`` is what ``promote``/``reject`` returned, ``decision`` the gate's
     XCom (``promote``, ``reasons``, ``checks``, ``champion_version``), ``evaluation`` the scores."""
@@ -136,28 +124,29 @@ def decision_message(
         fallback = f"{title}. Reasons: {'; '.join(reasons) or 'none given'}. Airflow run {run_id}."
     facts.append(("Airflow run", run_id))
 
-    blocks = [header(title), *fields(facts)]
+    blocks = [bk.header(title), *bk.fields(facts)]
     if not promoted and not outcome.get("shadow"):
-        blocks.append(bullet_section("Why it was rejected", [escape_mrkdwn(r) for r in reasons] or ["no reason given"]))
+        lines = [bk.escape_mrkdwn(r) for r in reasons] or ["no reason given"]
+        blocks.append(bk.bullet_section("Why it was rejected", lines))
     if checks:
-        blocks.append(bullet_section("Gate checks (thresholds and champion)", [_check_line(c) for c in checks]))
+        blocks.append(bk.bullet_section("Gate checks (thresholds and champion)", [_check_line(c) for c in checks]))
     elif decision:
-        blocks.append(section("*Gate checks*\nno rules configured for this model"))
+        blocks.append(bk.section("*Gate checks*\nno rules configured for this model"))
     notes = [str(n) for n in evaluation.get("notes") or []]
     if notes:  # what was not checked or is still pending, e.g. drift without a reference
-        blocks.append(bullet_section("Notes", [escape_mrkdwn(n) for n in notes]))
+        blocks.append(bk.bullet_section("Notes", [bk.escape_mrkdwn(n) for n in notes]))
     table = _metrics_table(evaluation)
     if table:
         compared = evaluation.get("champion_version")
         title_line = f"*Holdout metrics* (champion: version {compared})" if compared else "*Holdout metrics* (no champion yet)"
-        blocks.append(section(f"{escape_mrkdwn(title_line)}\n{code_block(table)}"))
+        blocks.append(bk.section(f"{bk.escape_mrkdwn(title_line)}\n{bk.code_block(table)}"))
     links = [
-        link(mlflow_run_url, "MLflow run") if mlflow_run_url else "",
-        link(model_version_url, f"model version {version}") if model_version_url and version else "",
-        link(airflow_run_url, "Airflow run") if airflow_run_url else "",
+        bk.link(mlflow_run_url, "MLflow run") if mlflow_run_url else "",
+        bk.link(model_version_url, f"model version {version}") if model_version_url and version else "",
+        bk.link(airflow_run_url, "Airflow run") if airflow_run_url else "",
     ]
-    blocks.append(context([p for p in links if p] or ["no links available"]))
-    return message(text or fallback, blocks)
+    blocks.append(bk.context([p for p in links if p] or ["no links available"]))
+    return bk.message(text or fallback, blocks)
 
 
 # -- fan-out digest -------------------------------------------------------------------------------------------
@@ -182,7 +171,7 @@ def _segment_reason(outcome: Mapping[str, Any]) -> str:
     reason = " ".join(str(reason).split())
     task = outcome.get("task")
     reason = f"{task}: {reason}" if task and reason else (reason or "no reason given")
-    return truncate(reason, DIGEST_REASON_LIMIT)
+    return bk.truncate(reason, DIGEST_REASON_LIMIT)
 
 
 def digest_message(
@@ -192,7 +181,7 @@ def digest_message(
     outcomes: Sequence[Mapping[str, Any]],
     listed: int = DIGEST_LISTED,
     airflow_run_url: str | None = None,
-) -> AlertMessage:
+) -> bk.AlertMessage:
     """One message for a whole fan-out run: counts per outcome, then the first ``listed`` failures and
     rejections by segment. Its size does not grow with the number of segments."""
     statuses = [segment_status(o) for o in outcomes]
@@ -208,21 +197,21 @@ def digest_message(
         return [(str(o.get("segment", "?")), _segment_reason(o)) for o in picked]
 
     text_lines = [f"Fan-out run {run_id} of {model_name}: {total} segments, {summary}."]
-    blocks = [header(title), *fields([("Model", model_name), ("Airflow run", run_id), ("Segments", str(total)),
-                                      *[(s.capitalize(), str(counts[s])) for s in order]])]
+    blocks = [bk.header(title), *bk.fields([("Model", model_name), ("Airflow run", run_id), ("Segments", str(total)),
+                                            *[(s.capitalize(), str(counts[s])) for s in order]])]
     for status in ("failed", "rejected"):
         named = first(status)
         if not named:
             continue
         more = counts[status] - len(named)
-        lines = [f"`{escape_mrkdwn(seg)}`: {escape_mrkdwn(reason)}" for seg, reason in named]
+        lines = [f"`{bk.escape_mrkdwn(seg)}`: {bk.escape_mrkdwn(reason)}" for seg, reason in named]
         if more > 0:
             lines.append(f"… and {more} more {status} segment{'s' if more != 1 else ''}")
-        blocks.append(bullet_section(f"{status.capitalize()} segments (first {len(named)})", lines))
+        blocks.append(bk.bullet_section(f"{status.capitalize()} segments (first {len(named)})", lines))
         text_lines.append(f"{status.capitalize()}: " + "; ".join(f"{seg} ({reason})" for seg, reason in named)
                           + (f"; and {more} more" if more > 0 else ""))
     footer = [f"one digest per run, {total} segment outcomes", f"status: {worst}"]
     if airflow_run_url:
-        footer.insert(0, link(airflow_run_url, "Airflow run"))
-    blocks.append(context(footer))
-    return message(truncate("\n".join(text_lines), 3000), blocks)
+        footer.insert(0, bk.link(airflow_run_url, "Airflow run"))
+    blocks.append(bk.context(footer))
+    return bk.message(bk.truncate("\n".join(text_lines), 3000), blocks)

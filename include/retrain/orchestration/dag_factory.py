@@ -13,7 +13,7 @@ from pathlib import Path
 
 from retrain.config import BrokenSpec, LoadedSpec
 from retrain.contracts import Decision, Evaluation, Outcome, TrainedCandidate
-from retrain.orchestration.dag_parts import FRESHNESS_DOC, _failure_callback, _run_info, _schedule, dag_start
+from retrain.orchestration.dag_parts import _failure_callback, _run_info, data_tasks, model_dag_kwargs
 from retrain.orchestration.parsing import specs_to_build
 from retrain.orchestration.resources import train_task_kwargs
 from retrain.orchestration.retries import default_task_args, task_doc
@@ -40,10 +40,10 @@ the new champion. Skipped when nothing moved.
 def build_dag(loaded: LoadedSpec):
     from airflow.sdk import DAG, TriggerRule, get_current_context, task
 
+    from retrain.alerts.deadline import deadline_alert
     from retrain.assets import model_asset
     from retrain.orchestration.approval import PromotionApprovalOperator
-    from retrain.orchestration.sensors import FreshDataSensor
-    from retrain.orchestration.slack_notifier import deadline_alert
+    from retrain.orchestration.slack_notifier import RetrainSlackNotifier
 
     spec = loaded.spec
     doc = (
@@ -53,28 +53,15 @@ def build_dag(loaded: LoadedSpec):
         f"* data: `{spec.data.location}`, window {spec.data.training_window_days} days\n"
     )
     with DAG(
-        dag_id=spec.dag_id,
+        **model_dag_kwargs(spec),
         description=f"Retrain {spec.name}: freshness, data contract, training, gate, promotion",
-        schedule=_schedule(spec),
-        start_date=dag_start(spec),
-        catchup=spec.schedule.catchup,
-        max_active_runs=1,
         tags=["retrain", *spec.tags],
         doc_md=doc,
         params=dag_params(spec),
-        deadline=deadline_alert(spec.name, spec.alerts.slack_channel, spec.alerts.deadline_minutes),
-        default_args={"owner": spec.owner, "on_failure_callback": _failure_callback, **default_task_args()},
+        deadline=deadline_alert(spec.name, spec.alerts.slack_channel, spec.alerts.deadline_minutes,
+                                callback=RetrainSlackNotifier, kind="deadline"),
     ) as dag:
-
-        check_freshness = FreshDataSensor(
-            task_id="check_freshness", loaded=loaded, doc_md=task_doc("check_freshness") + FRESHNESS_DOC
-        )
-
-        @task(doc_md=task_doc("validate_data"))
-        def validate_data(snapshot: dict) -> dict:
-            from retrain.pipeline.data_stages import validate_data as stage
-
-            return stage(loaded, snapshot)
+        check_freshness, validate_data = data_tasks(loaded)
 
         # GPU specs: queue "gpu", pool "gpu", a Kubernetes pod asking for nvidia.com/gpu (orchestration/resources.py)
         @task(doc_md=task_doc("train"), **train_task_kwargs(spec))

@@ -1,10 +1,12 @@
-"""What the single-model DAG (dag_factory) and the segment DAG (segments) share: schedule, as-of, callbacks."""
+"""What the single-model DAG (dag_factory) and the segment DAG (segments) share: DAG arguments, the data
+tasks, schedule, as-of, callbacks."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from retrain.config import ModelSpec
+from retrain.config import LoadedSpec, ModelSpec
+from retrain.orchestration.retries import default_task_args, task_doc
 
 # Without schedule.start_date: Airflow's cron timetables never schedule a DAG that has no start date, and a
 # manual run dated before the start date runs no task. So the lower bound is far in the past; catchup stays
@@ -55,3 +57,31 @@ def _failure_callback(context) -> None:
 
     RetrainSlackNotifier("failure").notify(context)
     record_avoided_from_failure(context)  # stale data or a broken contract saved a training run
+
+
+def model_dag_kwargs(spec: ModelSpec) -> dict:
+    """The ``DAG(...)`` arguments every model's DAG has: id, schedule, start, one run at a time, callbacks."""
+    return {
+        "dag_id": spec.dag_id, "schedule": _schedule(spec), "start_date": dag_start(spec),
+        "catchup": spec.schedule.catchup, "max_active_runs": 1,
+        "default_args": {"owner": spec.owner, "on_failure_callback": _failure_callback, **default_task_args()},
+    }
+
+
+def data_tasks(loaded: LoadedSpec):
+    """``check_freshness`` (the sensor) and ``validate_data`` (a task to call with its snapshot), inside a DAG."""
+    from airflow.sdk import task
+
+    from retrain.orchestration.sensors import FreshDataSensor
+
+    check_freshness = FreshDataSensor(
+        task_id="check_freshness", loaded=loaded, doc_md=task_doc("check_freshness") + FRESHNESS_DOC
+    )
+
+    @task(doc_md=task_doc("validate_data"))
+    def validate_data(snapshot: dict) -> dict:
+        from retrain.pipeline.data_stages import validate_data as stage
+
+        return stage(loaded, snapshot)
+
+    return check_freshness, validate_data

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from retrain.config import LoadedSpec
 from retrain.orchestration.resources import train_task_kwargs
-from retrain.orchestration.retries import default_task_args, task_doc
 from retrain.settings import get_settings
 
 
@@ -34,38 +33,18 @@ def chunk_task_kwargs(loaded: LoadedSpec) -> dict:
 def build_segment_dag(loaded: LoadedSpec):
     from airflow.sdk import DAG, TriggerRule, get_current_context, task
 
-    from retrain.orchestration.dag_parts import (
-        FRESHNESS_DOC,
-        _failure_callback,
-        _run_info,
-        _schedule,
-        dag_start,
-    )
-    from retrain.orchestration.sensors import FreshDataSensor
+    from retrain.orchestration.dag_parts import _run_info, data_tasks, model_dag_kwargs
 
     spec = loaded.spec
     with DAG(
-        dag_id=spec.dag_id,
+        **model_dag_kwargs(spec),
         description=f"Retrain {spec.name}: one model per {spec.segments.column}, chunks of {spec.segments.max_per_task}",
-        schedule=_schedule(spec),
-        start_date=dag_start(spec),
-        catchup=spec.schedule.catchup,
-        max_active_runs=1,
         max_active_tasks=get_settings().segment_parallelism + 1,
         tags=["retrain", "segments", *spec.tags],
         doc_md=f"### {spec.name} (segment models)\n\n{spec.description}\n\n* owner: `{spec.owner}`\n"
                f"* one model per `{spec.segments.column}`, registered as `{spec.name}__<segment>`\n",
-        default_args={"owner": spec.owner, "on_failure_callback": _failure_callback, **default_task_args()},
     ) as dag:
-        check_freshness = FreshDataSensor(
-            task_id="check_freshness", loaded=loaded, doc_md=task_doc("check_freshness") + FRESHNESS_DOC
-        )
-
-        @task(doc_md=task_doc("validate_data"))
-        def validate_data(snapshot: dict) -> dict:
-            from retrain.pipeline.data_stages import validate_data as stage
-
-            return stage(loaded, snapshot)
+        check_freshness, validate_data = data_tasks(loaded)
 
         @task
         def plan_chunks(snapshot: dict, validation: dict) -> list[list[str]]:

@@ -77,24 +77,3 @@ class RetrainSlackNotifier(BaseNotifier):
             mlflow_run_url=mlflow_run_url(ti.xcom_pull(task_ids="train")) or None,
         )
         send_alert(self.slack_channel or "", alert.text, alert.blocks)
-
-
-def deadline_alert(model_name: str, slack_channel: str, deadline_minutes: float | None):
-    """The DAG's ``deadline=``: the notifier runs on the triggerer ``deadline_minutes`` after the run was
-    queued (see retrain/alerts/deadline.py for why the triggerer); None without a deadline in the spec."""
-    if not deadline_minutes:
-        return None
-    from datetime import timedelta
-
-    from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
-
-    return DeadlineAlert(
-        reference=DeadlineReference.DAGRUN_QUEUED_AT,
-        interval=timedelta(minutes=float(deadline_minutes)),
-        callback=AsyncCallback(
-            RetrainSlackNotifier,
-            kwargs={"kind": "deadline", "model_name": model_name, "slack_channel": slack_channel,
-                    "deadline_minutes": float(deadline_minutes)},
-        ),
-        name=f"{model_name} deadline",
-    )

@@ -78,11 +78,3 @@ def head_metrics(kind: str, y_true, y_pred) -> dict[str, float]:
     if kind == "binary":  # shown next to the scores, never gated
         scores["positive_rate"] = float(_floats(y_true)[0].mean())
     return scores
-
-
-def binary_metrics(y_true, y_prob) -> dict[str, float]:
-    return head_metrics("binary", y_true, y_prob)
-
-
-def regression_metrics(y_true, y_pred) -> dict[str, float]:
-    return head_metrics("regression", y_true, y_pred)

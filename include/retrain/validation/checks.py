@@ -55,17 +55,6 @@ class PartitionRows:
     rows: int
 
 
-def partition_rows(partitions: Sequence[str], files: Sequence[str], file_rows: Sequence[int]) -> list[PartitionRows]:
-    """Rows per partition, in the order the files were read (read_table concatenates files in order)."""
-    out: list[PartitionRows] = []
-    offset = 0
-    for part in partitions:
-        mine = [n for f, n in zip(files, file_rows, strict=True) if Path(f).parent == Path(part)]
-        out.append(PartitionRows(part, partition_day(part), offset, sum(mine)))
-        offset += sum(mine)
-    return out
-
-
 def partition_day(path: str) -> date | None:
     """The day in a partition folder's name (``dt=YYYY-MM-DD``), if there is one."""
     match = _DAY.search(Path(path).name)

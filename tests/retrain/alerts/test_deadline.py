@@ -6,12 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from retrain.alerts.deadline import (
-    CALLBACK_PATH,
-    deadline_alert,
-    deadline_missed_async_callback,
-    deadline_missed_callback,
-)
+from retrain.alerts.deadline import deadline_alert, deadline_missed_callback
 from retrain.config import LoadedSpec, load_spec
 
 from tests.support.slack_standin import SlackStandIn
@@ -25,22 +20,22 @@ def _with_deadline(minutes: float | None) -> LoadedSpec:
     return LoadedSpec(spec=loaded.spec.model_copy(update={"alerts": alerts}), path=loaded.path, sha256=loaded.sha256)
 
 
-def test_deadline_alert_counts_from_queued_and_calls_back_by_path() -> None:
+def test_deadline_alert_counts_from_queued_and_calls_back_the_given_callback() -> None:
     from airflow.sdk import AsyncCallback, DeadlineReference
+    from retrain.orchestration.slack_notifier import RetrainSlackNotifier
 
-    alert = deadline_alert("churn", "#churn", 90)
+    alert = deadline_alert("churn", "#churn", 90, callback=RetrainSlackNotifier, kind="deadline")
     assert alert.reference == DeadlineReference.DAGRUN_QUEUED_AT
     assert alert.interval == timedelta(minutes=90)
     assert isinstance(alert.callback, AsyncCallback)  # runs on the triggerer, not in an executor slot
     assert alert.callback.serialize() == {
-        "path": CALLBACK_PATH,
-        "kwargs": {"model_name": "churn", "slack_channel": "#churn", "deadline_minutes": 90.0},
+        "path": "retrain.orchestration.slack_notifier.RetrainSlackNotifier",
+        "kwargs": {"kind": "deadline", "model_name": "churn", "slack_channel": "#churn", "deadline_minutes": 90.0},
     }
-    assert CALLBACK_PATH == "retrain.alerts.deadline.deadline_missed_async_callback"
 
 
 def test_no_deadline_without_deadline_minutes() -> None:
-    assert deadline_alert("churn", "#c", None) is None
+    assert deadline_alert("churn", "#c", None, callback=deadline_missed_callback) is None
 
 
 def test_the_factory_dag_carries_the_spec_deadline() -> None:
@@ -100,14 +95,3 @@ def test_callback_accepts_the_context_the_way_airflow_calls_it() -> None:
     from airflow.sdk._shared.module_loading import accepts_context
 
     assert accepts_context(deadline_missed_callback)
-    assert accepts_context(deadline_missed_async_callback)
-
-
-def test_async_callback_posts_from_a_thread(slack_connection: SlackStandIn) -> None:
-    import asyncio
-
-    # the triggerer calls it with the context as a keyword, like CallbackTrigger.run does
-    asyncio.run(deadline_missed_async_callback(model_name="churn", slack_channel="#churn", deadline_minutes=5,
-                                               context=_scheduler_context()))
-    [message] = slack_connection.messages
-    assert message.channel == "#churn" and "Deadline missed: churn" in message.text

@@ -9,8 +9,8 @@ from retrain.data.arrival import (
     announced_days,
     partition_event_extra,
 )
-from retrain.data.demo import generate_day
 from retrain.data.landing import write_partition
+from retrain_demo.data import generate_day
 
 DAY = date(2026, 11, 21)
 

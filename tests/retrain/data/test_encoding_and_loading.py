@@ -3,11 +3,11 @@ from datetime import date
 import numpy as np
 import pyarrow as pa
 import pytest
-from retrain.data.demo import generate_day
 from retrain.data.encoding import UNKNOWN_ID, FeatureEncoder, label_array
 from retrain.data.landing import write_partition
 from retrain.data.loading import read_table
 from retrain.errors import DataReadError
+from retrain_demo.data import generate_day
 
 
 def test_encoder_round_trip_and_unknowns():

@@ -2,10 +2,10 @@ from datetime import UTC, date, datetime
 
 import pytest
 from retrain.config import DataSpec, FreshnessRule
-from retrain.data.demo import generate_day
 from retrain.data.freshness import select_snapshot
 from retrain.data.landing import list_complete_partitions, write_partition
 from retrain.errors import DataReadError, StaleDataError
+from retrain_demo.data import generate_day
 
 RULE = DataSpec(location="x", training_window_days=3, freshness=FreshnessRule(max_age_hours=30, min_rows=100))
 

@@ -3,7 +3,6 @@
 from datetime import date
 
 import pytest
-from retrain.data.demo import generate_day
 from retrain.data.landing import (
     list_complete_partitions,
     mark_complete,
@@ -12,6 +11,7 @@ from retrain.data.landing import (
     read_manifest,
     write_partition,
 )
+from retrain_demo.data import generate_day
 
 DAY = date(2026, 11, 21)
 

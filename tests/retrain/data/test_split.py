@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 from retrain.data import split
-from retrain.data.demo import generate_day
+from retrain_demo.data import generate_day
 
 START = date(2026, 10, 1)
 WINDOW = 28

@@ -13,11 +13,11 @@ import pytest
 import yaml
 from airflow.sdk.exceptions import AirflowSkipException, TaskDeferred
 from retrain.config import load_spec
-from retrain.data.demo import generate_day
 from retrain.data.landing import write_partition
 from retrain.errors import StaleDataError
 from retrain.orchestration.sensors import FreshDataSensor, PartitionLandedSensor, arrival_point
 from retrain.orchestration.triggers import ARRIVED, TIMED_OUT, PartitionMarkerTrigger
+from retrain_demo.data import generate_day
 
 from tests.retrain.orchestration.helpers import SPEC, context, event
 

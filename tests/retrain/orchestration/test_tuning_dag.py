@@ -70,8 +70,8 @@ def test_a_short_tuning_run_end_to_end_in_airflow_dags_test(tmp_path):
     (no champion yet); from then on a daily run of the same spec trains with the champion's tuned values."""
     from mlflow import MlflowClient
     from retrain.config import load_spec
-    from retrain.data.demo import generate_demo_data
     from retrain.pipeline.hyperparameters import hyperparameters_for_training
+    from retrain_demo.data import generate_demo_data
 
     spec_path = _tiny_spec(tmp_path / "specs")
     generate_demo_data(tmp_path / "data", date(2026, 3, 7), days=3, rows_per_day=1500)

@@ -6,9 +6,9 @@ from datetime import date
 
 import pytest
 from retrain.config import LoadedSpec, ScoringSpec, load_spec
-from retrain.data.demo import generate_demo_data
 from retrain.errors import DataReadError, RetrainError
 from retrain.pipeline.scoring_stage import score_newest_partition
+from retrain_demo.data import generate_demo_data
 
 from tests.retrain.orchestration.helpers import SPEC
 

@@ -22,7 +22,7 @@ PRICES = '{"default": {"cpu_hour": 3.6}, "gpu": {"cpu_hour": 3.6, "gpu_hour": 36
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    from retrain.data.demo import generate_demo_data
+    from retrain_demo.data import generate_demo_data
 
     root = tmp_path_factory.mktemp("costs")
     with pytest.MonkeyPatch.context() as mp:

@@ -19,9 +19,9 @@ import mlflow
 import torch
 from retrain.config import load_spec
 from retrain.contracts import RunInfo
-from retrain.data.demo import generate_demo_data
 from retrain.pipeline import training_stage
 from retrain.pipeline.data_stages import check_freshness
+from retrain_demo.data import generate_demo_data
 
 SPEC = Path(__file__).resolve().parents[3] / "include" / "specs" / "ecommerce_dwell_time.yaml"
 END = date(2026, 3, 7)

@@ -49,8 +49,8 @@ def test_segment_dag_fans_out_over_chunks():
 
 
 def _store_with_data(tmp_path, monkeypatch):
-    from retrain.data.demo import generate_demo_data
     from retrain.pipeline.data_stages import check_freshness
+    from retrain_demo.data import generate_demo_data
 
     monkeypatch.setenv("RETRAIN_DATA_ROOT", str(tmp_path / "data"))
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"

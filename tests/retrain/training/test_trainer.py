@@ -5,7 +5,7 @@ from retrain.data.encoding import EncodedFeatures
 from retrain.errors import GpuUnavailableError
 from retrain.models.base import HeadConfig, ModelConfig, build_model
 from retrain.training.devices import resolve_device
-from retrain.training.metrics import binary_metrics, regression_metrics, roc_auc
+from retrain.training.metrics import head_metrics, roc_auc
 from retrain.training.trainer import TrainingData, fit, predict, set_seed
 
 
@@ -47,9 +47,9 @@ def test_training_is_seeded():
 def test_metrics_match_known_values():
     assert roc_auc(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8])) == pytest.approx(0.75)
     assert np.isnan(roc_auc(np.array([1, 1]), np.array([0.2, 0.3])))
-    m = binary_metrics(np.array([0, 1]), np.array([0.5, 0.5]))
+    m = head_metrics("binary", np.array([0, 1]), np.array([0.5, 0.5]))
     assert m["log_loss"] == pytest.approx(np.log(2)) and m["accuracy"] == 0.5
-    r = regression_metrics(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 5.0]))
+    r = head_metrics("regression", np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 5.0]))
     assert r["mae"] == pytest.approx(2 / 3) and r["rmse"] == pytest.approx(np.sqrt(4 / 3)) and r["r2"] == pytest.approx(-1.0)
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from retrain.data.demo import generate_day
 from retrain.validation import ContractSuite, load_suite
+from retrain_demo.data import generate_day
 
 DEMO_SUITE_PATH = (
     Path(__file__).resolve().parents[3] / "include" / "expectations" / "ecommerce_impressions.yaml"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -11,8 +10,9 @@ import pyarrow.parquet as pq
 import pytest
 from retrain.validation.checks import (
     EventTimeWithinPartition,
+    PartitionRows,
     RowCountVsPrevious,
-    partition_rows,
+    partition_day,
     run_checks,
     schema_drift,
 )
@@ -20,17 +20,8 @@ from retrain.validation.checks import (
 
 def _parts(*rows: int) -> list:
     folders = [f"/data/x/dt=2026-11-{20 + i:02d}" for i in range(len(rows))]
-    files = [f"{f}/part-00000.parquet" for f in folders]
-    return partition_rows(folders, files, list(rows))
-
-
-def test_partition_rows_follow_the_file_order_and_read_the_day_from_the_folder():
-    parts = partition_rows(
-        ["/d/dt=2026-11-20", "/d/dt=2026-11-21"],
-        ["/d/dt=2026-11-20/a.parquet", "/d/dt=2026-11-20/b.parquet", "/d/dt=2026-11-21/a.parquet"],
-        [10, 5, 7],
-    )
-    assert [(p.day, p.start, p.rows) for p in parts] == [(date(2026, 11, 20), 0, 15), (date(2026, 11, 21), 15, 7)]
+    starts = [sum(rows[:i]) for i in range(len(rows))]
+    return [PartitionRows(f, partition_day(f), start, n) for f, start, n in zip(folders, starts, rows, strict=True)]
 
 
 @pytest.mark.parametrize(("rows", "problem"), [

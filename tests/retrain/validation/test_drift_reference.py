@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 from retrain.config import load_spec
-from retrain.data.demo import generate_day
 from retrain.data.freshness import DataSnapshot
 from retrain.data.landing import write_partition
 from retrain.errors import DataContractError
 from retrain.pipeline.data_stages import validate_data
+from retrain_demo.data import generate_day
 
 ROOT = Path(__file__).resolve().parents[3]
 NEW = date(2026, 11, 21)

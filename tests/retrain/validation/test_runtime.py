@@ -17,7 +17,7 @@ _SCRIPT = textwrap.dedent(
     print("HEAVY_AFTER_IMPORT", heavy)
 
     from datetime import date
-    from retrain.data.demo import generate_day
+    from retrain_demo.data import generate_day
 
     suite = validation.load_suite(sys.argv[1])
     frame = generate_day(date(2026, 11, 20), 200).to_pandas().drop(columns=["device"])

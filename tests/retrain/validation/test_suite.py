@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from retrain.data.demo import DEVICES, ITEM_CATEGORIES, TRAFFIC_SOURCES, generate_day
 from retrain.errors import SpecError
 from retrain.validation import ContractSuite, load_suite
+from retrain_demo.data import DEVICES, ITEM_CATEGORIES, TRAFFIC_SOURCES, generate_day
 
 
 def test_demo_suite_loads_typed(demo_suite):

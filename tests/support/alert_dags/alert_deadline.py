@@ -1,8 +1,8 @@
 """A test-only DAG for tests/integration/test_alert_deadline_scheduler.py, run by a real scheduler.
 
-Its deadline comes from the same builder the factory uses (``retrain.alerts.deadline.deadline_alert``), with
-``ALERT_PROBE_DEADLINE_MINUTES`` (default 0.2) instead of a spec. ``hold`` keeps the run going until the file
-``ALERT_PROBE_RELEASE`` exists (the test creates it once the deadline alert has arrived), so the run misses
+Its deadline and failure alerts come from the same builder and notifier the factory uses
+(``retrain.alerts.deadline.deadline_alert`` with ``RetrainSlackNotifier``), with ``ALERT_PROBE_DEADLINE_MINUTES``
+(default 0.2) instead of a spec. ``hold`` keeps the run going until the file ``ALERT_PROBE_RELEASE`` exists (the test creates it once the deadline alert has arrived), so the run misses
 its deadline without any guess about timing. ``leaky`` then reads the Slack token from the connection and
 fails with it in its message.
 """
@@ -17,21 +17,16 @@ from pathlib import Path
 from airflow.sdk import DAG, task
 from retrain.alerts.deadline import deadline_alert
 from retrain.orchestration.retries import default_task_args
-
-
-def _on_failure(context):
-    from retrain.alerts import task_failure_callback
-
-    task_failure_callback(context)
-
+from retrain.orchestration.slack_notifier import RetrainSlackNotifier
 
 with DAG(
     "alert_deadline",
     schedule=None,
     start_date=datetime(2026, 1, 1),
     params={"model_name": "churn", "slack_channel": "#churn-alerts"},
-    deadline=deadline_alert("churn", "#churn-alerts", float(os.environ.get("ALERT_PROBE_DEADLINE_MINUTES", "0.2"))),
-    default_args={"owner": "tests", "on_failure_callback": _on_failure, **default_task_args()},
+    deadline=deadline_alert("churn", "#churn-alerts", float(os.environ.get("ALERT_PROBE_DEADLINE_MINUTES", "0.2")),
+                            callback=RetrainSlackNotifier, kind="deadline"),
+    default_args={"owner": "tests", "on_failure_callback": RetrainSlackNotifier("failure"), **default_task_args()},
     tags=["retrain", "test-only"],
 ):
 

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-
 from retrain.data.landing import write_partition
 
 DEVICES = ["mobile", "desktop", "tablet"]

@@ -151,7 +151,7 @@ class LocalAirflow:
              "--celery-hostname", f"{name}@%h"],
             env={
                 "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),  # one log server per worker
-                "AIRFLOW__CORE__HOSTNAME_CALLABLE": "retrain.local_airflow.worker_hostname",
+                "AIRFLOW__CORE__HOSTNAME_CALLABLE": "retrain_demo.local_airflow.worker_hostname",
                 "RETRAIN_WORKER_HOSTNAME": name,
             },
         )

@@ -56,12 +56,13 @@ def _wait_for_run(airflow, dag_id: str, known: set[str], timeout: float) -> dict
 def main(argv: list[str] | None = None) -> int:
     from retrain.assets import dataset_asset_uri
     from retrain.data.arrival import IncompletePartitionError
-    from retrain.data.demo import generate_day, generate_demo_data
     from retrain.data.landing import mark_complete, write_partition
-    from retrain.demo import print_summary
-    from retrain.local_airflow import LocalAirflow
     from retrain.orchestration.announce import announce_partition
+    from retrain.run_once import print_summary
     from retrain.settings import PROJECT_ROOT, get_settings
+
+    from retrain_demo.data import generate_day, generate_demo_data
+    from retrain_demo.local_airflow import LocalAirflow
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows-per-day", type=int, default=3_000)
