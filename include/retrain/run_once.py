@@ -53,7 +53,8 @@ def did_nothing(states: dict[str, str]) -> str | None:
     """Why a finished run counts as having done nothing, or None when it trained (or failed visibly)."""
     if not states:
         return "no task ran at all (no task instance was created for this run)"
-    if states.get("train") != "success" and all(s in FINISHED_OK for s in states.values()):
+    trained = "success" in (states.get("train"), states.get("train_chunk"))  # a single or a segment model
+    if not trained and all(s in FINISHED_OK for s in states.values()):
         why = "check_freshness skipped the run (see its log)" if states.get("check_freshness") == "skipped" else (
             "every task was skipped")
         return f"nothing was trained: {why}"
@@ -148,6 +149,25 @@ def print_summary(model_name: str, dag_id: str, started_ms: int) -> tuple[bool, 
     return tags.get("retrain.gate_decision") in {"promote", "reject"}, airflow_run_id
 
 
+def print_segment_summary(model: str, dag_id: str, started_ms: int) -> bool:
+    """A segment DAG's runs (one per segment, in experiment ``<model>__segments``): what each gate decided."""
+    from collections import Counter
+
+    from retrain.settings import get_settings
+    from retrain.tracking import mlflow_store
+
+    client = mlflow_store.connect(get_settings())
+    experiment = client.get_experiment_by_name(f"{model}__segments")
+    runs = [] if experiment is None else client.search_runs(
+        [experiment.experiment_id], f"tags.`airflow.dag_id` = '{dag_id}' and attributes.start_time >= {started_ms}")
+    decisions = Counter(r.data.tags.get("retrain.gate_decision", "none") for r in runs)
+    held = sum(1 for r in runs if r.data.tags.get("retrain.promotion", "").startswith("held"))
+    print(f"\nSegments:      {len(runs)} trained; gate decisions: "
+          + (", ".join(f"{d} {n}" for d, n in sorted(decisions.items())) or "none")
+          + (f"; {held} held (promote=never)" if held else ""))
+    return bool(runs)
+
+
 def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
@@ -194,8 +214,11 @@ def run_model(model: str, as_of: date | None = None, wait_minutes: float | None 
         print(f"The DAG {dag_id} did not start a run (exit code {returncode}); the last lines of {log_file}:")
         print("\n".join(log_file.read_text().splitlines()[-40:]))
         return 1
-    ok, _ = print_summary(model, dag_id, started_ms)
     states = task_states(env, dag_id, run_id)
+    if "train_chunk" in states:  # a segment model's DAG
+        ok = print_segment_summary(model, dag_id, started_ms)
+    else:
+        ok, _ = print_summary(model, dag_id, started_ms)
     print("Tasks:         " + ", ".join(f"{t}={s}" for t, s in states.items()))
     nothing = did_nothing(states)
     failed = sorted(t for t, s in states.items() if s not in FINISHED_OK)

@@ -1,14 +1,20 @@
-"""`retrain run` as a new user tries it: a spec shaped like the README's "Add a model" example (no
-`schedule.start_date`), run once for a date years in the past, trains and gates, and says what it did.
+"""`retrain run` as a new user tries it, in one embedded environment (SQLite Airflow and MLflow) for the module:
 
-It used to finish `success` with zero tasks run (a hidden default start date of 2026-01-01).
+* a spec shaped like the README's "Add a model" example (no `schedule.start_date`), run once for a date years
+  in the past, trains and gates, and says what it did (it used to finish `success` with zero tasks run: a
+  hidden default start date of 2026-01-01);
+* a segment model's DAG honours the trigger form's values (as of, promote=never, an epochs override);
+* Ctrl-C or SIGTERM in the middle of training leaves no DAG run or task `running` and no process behind.
 """
 
 from __future__ import annotations
 
 import os
+import signal
+import sqlite3
 import subprocess
 import sys
+import time
 from datetime import date
 from pathlib import Path
 
@@ -32,35 +38,119 @@ README_LIKE_SPEC = {  # the README example's shape, on the demo data's columns; 
     "training": {"epochs": 1, "batch_size": 512},
     "validation": {"suite": "expectations/ecommerce_impressions.yaml"},
 }
+SEGMENT_SPEC = {**README_LIKE_SPEC, "name": "churn_by_country",
+                "segments": {"column": "country", "values": ["DE", "US"], "max_per_task": 2}}
+UNFINISHED = ("running", "queued", "scheduled", "deferred", "up_for_retry", "up_for_reschedule", "restarting")
 
 
-def test_a_spec_without_start_date_runs_for_2013(tmp_path):
-    specs = tmp_path / "specs"
+@pytest.fixture(scope="module")
+def home(tmp_path_factory) -> tuple[Path, dict]:
+    root = tmp_path_factory.mktemp("run-once")
+    specs = root / "specs"
     specs.mkdir()
-    (specs / "churn_like.yaml").write_text(yaml.safe_dump(README_LIKE_SPEC))
-    generate_demo_data(tmp_path / "data", date(2013, 6, 10), days=3, rows_per_day=1200, dataset="crm/impressions")
+    for spec in (README_LIKE_SPEC, SEGMENT_SPEC):
+        (specs / f"{spec['name']}.yaml").write_text(yaml.safe_dump(spec))
+    generate_demo_data(root / "data", date(2013, 6, 10), days=3, rows_per_day=1200, dataset="crm/impressions")
     env = {
         **os.environ,
         "RETRAIN_SPECS_DIR": str(specs),
-        "RETRAIN_DATA_ROOT": str(tmp_path / "data"),
-        "RETRAIN_LOCAL_STATE": str(tmp_path / "state"),
-        "AIRFLOW_HOME": str(tmp_path / "airflow"),
-        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+        "RETRAIN_DATA_ROOT": str(root / "data"),
+        "RETRAIN_LOCAL_STATE": str(root / "state"),
+        "AIRFLOW_HOME": str(root / "airflow"),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
     }
     env.pop("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", None)
-    done = subprocess.run([sys.executable, "-m", "retrain.cli", "run", "churn_like", "--as-of", "2013-06-10"],
-                          env=env, capture_output=True, text=True, timeout=900)
-    out = done.stdout + done.stderr
-    assert done.returncode == 0, out[-4000:]
+    return root, env
+
+
+def _retrain_run(env: dict, *args: str) -> tuple[int, str]:
+    done = subprocess.run([sys.executable, "-m", "retrain.cli", "run", *args], env=env, capture_output=True,
+                          text=True, timeout=900)
+    return done.returncode, done.stdout + done.stderr
+
+
+def _client(env: dict):
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"], registry_uri=env["MLFLOW_TRACKING_URI"])
+
+
+def test_a_spec_without_start_date_runs_for_2013(home):
+    _, env = home
+    code, out = _retrain_run(env, "churn_like", "--as-of", "2013-06-10")
+    assert code == 0, out[-4000:]
     assert '"as_of": "2013-06-10"' in out and '"wait_minutes": 0.0' in out  # a past date does not wait
     assert "Gate decision: promote" in out and "Champion:      churn_like version 1" in out, out[-3000:]
     assert "train=success" in out and "check_freshness=success" in out
 
-    from mlflow import MlflowClient
-
-    client = MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"], registry_uri=env["MLFLOW_TRACKING_URI"])
+    client = _client(env)
     [run] = client.search_runs([client.get_experiment_by_name("churn_like").experiment_id])
     assert run.data.tags["retrain.as_of"].startswith("2013-06-11T00:00")  # the end of the asked-for day
     assert run.data.params["partitions"] == "3"
+
+
+def test_a_segment_run_honours_the_trigger_form(home):
+    _, env = home
+    code, out = _retrain_run(env, "churn_by_country", "--as-of", "2013-06-10", "--promote", "never",
+                             "--epochs", "2")
+    assert code == 0, out[-4000:]
+    assert "train_chunk=success" in out and "Segments:      2 trained" in out and "2 held (promote=never)" in out
+
+    client = _client(env)
+    runs = client.search_runs([client.get_experiment_by_name("churn_by_country__segments").experiment_id])
+    assert sorted(r.data.tags["retrain.segment"] for r in runs) == ["DE", "US"]
+    for run in runs:
+        assert run.data.tags["retrain.as_of"].startswith("2013-06-11T00:00")  # as_of, not the wall clock
+        assert run.data.params["epochs"] == "2" and run.data.tags["retrain.overrides"] == '{"epochs": 2}'
+        assert run.data.tags["retrain.gate_decision"] == "promote"  # the gate passed it ...
+        name = run.data.tags["retrain.registered_model"]
+        assert "champion" not in client.get_registered_model(name).aliases  # ... and promote=never held it
+        [version] = client.search_model_versions(f"name = '{name}'")
+        assert version.tags["retrain.promotion"].startswith("held: the run was triggered with promote=never")
+
+
+def _states(airflow_home: Path, dag_id: str) -> tuple[list[str], dict[str, str]]:
+    """Every run's state (oldest first) and the newest run's task states, from the metadata DB."""
+    with sqlite3.connect(airflow_home / "airflow.db") as db:
+        runs = list(db.execute("select run_id, state from dag_run where dag_id = ? order by id", (dag_id,)))
+        tis = dict(db.execute("select task_id, state from task_instance where dag_id = ? and run_id = ?",
+                              (dag_id, runs[-1][0]))) if runs else {}
+    return [state for _, state in runs], tis
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_an_interrupted_run_leaves_nothing_running(home, signum):
+    import psutil
+
+    root, env = home
+    airflow_home = Path(env["AIRFLOW_HOME"])
+    runs_before = len(_states(airflow_home, "retrain_churn_like")[0])
+    # 1000 epochs: the run is interrupted in the middle of `train`
+    command = [sys.executable, "-m", "retrain.cli", "run", "churn_like", "--as-of", "2013-06-10", "--epochs", "1000"]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline and proc.poll() is None:
+            runs, tis = _states(airflow_home, "retrain_churn_like") if (airflow_home / "airflow.db").exists() else (
+                [], {})
+            if len(runs) > runs_before and tis.get("train") == "running":
+                break
+            time.sleep(0.5)
+        assert proc.poll() is None and tis.get("train") == "running", "the run never got to training"
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert children  # `airflow dags test` and the processes it started
+        proc.send_signal(signum)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, out[-3000:]
+    assert "Interrupted: the run was stopped and marked failed" in out
+    runs, tis = _states(airflow_home, "retrain_churn_like")
+    assert not [s for s in runs if s in UNFINISHED] and runs[-1] == "failed", runs
+    assert not {t: s for t, s in tis.items() if s in UNFINISHED}, tis
+    assert tis["train"] == "failed"
+    alive = [p for p in children if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not alive, [p.cmdline() for p in alive]

@@ -76,3 +76,47 @@ def test_shadow_is_scored_on_new_partitions_and_promoted_when_it_still_wins(shad
     reasons = [m.reason for m in moves]
     assert any(r.startswith("shadow started") for r in reasons)
     assert any(r.startswith(f"won in shadow on dt={days[2]}..dt={days[3]}") for r in reasons)
+
+
+def test_a_shadow_that_loses_on_the_next_partition_is_not_promoted(shadowed, capsys):
+    """Day 2's candidate passes the gate and goes into shadow (1 partition). Before day 3 the team tightens the
+    gate (an R² of 2 cannot be reached), so on day 3 the shadow loses: it is not promoted, the champion stays
+    version 1, both scores for day 3 are on version 2, and `retrain history` shows the loss and why."""
+    from retrain.cli import main
+    from retrain.config import HeadGate
+    from retrain.settings import get_settings
+    from retrain.tracking import mlflow_store
+
+    client = mlflow_store.connect(get_settings())
+    name = shadowed.spec.registered_model_name
+    days = [FIRST + timedelta(days=2 + i) for i in range(3)]
+    spec = shadowed.spec
+    one = dataclasses.replace(shadowed, spec=spec.model_copy(update={
+        "gate": spec.gate.model_copy(update={"shadow": ShadowSpec(partitions=1)})}))
+    strict_heads = {**spec.gate.heads, "dwell": HeadGate(thresholds={"r2": MetricBound(min=2.0)})}
+    strict = dataclasses.replace(one, spec=one.spec.model_copy(update={
+        "gate": one.spec.gate.model_copy(update={"heads": strict_heads})}))
+
+    assert _run_day(one, days[0], "scheduled__1")["promoted"] is True
+    assert _run_day(one, days[1], "scheduled__2")["shadow_version"] == "2"
+    assert client.get_model_version_by_alias(name, "shadow").version == 2
+
+    third = _run_day(strict, days[2], "scheduled__3")
+    shadow = third["evaluation"]["shadow"]
+    assert shadow["status"] == "lost" and "dwell.r2" in shadow["reason"]
+    assert third["promoted"] is False  # day 3's own candidate faces the same strict gate
+    assert mlflow_store.champion_version(client, name).version == 1  # the champion is untouched
+    assert "shadow" not in client.get_registered_model(name).aliases
+
+    version = client.get_model_version(name, "2")
+    state = json.loads(version.tags["retrain.shadow"])
+    assert state["status"] == "lost" and list(state["scores"]) == [f"dt={days[2]}"]
+    scores = state["scores"][f"dt={days[2]}"]
+    assert scores["rows"] > 0 and set(scores["shadow"]) == set(scores["champion"]) == {"dwell", "click"}
+    assert scores["shadow"]["dwell"]["r2"] != scores["champion"]["dwell"]["r2"]  # two models, two scores
+    assert "## Shadow evaluation" in version.description and "lost" in version.description
+
+    capsys.readouterr()
+    assert main(["history", name]) == 0
+    printed = capsys.readouterr().out
+    assert "shadow: 1 -> 2" in printed and f"(shadow lost on dt={days[2]}: " in printed and "dwell.r2" in printed

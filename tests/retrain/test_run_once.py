@@ -26,3 +26,11 @@ def test_a_run_that_did_nothing_says_so() -> None:
 def test_the_cli_parses_run() -> None:
     args = build_parser().parse_args(["run", "churn_risk", "--as-of", "2013-06-10", "--wait-minutes", "5"])
     assert args.model == "churn_risk" and args.as_of == date(2013, 6, 10) and args.wait_minutes == 5
+
+
+def test_a_segment_run_that_trained_is_not_reported_as_doing_nothing() -> None:
+    states = {"check_freshness": "success", "validate_data": "success", "plan_chunks": "success",
+              "train_chunk": "success", "report": "success"}
+    assert did_nothing(states) is None
+    assert "check_freshness skipped" in did_nothing({**states, "check_freshness": "skipped",
+                                                     "train_chunk": "skipped", "report": "skipped"})

@@ -26,6 +26,9 @@ def dag_params(spec: ModelSpec) -> dict:
     from airflow.sdk import Param
 
     channel = spec.alerts.slack_channel
+    # Segment models gate each segment inside its chunk: no approval step (one request per segment would be
+    # thousands), so the form does not offer it.
+    modes = [m for m in PROMOTE_MODES if not (spec.segments is not None and m == "approval")]
     return {
         "as_of": Param(
             None, type=["null", "string"], format="date", title="Train as of",
@@ -34,12 +37,13 @@ def dag_params(spec: ModelSpec) -> dict:
             "'Wait for data' is set.",
         ),
         "promote": Param(
-            "auto", type="string", enum=list(PROMOTE_MODES), title="Promote",
+            "auto", type="string", enum=modes, title="Promote",
             description="auto: the spec's gate decides (and asks for approval when gate.approval says so); "
-            "never: train, gate and record, but leave the champion where it is; "
-            "approval: a person approves in the Airflow UI before the champion moves.",
-            values_display={"auto": "auto (gate decides)", "never": "never (dry run)",
-                            "approval": "approval (ask a person)"},
+            "never: train, gate and record, but leave the champion where it is"
+            + ("; approval: a person approves in the Airflow UI before the champion moves." if "approval" in modes
+               else " (segment models: per segment)."),
+            values_display={m: d for m, d in (("auto", "auto (gate decides)"), ("never", "never (dry run)"),
+                                              ("approval", "approval (ask a person)")) if m in modes},
         ),
         "retrain_seen_data": Param(
             True, type="boolean", title="Retrain on data seen before",

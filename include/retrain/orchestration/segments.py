@@ -2,6 +2,9 @@
 
     check_freshness -> validate_data -> plan_chunks -> train_chunk.expand(chunk) -> report
 
+* The trigger form is the single-model DAG's (``run_params``): ``as_of``, ``retrain_seen_data`` and the wait
+  act in ``check_freshness``; ``promote=never`` and the overrides in every ``train_chunk``. No approval step.
+
 * ``plan_chunks`` returns at most ``max_map_length`` (1024) chunks of segments, so 5,000 segments map to
   at most 1,024 tasks (see ``retrain.pipeline.segment_stage.chunk``).
 * Each mapped ``train_chunk`` trains, tracks, registers and gates its segments in one process: the
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 from retrain.config import LoadedSpec
 from retrain.orchestration.resources import train_task_kwargs
+from retrain.orchestration.run_params import dag_params
 from retrain.settings import get_settings
 
 
@@ -43,6 +47,7 @@ def build_segment_dag(loaded: LoadedSpec):
         tags=["retrain", "segments", *spec.tags],
         doc_md=f"### {spec.name} (segment models)\n\n{spec.description}\n\n* owner: `{spec.owner}`\n"
                f"* one model per `{spec.segments.column}`, registered as `{spec.name}__<segment>`\n",
+        params=dag_params(spec),
     ) as dag:
         check_freshness, validate_data = data_tasks(loaded)
 
@@ -54,9 +59,17 @@ def build_segment_dag(loaded: LoadedSpec):
 
         @task(**chunk_task_kwargs(loaded))
         def train_chunk(segments: list[str], snapshot: dict) -> list[dict]:
+            from retrain.orchestration.run_params import choices_from_context
+            from retrain.pipeline.run_overrides import record_overrides, with_overrides
             from retrain.pipeline.segment_stage import train_chunk as stage
 
-            outcomes = stage(loaded, snapshot, segments, _run_info(get_current_context(), snapshot))
+            context = get_current_context()
+            choices = choices_from_context(context)
+            outcomes = stage(with_overrides(loaded, choices.overrides), snapshot, segments,
+                             _run_info(context, snapshot), promote=choices.promote)
+            for outcome in outcomes:
+                if outcome.get("run_id"):
+                    record_overrides(outcome["run_id"], choices.overrides, spec.training)
             # outcomes travel as XCom: a few short fields per segment, no tracebacks
             return [{k: v for k, v in o.items() if k != "traceback"} for o in outcomes]
 

@@ -107,9 +107,11 @@ def _read(spec: ModelSpec, snapshot: DataSnapshot):
     return table
 
 
-def train_chunk(loaded: LoadedSpec, snapshot_dict: dict, segments: list[str], run: RunInfo) -> list[dict]:
+def train_chunk(loaded: LoadedSpec, snapshot_dict: dict, segments: list[str], run: RunInfo,
+                promote: str = "auto") -> list[dict]:
     """Train, track and gate each segment of the chunk in turn. Returns one outcome per segment:
-    ``{"segment", "status": promoted|rejected|failed, "run_id", "version", "error", "seconds"}``."""
+    ``{"segment", "status": promoted|rejected|failed, "run_id", "version", "error", "seconds"}``.
+    ``promote="never"`` (the trigger form): gate and record, move no champion (only "auto" moves one)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -137,7 +139,7 @@ def train_chunk(loaded: LoadedSpec, snapshot_dict: dict, segments: list[str], ru
             started = time.perf_counter()
             try:
                 rows = table.filter(pc.equal(keys, segment))
-                outcome = _train_segment(client, exp_id, loaded, snapshot, segment, rows, run, manifest)
+                outcome = _train_segment(client, exp_id, loaded, snapshot, segment, rows, run, manifest, promote)
             except Exception as exc:  # one segment's failure must not stop the others
                 log.error("segment %s failed: %s", segment, exc, exc_info=True)
                 outcome = {"segment": segment, "status": "failed", "run_id": None, "version": None,
@@ -171,7 +173,7 @@ def _finished_segments(client, exp_id: str, run: RunInfo) -> dict[str, dict]:
 
 
 def _train_segment(client, exp_id: str, loaded: LoadedSpec, snapshot: DataSnapshot, segment: str, rows, run: RunInfo,
-                   manifest: dict) -> dict:
+                   manifest: dict, promote: str = "auto") -> dict:
     """One segment through the same recipe as a single model: a servable pyfunc model with its sha256, then
     gating_stage's evaluate, gate and promote (lock, history, artifact check) or reject."""
     import mlflow
@@ -209,11 +211,15 @@ def _train_segment(client, exp_id: str, loaded: LoadedSpec, snapshot: DataSnapsh
         evaluation = gating_stage.evaluate(segment_loaded, snapshot.to_dict(), trained, holdout=holdout_table,
                                            plots=False)
         decision = gating_stage.gate(segment_loaded, evaluation, trained)
-        if decision["promote"]:
+        if decision["promote"] and promote == "auto":
             result = gating_stage.promote(segment_loaded, trained, evaluation, decision,
                                           actor=f"airflow:{run.dag_id}/{run.run_id}")
         else:
             result = gating_stage.reject(segment_loaded, trained, evaluation, decision)
+            if decision["promote"]:  # held: the trigger form said promote=never
+                from retrain.pipeline.approval import record_hold
+
+                result["reasons"] = [record_hold(name, evaluation["challenger_version"], run_id)]
         outcome = {"segment": segment, "status": "promoted" if result["promoted"] else "rejected",
                    "run_id": run_id, "version": evaluation["challenger_version"], "error": None,
                    "reasons": [*decision["reasons"],

@@ -133,3 +133,28 @@ def test_segment_promotion_is_recorded_and_refused_on_a_tampered_artifact(tmp_pa
     assert second[0]["status"] == "failed" and "artifacts changed since training" in second[0]["error"]
     assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
     assert [m.to_version for m in registry.history(client, name)] == ["1"]
+
+
+def test_segment_dag_has_the_trigger_form_without_approval():
+    from airflow.sdk.definitions.param import ParamsDict
+    from airflow.sdk.exceptions import ParamValidationError
+    from retrain.orchestration.dag_factory import build_dag
+    from retrain.orchestration.segments import build_segment_dag
+
+    loaded = _loaded(max_per_task=3)
+    form = build_segment_dag(loaded).params
+    single = build_dag(dataclasses.replace(loaded, spec=loaded.spec.model_copy(update={"segments": None}))).params
+    assert set(form) == set(single)  # as_of, promote, retrain_seen_data, the overrides, the const fields
+    assert form.get_param("as_of").schema["format"] == "date"
+    assert form.get_param("slack_channel").schema["const"] == loaded.spec.alerts.slack_channel
+    assert form.get_param("promote").schema["enum"] == ["auto", "never"]  # no approval step per segment
+
+    def validated(conf):
+        params = ParamsDict({k: form.get_param(k) for k in form})
+        params.update(conf)
+        return params.validate()
+
+    assert validated({"as_of": "2013-06-10", "promote": "never", "epochs": 2})["epochs"] == 2
+    for bad in ({"promote": "approval"}, {"epochs": 0}, {"slack_channel": "#elsewhere"}):
+        with pytest.raises(ParamValidationError):
+            validated(bad)
