@@ -26,3 +26,22 @@ def test_a_run_that_did_nothing_says_so() -> None:
 def test_the_cli_parses_run() -> None:
     args = build_parser().parse_args(["run", "churn_risk", "--as-of", "2013-06-10", "--wait-minutes", "5"])
     assert args.model == "churn_risk" and args.as_of == date(2013, 6, 10) and args.wait_minutes == 5
+
+
+def test_the_summary_lists_heads_not_other_dotted_metrics(tmp_path, monkeypatch, capsys) -> None:
+    import mlflow
+    from retrain.run_once import print_summary
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("churn")
+    with mlflow.start_run(tags={"airflow.dag_id": "retrain_churn", "airflow.run_id": "manual__1",
+                                "retrain.gate_decision": "reject", "retrain.gate_reasons": "regression"}):
+        mlflow.log_metrics({"churn.roc_auc": 0.71, "champion.churn.roc_auc": 0.73, "churn.mobile.roc_auc": 0.6,
+                            "gate.champion_seen_holdout_rows": 0, "resources.wall_seconds": 12.0})
+    ok, run_id = print_summary("churn", "retrain_churn", 0)
+    out = capsys.readouterr().out
+    assert ok and run_id == "manual__1"
+    assert "head churn  roc_auc=0.7100   (champion: roc_auc=0.7300)" in out
+    assert [line.split()[1] for line in out.splitlines() if line.strip().startswith("head ")] == ["churn"]
