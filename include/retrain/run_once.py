@@ -136,9 +136,10 @@ def print_summary(model_name: str, dag_id: str, started_ms: int) -> tuple[bool, 
     airflow_run_id = tags.get("airflow.run_id")
     print(f"\nAirflow run:   {airflow_run_id}")
     print(f"MLflow run:    {run.info.run_id}")
-    heads = sorted({key.split(".")[0] for key in metrics if "." in key and not key.startswith("champion.")})
+    names = ("roc_auc", "log_loss", "rmse", "r2")
+    heads = sorted({key.split(".")[0] for key in metrics if key.count(".") == 1 and key.split(".")[1] in names})
     for head in heads:
-        shown = {m: metrics.get(f"{head}.{m}") for m in ("roc_auc", "log_loss", "rmse", "r2")}
+        shown = {m: metrics.get(f"{head}.{m}") for m in names}
         candidate = ", ".join(f"{m}={v:.4f}" for m, v in shown.items() if v is not None)
         champion = {m: metrics.get(f"champion.{head}.{m}") for m in shown}
         against = ", ".join(f"{m}={v:.4f}" for m, v in champion.items() if v is not None)

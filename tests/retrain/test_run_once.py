@@ -34,3 +34,22 @@ def test_a_segment_run_that_trained_is_not_reported_as_doing_nothing() -> None:
     assert did_nothing(states) is None
     assert "check_freshness skipped" in did_nothing({**states, "check_freshness": "skipped",
                                                      "train_chunk": "skipped", "report": "skipped"})
+
+
+def test_the_summary_lists_heads_not_other_dotted_metrics(tmp_path, monkeypatch, capsys) -> None:
+    import mlflow
+    from retrain.run_once import print_summary
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("churn")
+    with mlflow.start_run(tags={"airflow.dag_id": "retrain_churn", "airflow.run_id": "manual__1",
+                                "retrain.gate_decision": "reject", "retrain.gate_reasons": "regression"}):
+        mlflow.log_metrics({"churn.roc_auc": 0.71, "champion.churn.roc_auc": 0.73, "churn.mobile.roc_auc": 0.6,
+                            "gate.champion_seen_holdout_rows": 0, "resources.wall_seconds": 12.0})
+    ok, run_id = print_summary("churn", "retrain_churn", 0)
+    out = capsys.readouterr().out
+    assert ok and run_id == "manual__1"
+    assert "head churn  roc_auc=0.7100   (champion: roc_auc=0.7300)" in out
+    assert [line.split()[1] for line in out.splitlines() if line.strip().startswith("head ")] == ["churn"]
