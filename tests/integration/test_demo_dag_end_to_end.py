@@ -22,6 +22,7 @@ from retrain.data.demo import generate_day, generate_demo_data
 from retrain.data.landing import write_partition
 
 from tests.support.airflow_db import migrated_sqlite
+from tests.support.mlflow_db import migrated_mlflow
 from tests.support.slack_standin import DEFAULT_TOKEN, SlackStandIn, slack_connection_json
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -45,7 +46,7 @@ class Stack:
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "RETRAIN_LOCAL_STATE": str(root / "state"),
             "RETRAIN_DATA_ROOT": str(root / "data"),
-            "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'state' / 'mlflow.db'}",
+            "MLFLOW_TRACKING_URI": migrated_mlflow(root / "state" / "mlflow.db"),
             "AIRFLOW_CONN_SLACK_DEFAULT": slack_connection_json(slack.base_url),
             "RETRAIN_RETRY_DELAY_SECONDS": "1",
         }

@@ -16,6 +16,8 @@ import pytest
 import yaml
 from retrain.data.demo import generate_demo_data
 
+from tests.support.mlflow_db import migrated_mlflow
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,7 +47,7 @@ def test_a_spec_without_start_date_runs_for_2013(tmp_path):
         "RETRAIN_DATA_ROOT": str(tmp_path / "data"),
         "RETRAIN_LOCAL_STATE": str(tmp_path / "state"),
         "AIRFLOW_HOME": str(tmp_path / "airflow"),
-        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+        "MLFLOW_TRACKING_URI": migrated_mlflow(tmp_path / 'mlflow.db'),
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
     }
