@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.templates import run_folder
+
 _SESSION_ROOT = Path(tempfile.mkdtemp(prefix="retrain-tests-"))
 os.environ["AIRFLOW_HOME"] = str(_SESSION_ROOT / "airflow")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
@@ -19,6 +21,7 @@ os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
 os.environ["RETRAIN_LOCAL_STATE"] = str(_SESSION_ROOT / "state")
 os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{_SESSION_ROOT / 'state' / 'mlflow' / 'mlflow.db'}"
 os.environ.pop("AIRFLOW_CONN_SLACK_DEFAULT", None)
+run_folder()  # migrated templates, shared with the xdist workers started after this (tests/support/templates.py)
 
 
 # -- ordering and grouping ------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 A fresh ``sqlite:///…/mlflow.db`` runs MLflow's alembic migrations on first use: 2-4 s of CPU here, 10 s
 at load 9, in every test and every child process that opens a new store. ``migrated_mlflow(db)`` migrates
-once per test session (per xdist worker) into a template and copies it to ``db`` (0.08 s); MLflow then finds
+once per test run (shared by the xdist workers) into a template and copies it to ``db`` (0.08 s); MLflow then finds
 its schema at head and migrates nothing. Same MLflow, same migrations: the copy is what the first
 connection would have produced (its Default experiment, id 0, which nothing here uses, points into the
 template's folder).
@@ -10,14 +10,20 @@ template's folder).
 
 from __future__ import annotations
 
-import atexit
 import shutil
-import tempfile
 import threading
 from pathlib import Path
 
+from tests.support.templates import template
+
 _lock = threading.Lock()
 _template: Path | None = None
+
+
+def _migrate(folder: Path) -> None:
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    SqlAlchemyStore(f"sqlite:///{folder / 'mlflow.db'}", str(folder / "artifacts")).engine.dispose()
 
 
 def migrated_mlflow(db: Path) -> str:
@@ -25,12 +31,7 @@ def migrated_mlflow(db: Path) -> str:
     global _template
     with _lock:
         if _template is None:
-            from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-
-            folder = Path(tempfile.mkdtemp(prefix="retrain-mlflow-template-"))
-            atexit.register(shutil.rmtree, folder, True)
-            SqlAlchemyStore(f"sqlite:///{folder / 'mlflow.db'}", str(folder / "artifacts")).engine.dispose()
-            _template = folder / "mlflow.db"
+            _template = template("mlflow-sqlite", _migrate) / "mlflow.db"
     db = Path(db)
     db.parent.mkdir(parents=True, exist_ok=True)
     if not db.exists():
