@@ -157,6 +157,8 @@ def arrival_stack(
                 "AIRFLOW_CONN_SLACK_DEFAULT": slack_connection_json(slack.base_url),
                 "RETRAIN_RETRY_DELAY_SECONDS": "1",
                 "RETRAIN_SENSOR_POLL_SECONDS": "2",
+                # DAG files and specs do not change while a stack runs: parsed at start, not again every 30 s
+                "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "3600",
                 **(env or {}),
             }
             with LocalAirflow(root, env=stack_env, database_url=url, parallelism=1, migrated=True) as airflow:
