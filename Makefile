@@ -33,10 +33,13 @@ demo: install
 demo-events: install
 	$(BIN)/python -m retrain_demo.demo_events
 
-# Two workers; every test module is one unit and the slowest go first (tests/conftest.py, docs/benchmarks.md).
+# Four workers on two cores: the Celery and shared-Airflow units mostly wait on schedulers, so two more workers
+# keep both cores busy meanwhile. Every test module is one unit, the slowest first (tests/conftest.py,
+# docs/benchmarks.md). `make test TEST_WORKERS=2` for the old setting.
+TEST_WORKERS ?= 4
 test: install services
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -n 2 --dist loadgroup --no-loadscope-reorder
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 lint: install
 	$(BIN)/ruff check .

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.templates import run_folder
+
 _SESSION_ROOT = Path(tempfile.mkdtemp(prefix="retrain-tests-"))
 os.environ["AIRFLOW_HOME"] = str(_SESSION_ROOT / "airflow")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
@@ -20,17 +22,20 @@ os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
 os.environ["RETRAIN_LOCAL_STATE"] = str(_SESSION_ROOT / "state")
 os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{_SESSION_ROOT / 'state' / 'mlflow' / 'mlflow.db'}"
 os.environ.pop("AIRFLOW_CONN_SLACK_DEFAULT", None)
+run_folder()  # migrated templates, shared with the xdist workers started after this (tests/support/templates.py)
 
 
 # -- ordering and grouping ------------------------------------------------------------------------------------
-# `make test` runs `pytest -n 2 --dist loadgroup` (pytest-xdist). Every test module is one unit of work, so a
+# `make test` runs `pytest -n 4 --dist loadgroup` (pytest-xdist). Every test module is one unit of work, so a
 # module's fixtures start once; the modules that use the shared Airflow (tests/support/shared_airflow.py, found
 # by their `share_airflow(` call) are one unit and run one after another, so that one stack serves them all
-# and stops after the last. The slowest units go first, so that the two workers finish close together.
+# and stops after the last. The slowest units go first, so that the workers finish close together.
 # xdist's own `xdist_group` marks do nothing with pytest 9.2 (they rename `item._nodeid`, which pytest 9 no
 # longer reads: tried, the marked tests went to both workers), hence the scheduler below.
 _SLOWEST_FIRST = ("tests/integration/test_celery_topology.py", "shared_airflow",
-                  "tests/integration/test_demo_dag_end_to_end.py", "tests/integration/")
+                  "tests/integration/test_demo_dag_end_to_end.py", "tests/integration/",
+                  "tests/retrain/training/test_resume.py", "tests/security/",
+                  "tests/retrain/orchestration/test_tuning_dag.py", "tests/retrain/alerts/test_callback_in_airflow.py")
 _units: dict[str, str] = {}
 
 

@@ -25,6 +25,8 @@ from retrain.pipeline.data_stages import report_dir, validate_data
 from retrain.validation.drift import reference_stats
 from retrain_demo.data import generate_day
 
+from tests.support.mlflow_db import migrated_mlflow
+
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "include" / "specs" / "ecommerce_esmm.yaml"
 PREV, NEW = date(2026, 11, 20), date(2026, 11, 21)
@@ -99,7 +101,7 @@ def reference(loaded):
 def env(tmp_path, monkeypatch):
     monkeypatch.setenv("RETRAIN_DATA_ROOT", str(tmp_path / "data"))
     monkeypatch.setenv("RETRAIN_LOCAL_STATE", str(tmp_path / "state"))
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'state' / 'mlflow.db'}")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", migrated_mlflow(tmp_path / 'state' / 'mlflow.db'))
     monkeypatch.setenv("AIRFLOW_CTX_DAG_RUN_ID", "manual__catalogue")
     return tmp_path
 
@@ -180,7 +182,7 @@ def _long_window_once(loaded, tmp_path_factory):
     root = tmp_path_factory.mktemp("long_window")
     folders = [write_partition(generate_day(day, LONG_ROWS), root / "days", day) for day in LONG_DAYS[:-1]]
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+        patch.setenv("MLFLOW_TRACKING_URI", migrated_mlflow(root / 'mlflow.db'))
         client = mlflow_store.connect(get_settings())
         run = client.create_run(client.create_experiment("catalogue"),
                                 tags={"retrain.data_partitions": ",".join(f.name for f in folders)})

@@ -22,6 +22,7 @@ from retrain.data.landing import write_partition
 from retrain_demo.data import generate_day, generate_demo_data
 
 from tests.support.airflow_db import migrated_sqlite
+from tests.support.mlflow_db import migrated_mlflow
 from tests.support.slack_standin import DEFAULT_TOKEN, SlackStandIn, slack_connection_json
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -29,6 +30,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 DAG_ID = "retrain_ecommerce_esmm"
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
+ROWS = 3_000  # a day of demo data; enough for both heads to clear the gate's roc_auc 0.6 (as in the arrival tests)
 
 
 class Stack:
@@ -45,7 +47,7 @@ class Stack:
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "RETRAIN_LOCAL_STATE": str(root / "state"),
             "RETRAIN_DATA_ROOT": str(root / "data"),
-            "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'state' / 'mlflow.db'}",
+            "MLFLOW_TRACKING_URI": migrated_mlflow(root / "state" / "mlflow.db"),
             "AIRFLOW_CONN_SLACK_DEFAULT": slack_connection_json(slack.base_url),
             "RETRAIN_RETRY_DELAY_SECONDS": "1",
         }
@@ -80,7 +82,7 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e")
-    generate_demo_data(root / "data", date(2026, 11, 21), days=7, rows_per_day=6_000)
+    generate_demo_data(root / "data", date(2026, 11, 21), days=7, rows_per_day=ROWS)
     with SlackStandIn() as slack:
         s = Stack(root, slack)
         migrated_sqlite(root / "airflow")  # a copy of a migrated metadata database (airflow db migrate: 10-20 s)
@@ -199,7 +201,7 @@ def test_broken_data_fails_fast_alerts_slack_and_keeps_the_champion(stack):
     experiment = client.get_experiment_by_name("ecommerce_esmm").experiment_id
     runs_before = len(client.search_runs([experiment], "tags.`retrain.run_kind` = 'train'"))
     day = date(2026, 11, 22)
-    table = generate_day(day, 6_000)
+    table = generate_day(day, ROWS)
     bad_labels = pa.array([2] * 10 + table.column("conversion").to_pylist()[10:], type=pa.int64())
     table = table.set_column(table.schema.get_field_index("conversion"), "conversion", bad_labels)
     write_partition(table, Path(stack.env["RETRAIN_DATA_ROOT"]) / "ecommerce/impressions", day)
@@ -236,8 +238,8 @@ def test_shifted_distribution_is_blocked_by_drift_against_the_champion(stack):
                                                        str(stack.root))).read_text())
     assert "price" in logged["reference_stats"]  # the champion carries its reference statistics
     dataset = Path(stack.env["RETRAIN_DATA_ROOT"]) / "ecommerce/impressions"
-    write_partition(generate_day(date(2026, 11, 22), 6_000), dataset, date(2026, 11, 22))  # good again
-    write_partition(generate_day(date(2026, 11, 23), 6_000, shift=1.0), dataset, date(2026, 11, 23))
+    write_partition(generate_day(date(2026, 11, 22), ROWS), dataset, date(2026, 11, 22))  # good again
+    write_partition(generate_day(date(2026, 11, 23), ROWS, shift=1.0), dataset, date(2026, 11, 23))
     stack.slack.reset()
 
     run_id, states = stack.run_dag("2026-11-24T03:00:00+00:00")

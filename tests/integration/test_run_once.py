@@ -22,6 +22,8 @@ import pytest
 import yaml
 from retrain_demo.data import generate_demo_data
 
+from tests.support.mlflow_db import migrated_mlflow
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,7 +59,7 @@ def home(tmp_path_factory) -> tuple[Path, dict]:
         "RETRAIN_DATA_ROOT": str(root / "data"),
         "RETRAIN_LOCAL_STATE": str(root / "state"),
         "AIRFLOW_HOME": str(root / "airflow"),
-        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
+        "MLFLOW_TRACKING_URI": migrated_mlflow(root / "mlflow.db"),
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
     }

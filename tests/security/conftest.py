@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.mlflow_db import migrated_mlflow
 from tests.support.slack_standin import SlackStandIn, slack_connection_json
 
 SPEC = Path(__file__).resolve().parents[2] / "include" / "specs" / "ecommerce_dwell_time.yaml"
@@ -82,10 +83,9 @@ def store(tmp_path, monkeypatch) -> Iterator[Path]:
     monkeypatch.setenv("RETRAIN_DATA_ROOT", str(tmp_path / "data"))
     monkeypatch.delenv("RETRAIN_CHECKPOINT_DIR", raising=False)
     monkeypatch.setenv("RETRAIN_SLACK_OUTBOX", str(tmp_path / "outbox.jsonl"))
-    uri = f"sqlite:///{state / 'mlflow' / 'mlflow.db'}"
+    uri = migrated_mlflow(state / "mlflow" / "mlflow.db")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    (state / "mlflow").mkdir(parents=True)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     yield tmp_path

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.mlflow_db import migrated_mlflow
 from tests.support.services import MlflowServer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -40,9 +41,9 @@ def server(tmp_path_factory):
         "MLFLOW_AUTH_ADMIN_PASSWORD": PASSWORD,
         "MLFLOW_FLASK_SERVER_SECRET_KEY": secrets.token_hex(16),
     }
-    srv = MlflowServer(f"sqlite:///{root / 'mlflow.db'}", root, workers=1, app_name="basic-auth", env=env)
+    srv = MlflowServer(migrated_mlflow(root / "mlflow.db"), root, workers=1, app_name="basic-auth", env=env)
     try:
-        yield srv.start(timeout=600)  # first start migrates two SQLite stores; slow on a loaded machine
+        yield srv.start(timeout=600)  # first start migrates the user store; slow on a loaded machine
     finally:
         srv.stop()
 

@@ -1,7 +1,8 @@
 """Migrated Airflow metadata databases without paying for ``airflow db migrate`` each time.
 
-A migration costs 10-20 s here (7 s of it is the ``airflow`` CLI starting). It runs once per test
-session (per xdist worker) into a template; every stack then gets a copy:
+A migration costs 10-20 s here (7 s of it is the ``airflow`` CLI starting). The SQLite one runs once per
+test run (shared by the xdist workers, tests/support/templates.py), the PostgreSQL one once per worker, into
+a template; every stack then gets a copy:
 
 * ``migrated_sqlite(home)``: copies the template ``airflow.db`` into ``home`` (and an empty ``airflow.cfg``,
   so the components that start together do not race to write the default one). Pass ``migrated=True`` to
@@ -25,6 +26,8 @@ import threading
 import uuid
 from pathlib import Path
 
+from tests.support.templates import template
+
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
 PSQL = shutil.which("psql")
 _lock = threading.Lock()
@@ -46,10 +49,7 @@ def migrated_sqlite(home: Path) -> Path:
     global _sqlite_template
     with _lock:
         if _sqlite_template is None:
-            template_home = Path(tempfile.mkdtemp(prefix="retrain-airflow-template-"))
-            _migrate(template_home)
-            _sqlite_template = template_home / "airflow.db"
-            atexit.register(shutil.rmtree, template_home, True)
+            _sqlite_template = template("airflow-sqlite", _migrate) / "airflow.db"
     home = Path(home)
     home.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(_sqlite_template, home / "airflow.db")

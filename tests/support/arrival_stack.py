@@ -24,6 +24,7 @@ import yaml
 from retrain_demo.local_airflow import LocalAirflow
 
 from tests.support.airflow_db import migrated_postgres, migrated_sqlite
+from tests.support.mlflow_db import migrated_mlflow
 from tests.support.slack_standin import SlackStandIn, slack_connection_json
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -152,10 +153,12 @@ def arrival_stack(
                 "RETRAIN_DATA_ROOT": str(root / "data"),
                 "RETRAIN_LOCAL_STATE": str(root / "state"),
                 "RETRAIN_SLACK_OUTBOX": str(root / "state" / "slack-outbox.jsonl"),
-                "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'state' / 'mlflow.db'}",
+                "MLFLOW_TRACKING_URI": migrated_mlflow(root / "state" / "mlflow.db"),
                 "AIRFLOW_CONN_SLACK_DEFAULT": slack_connection_json(slack.base_url),
                 "RETRAIN_RETRY_DELAY_SECONDS": "1",
                 "RETRAIN_SENSOR_POLL_SECONDS": "2",
+                # DAG files and specs do not change while a stack runs: parsed at start, not again every 30 s
+                "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "3600",
                 **(env or {}),
             }
             with LocalAirflow(root, env=stack_env, database_url=url, parallelism=1, migrated=True) as airflow:

@@ -13,6 +13,8 @@ from retrain.data.landing import write_partition
 from retrain.errors import DataContractError
 from retrain_demo.data import generate_day
 
+from tests.support.mlflow_db import migrated_mlflow
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -22,7 +24,7 @@ def small_daily_model(tmp_path: Path, monkeypatch, *, first: date, days: int, wi
     days of generated data from ``first``; ``bad`` lands with a nullable feature entirely null."""
     monkeypatch.setenv("RETRAIN_DATA_ROOT", str(tmp_path / "data"))
     monkeypatch.setenv("RETRAIN_LOCAL_STATE", str(tmp_path / "state"))
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'state' / 'mlflow.db'}")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", migrated_mlflow(tmp_path / 'state' / 'mlflow.db'))
     loaded = load_spec(ROOT / "include" / "specs" / "ecommerce_dwell_time.yaml")
     spec = loaded.spec
     spec = spec.model_copy(update={

@@ -7,6 +7,7 @@ from retrain.config import load_spec
 from retrain.pipeline.data_stages import find_run_on_same_data
 
 from tests.retrain.orchestration.helpers import SPEC
+from tests.support.mlflow_db import migrated_mlflow
 
 FINGERPRINT = "f" * 64
 
@@ -15,7 +16,7 @@ FINGERPRINT = "f" * 64
 def store(tmp_path, monkeypatch):
     from mlflow import MlflowClient
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = migrated_mlflow(tmp_path / 'mlflow.db')
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     experiment = client.create_experiment("ecommerce_esmm", artifact_location=(tmp_path / "a").as_uri())
@@ -47,5 +48,5 @@ def test_other_data_a_changed_spec_or_an_unfinished_run_do_not_count(store):
 
 
 def test_no_experiment_yet(tmp_path, monkeypatch):
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'empty.db'}")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", migrated_mlflow(tmp_path / 'empty.db'))
     assert find_run_on_same_data(load_spec(SPEC), {"fingerprint": FINGERPRINT}) is None

@@ -11,12 +11,13 @@ from retrain.pipeline.scoring_stage import score_newest_partition
 from retrain_demo.data import generate_demo_data
 
 from tests.retrain.orchestration.helpers import SPEC
+from tests.support.mlflow_db import migrated_mlflow
 
 
 @pytest.fixture
 def scoring_spec(tmp_path, monkeypatch) -> LoadedSpec:
     monkeypatch.setenv("RETRAIN_DATA_ROOT", str(tmp_path / "data"))
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", migrated_mlflow(tmp_path / 'mlflow.db'))
     loaded = load_spec(SPEC)
     spec = loaded.spec.model_copy(update={"scoring": ScoringSpec(output="predictions/esmm")})
     return LoadedSpec(spec=spec, path=loaded.path, sha256=loaded.sha256)

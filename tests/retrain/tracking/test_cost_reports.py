@@ -12,6 +12,8 @@ import pytest
 from retrain.cli import main
 from retrain.errors import DataContractError, StaleDataError
 
+from tests.support.mlflow_db import migrated_mlflow
+
 DAY1, DAY2 = datetime(2026, 3, 1, 3, tzinfo=UTC), datetime(2026, 3, 2, 3, tzinfo=UTC)
 
 
@@ -19,7 +21,7 @@ DAY1, DAY2 = datetime(2026, 3, 1, 3, tzinfo=UTC), datetime(2026, 3, 2, 3, tzinfo
 def store(tmp_path, monkeypatch):
     from mlflow import MlflowClient
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = migrated_mlflow(tmp_path / 'mlflow.db')
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("RETRAIN_LOCAL_STATE", str(tmp_path / "state"))
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)

@@ -14,6 +14,8 @@ from retrain.contracts import RunInfo
 from retrain.errors import DeterministicFailure, OverBudgetError
 from retrain.training.usage import PriceTable, QueuePrice, Usage
 
+from tests.support.mlflow_db import migrated_mlflow
+
 SPEC = Path(__file__).resolve().parents[3] / "include" / "specs" / "ecommerce_dwell_time.yaml"
 END = date(2026, 3, 7)
 AS_OF = datetime(2026, 3, 8, tzinfo=UTC)
@@ -28,7 +30,7 @@ def env(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("RETRAIN_DATA_ROOT", str(root / "data"))
         mp.setenv("RETRAIN_LOCAL_STATE", str(root / "state"))
-        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+        mp.setenv("MLFLOW_TRACKING_URI", migrated_mlflow(root / 'mlflow.db'))
         mp.setenv("RETRAIN_PRICES", PRICES)
         generate_demo_data(root / "data", END, days=2, rows_per_day=1200)
         yield root

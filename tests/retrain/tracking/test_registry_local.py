@@ -9,12 +9,14 @@ import pytest
 from retrain.tracking import registry
 from retrain.tracking.lineage import file_sha256
 
+from tests.support.mlflow_db import migrated_mlflow
+
 
 @pytest.fixture
 def client(tmp_path, monkeypatch):
     import mlflow
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = migrated_mlflow(tmp_path / 'mlflow.db')
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)

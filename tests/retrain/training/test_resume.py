@@ -17,6 +17,8 @@ from retrain.models.base import HeadConfig, ModelConfig, build_model
 from retrain.training import checkpoints
 from retrain.training.trainer import TrainingData, fit, set_seed
 
+from tests.support.mlflow_db import migrated_mlflow
+
 HEADS = [HeadConfig("y", "binary")]
 
 
@@ -86,7 +88,7 @@ def _child(tmp: Path, state: str, airflow_run_id: str, kill_after: int | None = 
         **os.environ,
         "RETRAIN_LOCAL_STATE": str(tmp / state),
         "RETRAIN_DATA_ROOT": str(tmp / "data"),
-        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp / state / 'mlflow.db'}",
+        "MLFLOW_TRACKING_URI": migrated_mlflow(tmp / state / "mlflow.db"),
         "PYTHONHASHSEED": "0",
     }
     env.pop("RETRAIN_CHECKPOINT_DIR", None)

@@ -11,6 +11,8 @@ from retrain.config import SegmentsSpec, load_spec
 from retrain.contracts import RunInfo
 from retrain.pipeline import segment_stage
 
+from tests.support.mlflow_db import migrated_mlflow
+
 SPEC = Path(__file__).resolve().parents[3] / "include" / "specs" / "ecommerce_dwell_time.yaml"
 
 
@@ -53,7 +55,7 @@ def _store_with_data(tmp_path, monkeypatch):
     from retrain_demo.data import generate_demo_data
 
     monkeypatch.setenv("RETRAIN_DATA_ROOT", str(tmp_path / "data"))
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = migrated_mlflow(tmp_path / 'mlflow.db')
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("RETRAIN_LOCAL_STATE", str(tmp_path / "state"))
     generate_demo_data(tmp_path / "data", date(2026, 3, 7), days=2, rows_per_day=1500)

@@ -16,6 +16,8 @@ from retrain.errors import DataContractError
 from retrain.pipeline.data_stages import validate_data
 from retrain_demo.data import generate_day
 
+from tests.support.mlflow_db import migrated_mlflow
+
 ROOT = Path(__file__).resolve().parents[3]
 NEW = date(2026, 11, 21)
 DAYS = [NEW - timedelta(days=i) for i in (3, 2, 1)]
@@ -32,7 +34,7 @@ def setup(tmp_path, monkeypatch):
 
     monkeypatch.setenv("RETRAIN_DATA_ROOT", str(tmp_path / "data"))
     monkeypatch.setenv("RETRAIN_LOCAL_STATE", str(tmp_path / "state"))
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'state' / 'mlflow.db'}")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", migrated_mlflow(tmp_path / 'state' / 'mlflow.db'))
     loaded = load_spec(ROOT / "include" / "specs" / "ecommerce_esmm.yaml")
     dataset = tmp_path / "data" / loaded.spec.data.location
     folders = [write_partition(generate_day(day, ROWS), dataset, day) for day in DAYS]
