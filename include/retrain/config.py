@@ -12,13 +12,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from retrain.errors import SpecError
 from retrain.training.metrics import METRICS
+
+if TYPE_CHECKING:
+    from retrain.settings import Settings
 
 HeadKind = Literal["binary", "regression"]
 
@@ -480,7 +483,7 @@ def load_spec(path: str | Path) -> LoadedSpec:
         if _same(_from_cache(spec_json), spec):  # cached only when the JSON gives back this very spec
             spec_cache.put(settings.spec_cache, key, spec.dag_id, spec_json)
     try:
-        _check_paths(spec, path)
+        _check_paths(spec, path, settings)
     except SpecError as err:  # keep the name it meant to have, so a clash with another file can be named
         err.declared_name = spec.name
         raise
@@ -544,12 +547,10 @@ def _too_many_nodes(node: object, limit: int) -> bool:
     return False
 
 
-def _check_paths(spec: ModelSpec, path: Path) -> None:
+def _check_paths(spec: ModelSpec, path: Path, settings: Settings) -> None:
     """The data location and the suite must lie inside their roots, and the suite must exist (at load, not at run)."""
     from retrain.errors import PathNotAllowedError
-    from retrain.settings import get_settings
 
-    settings = get_settings()
     try:
         settings.resolve_data_path(spec.data.location)
     except PathNotAllowedError as exc:
