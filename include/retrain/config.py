@@ -593,8 +593,9 @@ def _load_or_broken(path: Path) -> LoadedSpec | BrokenSpec:
 
 
 def _rivals(found: list[LoadedSpec | BrokenSpec], others: list[Path]) -> list[LoadedSpec | BrokenSpec]:
-    """The files among ``others`` that claim a DAG id one of ``found`` claims or means. A file whose bytes are
-    cached is known by its cached claim without loading it; any other is loaded (and so cached, when valid)."""
+    """The files among ``others`` that claim a DAG id one of ``found`` claims or means. Only those are loaded:
+    the others are ruled out by their cached claim, or else by the ids they could claim (their model name as
+    read from YAML, or their file name as a placeholder), so a first parse does not validate every file."""
     from retrain import spec_cache
     from retrain.settings import get_settings
 
@@ -604,14 +605,27 @@ def _rivals(found: list[LoadedSpec | BrokenSpec], others: list[Path]) -> list[Lo
     rivals = []
     for path in others:
         try:
-            claim = cached.get(spec_cache.entry_key(hashlib.sha256(path.read_bytes()).hexdigest()))
+            raw_bytes = path.read_bytes()
         except OSError:
-            claim = None
-        if claim is None or claim in wanted:
+            raw_bytes = b""
+        claim = cached.get(spec_cache.entry_key(hashlib.sha256(raw_bytes).hexdigest()))
+        possible = {BrokenSpec(path, SpecError("", path=str(path))).dag_id}
+        possible |= {claim} if claim else _named_in(raw_bytes)
+        if possible & wanted:
             item = _load_or_broken(path)
             if _claimed_dag_id(item) in wanted:
                 rivals.append(item)
     return rivals
+
+
+def _named_in(raw_bytes: bytes) -> set[str]:
+    """The DAG id a spec's bytes name, without validating them (empty when they name none)."""
+    try:
+        raw = yaml.load(raw_bytes, Loader=_YAML_LOADER)
+    except yaml.YAMLError:
+        return set()
+    name = raw.get("name") if isinstance(raw, dict) else None
+    return {f"retrain_{name}"} if isinstance(name, str) else set()
 
 
 def _claimed_dag_id(item: LoadedSpec | BrokenSpec) -> str:

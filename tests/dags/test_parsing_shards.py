@@ -161,3 +161,19 @@ def test_writing_fewer_shards_removes_the_extra_files(dags):
         "retrain_models.py", "retrain_models_shard_1.py", "retrain_models_shard_2.py"]
     write_shard_files(dags, 2)
     assert sorted(p.name for p in dags.glob("*.py")) == ["retrain_models.py", "retrain_models_shard_1.py"]
+
+
+def test_a_first_parse_validates_only_its_shard_and_the_rivals_of_its_specs(specs, dags, monkeypatch):
+    """With nothing cached yet, a shard file does not validate every spec of the folder (at 10,000 specs that
+    alone would pass dagbag_import_timeout): the others are ruled out by the name their YAML gives."""
+    from retrain import config
+    from retrain.orchestration.dag_factory import build_all
+    from retrain.orchestration.parsing import shard_of
+
+    validated = []
+    original = config._validate
+    monkeypatch.setattr(config, "_validate", lambda raw, path: validated.append(path.name) or original(raw, path))
+    build_all(dag_file=_shard_file(dags, COPY_SHARD))
+    mine = {p.name for p in specs.glob("*.yaml") if shard_of(p, SHARDS) == COPY_SHARD}
+    # twin.yaml (the model its copy in this shard names) is loaded too, from the cache: the copy has its bytes
+    assert set(validated) == mine and len(mine) < len(list(specs.glob("*.yaml"))) / 2
