@@ -438,10 +438,12 @@ class BrokenSpec:
 
     @property
     def dag_id(self) -> str:
-        if self.placeholder_id:
-            return self.placeholder_id
-        stem = re.sub(r"[^a-z0-9_]", "_", self.path.stem.lower())
-        return f"retrain_{stem}"
+        return self.placeholder_id or file_dag_id(self.path)
+
+
+def file_dag_id(path: Path) -> str:
+    """The DAG id a spec file gets from its name when it cannot name its model."""
+    return "retrain_" + re.sub(r"[^a-z0-9_]", "_", path.stem.lower())
 
 
 # libyaml's safe loader when PyYAML was built with it: the same documents, 8x faster than the pure-Python
@@ -609,7 +611,7 @@ def _rivals(found: list[LoadedSpec | BrokenSpec], others: list[Path]) -> list[Lo
         except OSError:
             raw_bytes = b""
         claim = cached.get(spec_cache.entry_key(hashlib.sha256(raw_bytes).hexdigest()))
-        possible = {BrokenSpec(path, SpecError("", path=str(path))).dag_id}
+        possible = {file_dag_id(path)}
         possible |= {claim} if claim else _named_in(raw_bytes)
         if possible & wanted:
             item = _load_or_broken(path)
