@@ -8,9 +8,11 @@ run to take a few minutes on two cores; ``BENCH_SCALE`` (default 1.0) scales the
     python -m bench loader                # only those whose name contains "loader"
     python -m bench loader validation     # several names
     python -m bench segments_scheduler    # opt-in: a real Airflow (scheduler, LocalExecutor, ...), minutes
+    python -m bench specs_scheduler       # opt-in: many spec DAGs triggered together on a real Airflow, minutes
 
 Names: loader_vs_per_row, loader_vs_memcpy, batching_vs_memcpy, loader_vs_pyarrow, trainer_vs_hand_loop, trainer_checkpoints,
-mlflow_on_vs_off, accounting_overhead, tuning_trial_overhead, segments, validation, parsing, and (opt-in) segments_scheduler. An opt-in benchmark runs only when
+mlflow_on_vs_off, accounting_overhead, tuning_trial_overhead, segments, validation, parsing, and (opt-in) segments_scheduler,
+specs_scheduler. An opt-in benchmark runs only when
 an argument matches it and no default benchmark (``segments`` runs the in-process one, not the scheduler one).
 """
 
@@ -64,6 +66,12 @@ def _segments_scheduler(files: list[Path], tmp: Path) -> list[Result]:
     return segments_scheduler.run(tmp)
 
 
+def _specs_scheduler(files: list[Path], tmp: Path) -> list[Result]:
+    from bench import specs_scheduler
+
+    return specs_scheduler.run(tmp)
+
+
 def _parsing(files: list[Path], tmp: Path) -> list[Result]:
     from bench import parsing
 
@@ -87,6 +95,7 @@ def benchmarks() -> list[tuple[str, Callable[[list[Path], Path], Result | list[R
         ("validation", _validation, False),
         ("parsing", _parsing, False),
         ("segments_scheduler", _segments_scheduler, True),
+        ("specs_scheduler", _specs_scheduler, True),
     ]
 
 

@@ -42,17 +42,7 @@ def run(tmp: Path) -> list[Result]:
     (root / "specs" / "bench_segments.yaml").write_text(yaml.safe_dump(spec))
     models = segments.SEGMENTS
     parallelism = int(os.environ.get("BENCH_PARALLELISM", "2"))
-    env = {
-        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-        "RETRAIN_SPECS_DIR": str(root / "specs"),
-        "RETRAIN_DATA_ROOT": str(root / "data"),
-        "RETRAIN_LOCAL_STATE": str(root / "state"),
-        "RETRAIN_SLACK_OUTBOX": str(root / "state" / "slack-outbox.jsonl"),
-        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'state' / 'mlflow.db'}",
-        "RETRAIN_SEGMENT_PARALLELISM": str(parallelism),
-    }
+    env = {**airflow_env(root), "RETRAIN_SEGMENT_PARALLELISM": str(parallelism)}
     with LocalAirflow(root, env=env, parallelism=parallelism) as airflow:
         dag_id = "retrain_bench_segments"
         airflow.wait_for_dag(dag_id, timeout=300)
@@ -87,6 +77,20 @@ def run(tmp: Path) -> list[Result]:
                    note=f"run {ended['state']} in {seconds:.0f}s from trigger to run end; {len(chunks)} mapped "
                         f"chunks on {parallelism} slots; outcomes {outcomes}; {phases}; "
                         "only promoted+rejected segments counted; baseline = the goal")]
+
+
+def airflow_env(root: Path) -> dict[str, str]:
+    """The project's DAGs and plugins on specs, data and state under ``root``; new DAGs start unpaused."""
+    return {
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "RETRAIN_SPECS_DIR": str(root / "specs"),
+        "RETRAIN_DATA_ROOT": str(root / "data"),
+        "RETRAIN_LOCAL_STATE": str(root / "state"),
+        "RETRAIN_SLACK_OUTBOX": str(root / "state" / "slack-outbox.jsonl"),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'state' / 'mlflow.db'}",
+    }
 
 
 def _outcomes(tracking_uri: str, run_id: str) -> dict[str, int]:

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Lowest first. A module belongs to the longest prefix that names it; it may import its own layer or lower.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("core", (
-        "retrain", "retrain.errors", "retrain.settings", "retrain.config", "retrain.assets", "retrain.links",
+        "retrain", "retrain.errors", "retrain.settings", "retrain.config", "retrain.spec_cache", "retrain.assets", "retrain.links",
         "retrain.contracts", "retrain.data", "retrain.models", "retrain.training", "retrain.tracking.gate",
         "retrain.tracking.tags", "retrain.validation.checks",
     )),

@@ -6,6 +6,7 @@
     retrain reproduce <mlflow-run-id>                    train again from a run's manifest, compare metrics
     retrain costs [--since DATE] [--model NAME]          cost and GPU-hours per model and day, share rejected
     retrain leaderboard <model> [--metric HEAD.METRIC]   gated runs ranked by the gate's metric, with cost
+    retrain dag-shards [--shards N] [--dags-dir DIR]     split the model DAGs over N DAG files
 
 They talk to the MLflow store named by MLFLOW_TRACKING_URI (the embedded default without it).
 """
@@ -127,6 +128,20 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dag_shards(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from retrain.orchestration.parsing import write_shard_files
+    from retrain.settings import get_settings
+
+    settings = get_settings()
+    shards = args.shards or settings.parse_shards
+    written = write_shard_files(Path(args.dags_dir or settings.project_root / "dags"), shards)
+    print(f"{shards} shard(s): retrain_models.py and {len(written)} copies; set RETRAIN_PARSE_SHARDS={shards} "
+          "for the dag-processor and the workers")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="retrain", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -161,6 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--no-plot", action="store_true", help="do not log the metric-against-cost plot to MLflow")
     p.set_defaults(func=cmd_leaderboard)
+    p = sub.add_parser("dag-shards", help="write the DAG files the model specs are split over")
+    p.add_argument("--shards", type=int, help="how many files (default: RETRAIN_PARSE_SHARDS)")
+    p.add_argument("--dags-dir", help="the DAG folder (default: the project's dags/)")
+    p.set_defaults(func=cmd_dag_shards)
     return parser
 
 

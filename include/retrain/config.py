@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from retrain.errors import SpecError
 from retrain.training.metrics import METRICS
+
+if TYPE_CHECKING:
+    from retrain.settings import Settings
 
 HeadKind = Literal["binary", "regression"]
 
@@ -110,7 +113,7 @@ class FreshnessRule(_Strict):
     max_age_hours: float = Field(gt=0, description="newest partition may be at most this old")
     min_rows: int = Field(ge=1, description="the newest partition must hold at least this many rows")
     wait_minutes: float = Field(
-        default=60, ge=0,
+        default=60.0, ge=0,
         description="how long check_freshness waits (deferred, on the triggerer) for late data; then stale",
     )
 
@@ -237,7 +240,7 @@ class TuningSpec(_Strict):
 
     cron: str = Field(default="0 4 * * 0", description="the tuning DAG's own schedule (weekly by default)")
     trials: int = Field(default=20, ge=1, le=1000)
-    timeout_minutes: float = Field(default=60, gt=0, description="time budget for all trials together")
+    timeout_minutes: float = Field(default=60.0, gt=0, description="time budget for all trials together")
     metric: str = Field(
         default="holdout_loss", description="'holdout_loss' or '<head>.<metric>' on the tuning validation rows"
     )
@@ -313,7 +316,7 @@ class GateSpec(_Strict):
         "candidate passed but within a no-regression margin or without a significant improvement",
     )
     approval_timeout_hours: float = Field(
-        default=24, gt=0, description="an unanswered approval request is rejected after this long"
+        default=24.0, gt=0, description="an unanswered approval request is rejected after this long"
     )
 
 
@@ -435,10 +438,12 @@ class BrokenSpec:
 
     @property
     def dag_id(self) -> str:
-        if self.placeholder_id:
-            return self.placeholder_id
-        stem = re.sub(r"[^a-z0-9_]", "_", self.path.stem.lower())
-        return f"retrain_{stem}"
+        return self.placeholder_id or file_dag_id(self.path)
+
+
+def file_dag_id(path: Path) -> str:
+    """The DAG id a spec file gets from its name when it cannot name its model."""
+    return "retrain_" + re.sub(r"[^a-z0-9_]", "_", path.stem.lower())
 
 
 # libyaml's safe loader when PyYAML was built with it: the same documents, 8x faster than the pure-Python
@@ -457,7 +462,11 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
 
 
 def load_spec(path: str | Path) -> LoadedSpec:
-    """Read and validate one spec file. Raises SpecError naming the file and the offending field."""
+    """Read and validate one spec file. Raises SpecError naming the file and the offending field.
+    A file whose bytes were validated before by the same code comes from the cache (retrain.spec_cache)."""
+    from retrain import spec_cache
+    from retrain.settings import get_settings
+
     path = Path(path)
     try:
         size = path.stat().st_size
@@ -466,6 +475,41 @@ def load_spec(path: str | Path) -> LoadedSpec:
         raw_bytes = path.read_bytes()
     except OSError as exc:
         raise SpecError(f"{path}: cannot read spec file: {exc.strerror}", path=str(path)) from None
+    settings = get_settings()
+    sha256 = hashlib.sha256(raw_bytes).hexdigest()
+    key = spec_cache.entry_key(sha256)
+    spec = _from_cache(spec_cache.get(settings.spec_cache, key))
+    if spec is None:
+        spec = _validate(raw_bytes, path)
+        spec_json = spec.model_dump_json()
+        if _same(_from_cache(spec_json), spec):  # cached only when the JSON gives back this very spec
+            spec_cache.put(settings.spec_cache, key, spec.dag_id, spec_json)
+    try:
+        _check_paths(spec, path, settings)
+    except SpecError as err:  # keep the name it meant to have, so a clash with another file can be named
+        err.declared_name = spec.name
+        raise
+    return LoadedSpec(spec=spec, path=path, sha256=sha256)
+
+
+def _from_cache(spec_json: str | None) -> ModelSpec | None:
+    if spec_json is None:
+        return None
+    try:
+        return ModelSpec.model_validate_json(spec_json)
+    except ValidationError:  # written by other code: validate the file instead
+        return None
+
+
+def _same(restored: ModelSpec | None, spec: ModelSpec) -> bool:
+    """Equal, and equal in JSON too (60 and 60.0 are equal in Python, not in a hash of the spec)."""
+    import json
+
+    return restored == spec and json.dumps(restored.model_dump()) == json.dumps(spec.model_dump())
+
+
+def _validate(raw_bytes: bytes, path: Path) -> ModelSpec:
+    """YAML and the pydantic model: everything about a spec that depends only on the file's bytes."""
     try:
         raw = yaml.load(raw_bytes, Loader=_YAML_LOADER)  # a safe loader: tags such as !!python/object are refused
     except yaml.YAMLError as exc:
@@ -475,15 +519,7 @@ def load_spec(path: str | Path) -> LoadedSpec:
     if _too_many_nodes(raw, MAX_SPEC_NODES):
         raise SpecError(f"{path}: spec expands to more than {MAX_SPEC_NODES} values (YAML aliases?)", path=str(path))
     try:
-        return _validate(raw, raw_bytes, path)
-    except SpecError as err:  # keep the name it meant to have, so a clash with another file can be named
-        err.declared_name = raw.get("name") if isinstance(raw.get("name"), str) else None
-        raise
-
-
-def _validate(raw: dict, raw_bytes: bytes, path: Path) -> LoadedSpec:
-    try:
-        spec = ModelSpec.model_validate(raw)
+        return ModelSpec.model_validate(raw)
     except ValidationError as exc:
         problems = []
         fields = []
@@ -491,9 +527,9 @@ def _validate(raw: dict, raw_bytes: bytes, path: Path) -> LoadedSpec:
             field = _field_path(err["loc"])
             fields.append(field)
             problems.append(f"field '{field}': {err['msg']}")
-        raise SpecError(f"{path}: invalid spec: " + "; ".join(problems), path=str(path), fields=fields) from None
-    _check_paths(spec, path)
-    return LoadedSpec(spec=spec, path=path, sha256=hashlib.sha256(raw_bytes).hexdigest())
+        error = SpecError(f"{path}: invalid spec: " + "; ".join(problems), path=str(path), fields=fields)
+        error.declared_name = raw.get("name") if isinstance(raw.get("name"), str) else None
+        raise error from None
 
 
 def _too_many_nodes(node: object, limit: int) -> bool:
@@ -513,12 +549,10 @@ def _too_many_nodes(node: object, limit: int) -> bool:
     return False
 
 
-def _check_paths(spec: ModelSpec, path: Path) -> None:
+def _check_paths(spec: ModelSpec, path: Path, settings: Settings) -> None:
     """The data location and the suite must lie inside their roots, and the suite must exist (at load, not at run)."""
     from retrain.errors import PathNotAllowedError
-    from retrain.settings import get_settings
 
-    settings = get_settings()
     try:
         settings.resolve_data_path(spec.data.location)
     except PathNotAllowedError as exc:
@@ -538,16 +572,62 @@ def iter_spec_files(specs_dir: str | Path) -> Iterator[Path]:
     yield from sorted(p for p in Path(specs_dir).glob("*.y*ml") if p.suffix in {".yaml", ".yml"})
 
 
-def discover_specs(specs_dir: str | Path) -> list[LoadedSpec | BrokenSpec]:
-    """Load every spec in a folder. A broken file becomes a BrokenSpec; the others still load.
-    Files that claim the same DAG id are settled by ``settle_dag_id_clashes``."""
-    found: list[LoadedSpec | BrokenSpec] = []
-    for path in iter_spec_files(specs_dir):
+def discover_specs(specs_dir: str | Path, keep: Callable[[Path], bool] | None = None) -> list[LoadedSpec | BrokenSpec]:
+    """Load every spec in a folder (or only the files ``keep`` selects). A broken file becomes a BrokenSpec;
+    the others still load. Files that claim the same DAG id are settled by ``settle_dag_id_clashes``, across
+    the whole folder: other files are consulted (by their cached claim) only to settle the kept ones' clashes."""
+    paths = list(iter_spec_files(specs_dir))
+    kept = [p for p in paths if keep is None or keep(p)]
+    found = [_load_or_broken(p) for p in kept]
+    if keep is not None:
+        found += _rivals(found, [p for p in paths if not keep(p)])
+        found.sort(key=lambda item: item.path)  # the same order as a full discovery: the same keeper
+    settled = settle_dag_id_clashes(found)
+    kept_set = set(kept)
+    return settled if keep is None else [item for item in settled if item.path in kept_set]
+
+
+def _load_or_broken(path: Path) -> LoadedSpec | BrokenSpec:
+    try:
+        return load_spec(path)
+    except SpecError as err:
+        return BrokenSpec(path=path, error=err, declared_name=getattr(err, "declared_name", None))
+
+
+def _rivals(found: list[LoadedSpec | BrokenSpec], others: list[Path]) -> list[LoadedSpec | BrokenSpec]:
+    """The files among ``others`` that claim a DAG id one of ``found`` claims or means. Only those are loaded:
+    the others are ruled out by their cached claim, or else by the ids they could claim (their model name as
+    read from YAML, or their file name as a placeholder), so a first parse does not validate every file."""
+    from retrain import spec_cache
+    from retrain.settings import get_settings
+
+    wanted = {_claimed_dag_id(item) for item in found}
+    wanted |= {f"retrain_{i.declared_name}" for i in found if isinstance(i, BrokenSpec) and i.declared_name}
+    cached = spec_cache.claims(get_settings().spec_cache)
+    rivals = []
+    for path in others:
         try:
-            found.append(load_spec(path))
-        except SpecError as err:
-            found.append(BrokenSpec(path=path, error=err, declared_name=getattr(err, "declared_name", None)))
-    return settle_dag_id_clashes(found)
+            raw_bytes = path.read_bytes()
+        except OSError:
+            raw_bytes = b""
+        claim = cached.get(spec_cache.entry_key(hashlib.sha256(raw_bytes).hexdigest()))
+        possible = {file_dag_id(path)}
+        possible |= {claim} if claim else _named_in(raw_bytes)
+        if possible & wanted:
+            item = _load_or_broken(path)
+            if _claimed_dag_id(item) in wanted:
+                rivals.append(item)
+    return rivals
+
+
+def _named_in(raw_bytes: bytes) -> set[str]:
+    """The DAG id a spec's bytes name, without validating them (empty when they name none)."""
+    try:
+        raw = yaml.load(raw_bytes, Loader=_YAML_LOADER)
+    except yaml.YAMLError:
+        return set()
+    name = raw.get("name") if isinstance(raw, dict) else None
+    return {f"retrain_{name}"} if isinstance(name, str) else set()
 
 
 def _claimed_dag_id(item: LoadedSpec | BrokenSpec) -> str:

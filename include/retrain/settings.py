@@ -48,6 +48,8 @@ class Settings:
     extra_data_roots: tuple[Path, ...] = ()
     extra_suite_roots: tuple[Path, ...] = ()
     prices: PriceTable = field(default_factory=PriceTable)  # RETRAIN_PRICES, see retrain.training.usage
+    spec_cache: Path | None = None  # validated specs by content (retrain.spec_cache); RETRAIN_SPEC_CACHE=off: none
+    parse_shards: int = 1  # DAG files the model specs are split over (retrain.orchestration.parsing)
 
     @property
     def suites_root(self) -> Path:
@@ -115,7 +117,15 @@ def get_settings() -> Settings:
         extra_data_roots=_paths(os.environ.get("RETRAIN_EXTRA_DATA_ROOTS")),
         extra_suite_roots=_paths(os.environ.get("RETRAIN_EXTRA_SUITE_ROOTS")),
         prices=PriceTable.parse(os.environ.get("RETRAIN_PRICES")),
+        spec_cache=_spec_cache(os.environ.get("RETRAIN_SPEC_CACHE"), local_state),
+        parse_shards=max(1, int(os.environ.get("RETRAIN_PARSE_SHARDS", "1"))),
     )
+
+
+def _spec_cache(value: str | None, local_state: Path) -> Path | None:
+    if value and value.strip().lower() in ("off", "0", "false", "no"):
+        return None
+    return Path(value) if value else local_state / "spec-cache.sqlite"
 
 
 def _path(value: str | None) -> Path | None:

@@ -11,7 +11,7 @@ DEFAULT = [name for name, opt_in in NAMES if not opt_in]
 def test_no_argument_runs_every_default_benchmark_and_no_opt_in_one():
     assert select([], NAMES) == DEFAULT
     assert "validation" in DEFAULT and "segments" in DEFAULT
-    assert "segments_scheduler" not in DEFAULT
+    assert "segments_scheduler" not in DEFAULT and "specs_scheduler" not in DEFAULT
 
 
 def test_a_name_runs_the_benchmarks_it_is_part_of():
@@ -25,7 +25,8 @@ def test_segments_runs_the_in_process_benchmark_only():
 
 def test_the_opt_in_benchmark_runs_when_named():
     assert select(["segments_scheduler"], NAMES) == ["segments_scheduler"]
-    assert select(["scheduler"], NAMES) == ["segments_scheduler"]
+    assert select(["specs_scheduler"], NAMES) == ["specs_scheduler"]
+    assert select(["scheduler"], NAMES) == ["segments_scheduler", "specs_scheduler"]
 
 
 def test_several_names_in_run_order():

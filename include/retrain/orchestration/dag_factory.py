@@ -14,7 +14,7 @@ from pathlib import Path
 from retrain.config import BrokenSpec, LoadedSpec
 from retrain.contracts import Decision, Evaluation, Outcome, TrainedCandidate
 from retrain.orchestration.dag_parts import _failure_callback, _run_info, data_tasks, model_dag_kwargs
-from retrain.orchestration.parsing import specs_to_build
+from retrain.orchestration.parsing import shard_filter, specs_to_build
 from retrain.orchestration.resources import train_task_kwargs
 from retrain.orchestration.retries import default_task_args, task_doc
 from retrain.orchestration.run_params import dag_params
@@ -178,11 +178,13 @@ def build_broken_spec_dag(broken: BrokenSpec):
     return dag
 
 
-def build_all(specs_dir: str | Path | None = None) -> dict:
-    """Every spec's DAG by id. A broken spec yields its placeholder; the other DAGs load regardless."""
+def build_all(specs_dir: str | Path | None = None, dag_file: str | Path | None = None) -> dict:
+    """Every spec's DAG by id (of ``dag_file``'s shard when the specs are sharded). A broken spec yields its
+    placeholder; the other DAGs load regardless."""
     dags = {}
+    settings = get_settings()
     # A task process gets only its own DAG's spec (orchestration/parsing.py), the dag-processor every spec.
-    for item in specs_to_build(specs_dir or get_settings().specs_dir):
+    for item in specs_to_build(specs_dir or settings.specs_dir, keep=shard_filter(dag_file, settings.parse_shards)):
         if isinstance(item, BrokenSpec):
             log.error("model spec %s is invalid, its DAG only reports the error: %s", item.path, item.error)
             dags[item.dag_id] = build_broken_spec_dag(item)
