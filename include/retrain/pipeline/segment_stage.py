@@ -120,7 +120,7 @@ def train_chunk(loaded: LoadedSpec, snapshot_dict: dict, segments: list[str], ru
     spec, settings = loaded.spec, get_settings()
     snapshot = DataSnapshot.from_dict(snapshot_dict)
     client = mlflow_store.connect(settings)
-    exp_id = mlflow_store.experiment_id(client, settings, f"{spec.name}__segments")
+    exp_id = mlflow_store.experiment_id(client, settings, mlflow_store.segments_experiment(spec.name))
     done = _finished_segments(client, exp_id, run)
     manifest = build_manifest(loaded, snapshot, run, settings, resolve_device(spec.training.device, spec.resources.gpu))
     table = _read(spec, snapshot)
@@ -192,7 +192,9 @@ def _train_segment(client, exp_id: str, loaded: LoadedSpec, snapshot: DataSnapsh
     partitions = [Path(p).name for p in snapshot.partitions]
     train_table, holdout_table = split.split(rows, rule, partitions)
     name = registered_name(spec, segment)
-    segment_loaded = dataclasses.replace(loaded, spec=spec.model_copy(update={"name": name}))
+    # the segment's own spec: its registered name, and its one value (shadow mode scores that segment's rows)
+    segment_loaded = dataclasses.replace(loaded, spec=spec.model_copy(update={
+        "name": name, "segments": spec.segments.model_copy(update={"values": [segment]})}))
     run_tags = {**run.tags(), **manifest_tags(manifest), tags.MODEL: spec.name, SEGMENT_TAG: segment,
                 "retrain.registered_model": name, split.RULE_TAG: rule.to_tag(), costs.RUN_KIND: "train"}
     run_id = client.create_run(exp_id, run_name=f"{name} {run.as_of:%Y-%m-%d}", tags=run_tags).info.run_id

@@ -21,6 +21,11 @@ log = logging.getLogger(__name__)
 
 CHAMPION = "champion"
 PREVIOUS_CHAMPION = "previous-champion"
+SEGMENTS_SUFFIX = "__segments"  # the experiment of a segment spec's models: <model>__segments
+
+
+def segments_experiment(model: str) -> str:
+    return f"{model}{SEGMENTS_SUFFIX}"
 
 
 def connect(settings: Settings) -> MlflowClient:
