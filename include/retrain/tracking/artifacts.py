@@ -89,7 +89,7 @@ def check_mlmodel(path: Path, what: str) -> dict:
     """The flavour must be this package's loader with no code shipped; anything else could run code."""
     import yaml
 
-    meta = yaml.safe_load(path.read_text()) or {}
+    meta = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}  # libyaml: ~10x
     flavors = meta.get("flavors") or {}
     pyfunc = flavors.get("python_function") or {}
     problems = []
@@ -176,12 +176,15 @@ def load_verified_model(model_uri: str, client: MlflowClient | None = None):
     return load_verified(client, name, version)
 
 
+def is_verified_copy(model_root: Path) -> bool:
+    """``model_root`` is the private copy ``load_verified`` checked a moment ago in this process."""
+    return _verified_copy.get() == str(Path(model_root).resolve())
+
+
 def verify_loaded_copy(model_root: Path, run_id: str | None) -> None:
     """For a plain ``mlflow.pyfunc.load_model``: check the local copy against its run's recorded digests."""
     import mlflow
 
-    if _verified_copy.get() == str(Path(model_root).resolve()):
-        return
     if not run_id:
         raise ArtifactIntegrityError(f"{model_root}: MLmodel names no run, so its digests cannot be checked")
     tags = mlflow.MlflowClient().get_run(run_id).data.tags
