@@ -91,21 +91,21 @@ def evaluate(loaded: LoadedSpec, snapshot_dict: dict, trained: dict, *, holdout=
                     head.kind, metric, labels[head.name], candidate_pred[head.name], champion_pred[head.name],
                     spec.gate.bootstrap_samples, spec.gate.confidence, seed=spec.training.seed,
                 )
-    with mlflow.start_run(run_id=trained["run_id"]):
-        mlflow.log_metrics({f"{h}.{m}": v for h, ms in candidate.items() for m, v in ms.items()})
-        if unusable:
-            mlflow.set_tag("retrain.champion_unusable", unusable[:4500])
-        if champion_scores:
-            mlflow.log_metrics({f"champion.{h}.{m}": v for h, ms in champion_scores.items() for m, v in ms.items()})
-            mlflow.set_tag("retrain.compared_with_champion_version", str(champion.version))
-        if significance:
-            mlflow.log_dict(significance, "gate/bootstrap.json")
-        if slices:
-            mlflow.log_dict(slices, "evaluation/slices.json")
-        mlflow.log_param("holdout_rows", holdout.num_rows)
-        mlflow.log_metric("gate.champion_seen_holdout_rows", seen.rows)
-        mlflow.set_tag("retrain.challenger_version", challenger)
-        if plots:
+    metrics = {f"{h}.{m}": v for h, ms in candidate.items() for m, v in ms.items()}
+    metrics["gate.champion_seen_holdout_rows"] = seen.rows
+    run_tags = {"retrain.challenger_version": challenger}
+    if unusable:
+        run_tags["retrain.champion_unusable"] = unusable[:4500]
+    if champion_scores:
+        metrics.update({f"champion.{h}.{m}": v for h, ms in champion_scores.items() for m, v in ms.items()})
+        run_tags["retrain.compared_with_champion_version"] = str(champion.version)
+    mlflow_store.log_batch(client, trained["run_id"], metrics, {"holdout_rows": holdout.num_rows}, run_tags)
+    if significance:
+        client.log_dict(trained["run_id"], significance, "gate/bootstrap.json")
+    if slices:
+        client.log_dict(trained["run_id"], slices, "evaluation/slices.json")
+    if plots:
+        with mlflow.start_run(run_id=trained["run_id"]):
             _log_head_plots(spec, labels, candidate_pred)
     for head, metrics in candidate.items():
         log.info("holdout %s: %s", head, ", ".join(f"{m}={v:.4f}" for m, v in metrics.items()))
@@ -182,8 +182,8 @@ def gate(loaded: LoadedSpec, evaluation: dict, trained: dict) -> dict:
         result["reasons"] = [UNUSABLE_CHAMPION_RULE.format(version=evaluation["champion_version"],
                                                            reason=evaluation["champion_unusable"]), *result["reasons"]]
     reasons = "; ".join(result["reasons"])[:4500]
-    client.set_tag(trained["run_id"], "retrain.gate_decision", verdict)
-    client.set_tag(trained["run_id"], "retrain.gate_reasons", reasons)
+    mlflow_store.log_batch(client, trained["run_id"], tags={"retrain.gate_decision": verdict,
+                                                            "retrain.gate_reasons": reasons})
     client.log_dict(trained["run_id"], result, "gate/decision.json")
     version = evaluation["challenger_version"]
     for key, value in (
@@ -215,11 +215,14 @@ def _write_model_card(loaded: LoadedSpec, trained: dict, evaluation: dict, decis
 
     client = mlflow_store.connect(get_settings())
     run_id = trained["run_id"]
-    manifest = mlflow.artifacts.load_dict(f"runs:/{run_id}/{MANIFEST_PATH}")
-    try:
-        validation = mlflow.artifacts.load_dict(f"runs:/{run_id}/validation/report.json")
-    except (MlflowException, OSError):
-        validation = None
+    # a segment model passes both in: the chunk's manifest, and no report (one contract covers all segments)
+    manifest = trained.get("manifest") or mlflow.artifacts.load_dict(f"runs:/{run_id}/{MANIFEST_PATH}")
+    validation = trained.get("validation")
+    if "validation" not in trained:
+        try:
+            validation = mlflow.artifacts.load_dict(f"runs:/{run_id}/validation/report.json")
+        except (MlflowException, OSError):
+            validation = None
     card = render_model_card(loaded.spec, evaluation["challenger_version"], manifest, evaluation, decision, validation,
                              cost_usd=trained.get("cost_usd"), hyperparameters=trained.get("hyperparameters"))
     client.log_text(run_id, card, "model_card.md")

@@ -122,7 +122,7 @@ def train_chunk(loaded: LoadedSpec, snapshot_dict: dict, segments: list[str], ru
     spec, settings = loaded.spec, get_settings()
     snapshot = DataSnapshot.from_dict(snapshot_dict)
     client = mlflow_store.connect(settings)
-    exp_id = mlflow_store.experiment_id(client, settings, f"{spec.name}__segments")
+    exp_id = mlflow_store.experiment_id(client, settings, mlflow_store.segments_experiment(spec.name))
     done = _finished_segments(client, exp_id, run)
     manifest = build_manifest(loaded, snapshot, run, settings, resolve_device(spec.training.device, spec.resources.gpu))
     table = _read(spec, snapshot)
@@ -175,39 +175,44 @@ def _finished_segments(client, exp_id: str, run: RunInfo) -> dict[str, dict]:
 def _train_segment(client, exp_id: str, loaded: LoadedSpec, snapshot: DataSnapshot, segment: str, rows, run: RunInfo,
                    manifest: dict, promote: str = "auto") -> dict:
     """One segment through the same recipe as a single model: a servable pyfunc model with its sha256, then
-    gating_stage's evaluate, gate and promote (lock, history, artifact check) or reject."""
-    import mlflow
-    from mlflow.entities import Metric
-
+    gating_stage's evaluate, gate and promote (lock, history, artifact check) or reject. Its run records
+    what it used and cost, like a single model's train run (``retrain costs``)."""
     from retrain.data import split
     from retrain.pipeline import gating_stage
     from retrain.pipeline.training_stage import _params, build_and_fit, log_servable_model
+    from retrain.tracking import costs, mlflow_store
     from retrain.tracking.lineage import MANIFEST_PATH, manifest_tags
     from retrain.training.devices import resolve_device
+    from retrain.training.usage import ResourceMeter
 
-    spec = loaded.spec
+    spec, settings = loaded.spec, get_settings()
     if rows.num_rows < 10:
         raise ValueError(f"segment {segment!r} has only {rows.num_rows} rows")
+    device = resolve_device(spec.training.device, spec.resources.gpu)
+    meter = ResourceMeter(device, queue=spec.resources.worker_queue, gpus=spec.resources.gpus)
     rule = split.rule_for(spec)
     partitions = [Path(p).name for p in snapshot.partitions]
     train_table, holdout_table = split.split(rows, rule, partitions)
-    device = resolve_device(spec.training.device, spec.resources.gpu)
     name = registered_name(spec, segment)
-    segment_loaded = dataclasses.replace(loaded, spec=spec.model_copy(update={"name": name}))
+    # the segment's own spec: its registered name, and its one value (shadow mode scores that segment's rows)
+    segment_loaded = dataclasses.replace(loaded, spec=spec.model_copy(update={
+        "name": name, "segments": spec.segments.model_copy(update={"values": [segment]})}))
     run_tags = {**run.tags(), **manifest_tags(manifest), tags.MODEL: spec.name, SEGMENT_TAG: segment,
-                "retrain.registered_model": name, split.RULE_TAG: rule.to_tag()}
-    with mlflow.start_run(experiment_id=exp_id, run_name=f"{name} {run.as_of:%Y-%m-%d}", tags=run_tags) as active:
-        run_id = active.info.run_id
-        bundle, history = build_and_fit(spec, train_table, holdout_table, device)
-        now = int(time.time() * 1000)
-        metrics = [Metric(k, v, now, r.epoch) for r in history
-                   for k, v in (("train_loss", r.train_loss), ("holdout_loss", r.holdout_loss)) if v is not None]
-        client.log_batch(run_id, metrics=metrics)
-        mlflow.log_params({**_params(spec, snapshot), "segment_rows": str(rows.num_rows)})
-        mlflow.log_dict(manifest, MANIFEST_PATH)
-        trained = {"run_id": run_id, "experiment_id": exp_id,
-                   "model_uri": log_servable_model(spec, bundle, train_table, holdout_table)}
+                "retrain.registered_model": name, split.RULE_TAG: rule.to_tag(), costs.RUN_KIND: "train"}
+    run_id = client.create_run(exp_id, run_name=f"{name} {run.as_of:%Y-%m-%d}", tags=run_tags).info.run_id
     try:
+        bundle, history = build_and_fit(spec, train_table, holdout_table, device,
+                                        on_epoch=lambda _: meter.epoch_done(train_table.num_rows))
+        client.log_dict(run_id, manifest, MANIFEST_PATH)
+        trained = {"run_id": run_id, "experiment_id": exp_id, "manifest": manifest, "validation": None,
+                   "model_uri": log_servable_model(client, run_id, exp_id, spec, bundle, train_table, holdout_table)}
+        usage = meter.usage()
+        trained["cost_usd"] = usage.cost_usd(settings.prices)
+        mlflow_store.log_batch(client, run_id, usage.metrics(settings.prices),
+                               {**_params(spec, snapshot), "segment_rows": rows.num_rows},
+                               {"retrain.worker_queue": usage.queue},
+                               series=[(k, v, r.epoch) for r in history for k, v in
+                                       (("train_loss", r.train_loss), ("holdout_loss", r.holdout_loss)) if v is not None])
         evaluation = gating_stage.evaluate(segment_loaded, snapshot.to_dict(), trained, holdout=holdout_table,
                                            plots=False)
         decision = gating_stage.gate(segment_loaded, evaluation, trained)
@@ -220,11 +225,13 @@ def _train_segment(client, exp_id: str, loaded: LoadedSpec, snapshot: DataSnapsh
                 from retrain.pipeline.approval import record_hold
 
                 result["reasons"] = [record_hold(name, evaluation["challenger_version"], run_id)]
-        outcome = {"segment": segment, "status": "promoted" if result["promoted"] else "rejected",
-                   "run_id": run_id, "version": evaluation["challenger_version"], "error": None,
+        status = "promoted" if result["promoted"] else "shadow" if result.get("shadow") else "rejected"
+        outcome = {"segment": segment, "status": status, "run_id": run_id,
+                   "version": evaluation["challenger_version"], "error": None, "cost_usd": trained["cost_usd"],
                    "reasons": [*decision["reasons"],
                                *(r for r in result.get("reasons") or [] if r not in decision["reasons"])]}
         client.set_tag(run_id, OUTCOME_TAG, json.dumps(outcome))
+        client.set_terminated(run_id, "FINISHED")
         return outcome
     except Exception:
         client.set_terminated(run_id, "FAILED")
@@ -235,7 +242,7 @@ def report(outcomes: list[list[dict]], *, digest_sent: bool = False) -> dict:
     """Sum up all chunks; raise SegmentFailures naming the failed segments (after the others are done)."""
     flat = [o for chunk_outcomes in outcomes for o in chunk_outcomes]
     summary = {status: sorted(o["segment"] for o in flat if o["status"] == status)
-               for status in ("promoted", "rejected", "failed")}
+               for status in ("promoted", "shadow", "rejected", "failed")}
     counts = {status: len(segments) for status, segments in summary.items()}
     log.info("segments: %s", counts)
     if summary["failed"]:

@@ -92,9 +92,13 @@ def review(loaded: LoadedSpec, client, snapshot: DataSnapshot, actor: str) -> di
     if not due:
         return {"version": version, **state}
     labels = [h.label for h in spec.heads]
+    segment = spec.segments.column if spec.segments is not None and spec.segments.values else None
     files = [f for f in snapshot.files if Path(f).parent.name in due]
-    table = read_table(files, columns=list(dict.fromkeys([*spec.features.columns, *labels])),
-                       partition_column=split.PARTITION_COLUMN)
+    columns = [*spec.features.columns, *labels, *([segment] if segment else [])]
+    table = read_table(files, columns=list(dict.fromkeys(columns)), partition_column=split.PARTITION_COLUMN)
+    if segment is not None:  # a segment model (segment_stage) is scored on its own segment's rows only
+        keys = pc.cast(table.column(segment), pa.string())
+        table = table.filter(pc.is_in(keys, value_set=pa.array(spec.segments.values, pa.string())))
     if spec.data.drop_unlabeled_rows:
         table = drop_unlabeled(table, labels)
     models: dict = {}  # each version downloaded and verified once

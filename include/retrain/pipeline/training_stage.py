@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import shutil
@@ -210,7 +211,7 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
             spec, train_table, holdout_table, device, on_epoch=log_epoch, checkpoint_dir=checkpoints
         )
         mlflow.log_figure(loss_curves([h.__dict__ for h in history]), "plots/loss_curves.png")
-        model_uri = log_servable_model(spec, bundle, train_table, holdout_table)
+        model_uri = log_servable_model(client, active.info.run_id, exp_id, spec, bundle, train_table, holdout_table)
         cost = costs.log_usage(client, active.info.run_id, meter.usage(), settings.prices)
         shutil.rmtree(checkpoints, ignore_errors=True)  # the model is logged; a retry reuses it as is
         log.info("logged candidate %s in MLflow run %s after %d epochs", model_uri, active.info.run_id, len(history))
@@ -223,33 +224,50 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
         return result
 
 
-def log_servable_model(spec: ModelSpec, bundle, train_table, holdout_table) -> str:
-    """Log the bundle to the active run as a pyfunc model (``mlflow.pyfunc.load_model`` serves it) with the
-    sha256 of its files, which promotion checks. Single and segment models both come through here."""
+def log_servable_model(client, run_id: str, experiment_id: str, spec: ModelSpec, bundle, train_table,
+                       holdout_table) -> str:
+    """Log the bundle to run ``run_id`` as a pyfunc model (``mlflow.pyfunc.load_model`` serves it) with the
+    sha256 of every file, which promotion and every load check. Single and segment models both come here.
+
+    MLflow's ``log_model`` is unrolled into its public parts (save, logged model, upload): it would also load
+    the model back to check the input example, copy the run's params and metric history onto the logged
+    model and re-read the installed packages, 0.3-0.5 s a model that segment models pay thousands of times
+    (docs/benchmarks.md). The digests are of the very files uploaded; every later load checks them."""
     import mlflow
+    from mlflow.entities import LoggedModelOutput, LoggedModelStatus, RunTag
+    from mlflow.models import Model
 
     from retrain.tracking import artifacts
-    from retrain.tracking.lineage import file_sha256
 
     example = holdout_table.select(bundle.feature_columns).slice(0, 5).to_pandas()
-    with tempfile.TemporaryDirectory() as tmp:
-        bundle_dir = bundle.save(Path(tmp) / "bundle")
-        bundle_digests = {p.name: file_sha256(p) for p in sorted(bundle_dir.iterdir())}
-        with artifacts.logging_bundle(bundle_digests):
-            info = mlflow.pyfunc.log_model(
-                name=MODEL_NAME_IN_RUN,
+    logged = client.create_logged_model(experiment_id, name=MODEL_NAME_IN_RUN, source_run_id=run_id)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            local = Path(tmp) / MODEL_NAME_IN_RUN
+            mlflow.pyfunc.save_model(
+                str(local),
                 loader_module=artifacts.LOADER_MODULE,  # from the installed package: the model ships no code
-                data_path=str(bundle_dir),
+                data_path=str(bundle.save(Path(tmp) / "bundle")),
                 model_config=artifacts.model_config(),
                 signature=_signature(spec, train_table),
                 input_example=example,
-                pip_requirements=_pip_requirements(),
+                pip_requirements=list(_pip_requirements()),
+                mlflow_model=Model(artifact_path=logged.artifact_location, model_uuid=logged.model_id,
+                                   run_id=run_id, model_id=logged.model_id),
             )
-    checksums = artifacts.record_logged_model(info.model_uri, bundle_digests)
-    mlflow.set_tag(tags.ARTIFACT_SHA256, json.dumps(checksums, sort_keys=True))
-    mlflow.set_tag("retrain.package_version", artifacts.package_version())
-    mlflow.set_tag(tags.MODEL_URI, info.model_uri)
-    return info.model_uri
+            checksums = artifacts.digest_tree(local)
+            artifacts.check_mlmodel(local / "MLmodel", f"the model of run {run_id}")
+            client.log_model_artifacts(logged.model_id, str(local))
+        client.log_outputs(run_id, [LoggedModelOutput(logged.model_id, step=0)])
+    except Exception:
+        client.finalize_logged_model(logged.model_id, LoggedModelStatus.FAILED)
+        raise
+    client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
+    model_uri = f"models:/{logged.model_id}"
+    client.log_batch(run_id, tags=[RunTag(tags.ARTIFACT_SHA256, json.dumps(checksums, sort_keys=True)),
+                                   RunTag("retrain.package_version", artifacts.package_version()),
+                                   RunTag(tags.MODEL_URI, model_uri)])
+    return model_uri
 
 
 def _log_dataset_inputs(spec: ModelSpec, snapshot: DataSnapshot, train_table, holdout_table) -> None:
@@ -285,8 +303,9 @@ def _signature(spec: ModelSpec, train_table):
     return ModelSignature(inputs=Schema(inputs), outputs=Schema(outputs))
 
 
-def _pip_requirements() -> list[str]:
+@functools.cache
+def _pip_requirements() -> tuple[str, ...]:
     from importlib.metadata import version
 
     packages = ["torch", "mlflow", "pandas", "pyarrow", "numpy", "scipy"]
-    return [f"{name}=={version(name).split('+')[0]}" for name in packages]
+    return tuple(f"{name}=={version(name).split('+')[0]}" for name in packages)

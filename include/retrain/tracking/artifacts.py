@@ -16,8 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,18 +34,11 @@ BUNDLE_DIR = "data/bundle"
 BUNDLE_FORMAT = 1  # bump when a bundle written by older code can no longer be read
 DOWNLOAD_METADATA = "registered_model_meta"  # written by MLflow on the caller's side at every download
 
-# While this process logs a model, MLflow loads the local copy once to check the input example; the
-# digests of the bundle this process just saved stand in for the run tag that does not exist yet.
-_being_logged: ContextVar[dict[str, str] | None] = ContextVar("retrain_bundle_being_logged", default=None)
-
-
-@contextmanager
-def logging_bundle(bundle_digests: dict[str, str]) -> Iterator[None]:
-    token = _being_logged.set(dict(bundle_digests))
-    try:
-        yield
-    finally:
-        _being_logged.reset(token)
+# The private copy ``load_verified`` has just checked: its loader need not read the run's record again.
+_verified_copy: ContextVar[str | None] = ContextVar("retrain_verified_copy", default=None)
+# requirements.txt contents this process already compared with the installed packages (MLflow warns on a
+# mismatch at every load: once is enough, and a chunk of segment models loads hundreds with the same list)
+_requirements_checked: set[str] = set()
 
 
 def package_version() -> str:
@@ -98,7 +89,7 @@ def check_mlmodel(path: Path, what: str) -> dict:
     """The flavour must be this package's loader with no code shipped; anything else could run code."""
     import yaml
 
-    meta = yaml.safe_load(path.read_text()) or {}
+    meta = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}  # libyaml: ~10x
     flavors = meta.get("flavors") or {}
     pyfunc = flavors.get("python_function") or {}
     problems = []
@@ -112,21 +103,6 @@ def check_mlmodel(path: Path, what: str) -> dict:
     if problems:
         raise ArtifactIntegrityError(f"{what}: MLmodel is not a retrain model without code ({'; '.join(problems)})")
     return meta
-
-
-def record_logged_model(model_uri: str, bundle_digests: dict[str, str]) -> dict[str, str]:
-    """Right after logging: digest every file of the stored model. The bundle must be byte for byte what
-    was saved locally before the upload; the rest must be a code-free retrain model."""
-    import mlflow
-
-    with tempfile.TemporaryDirectory() as tmp:
-        local = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp)
-        found = digest_tree(local)
-        stored = {k.removeprefix(BUNDLE_DIR + "/"): v for k, v in found.items() if k.startswith(BUNDLE_DIR + "/")}
-        if stored != bundle_digests:
-            raise ArtifactIntegrityError(f"{model_uri}: the uploaded bundle differs from the one just trained")
-        check_mlmodel(Path(local) / "MLmodel", model_uri)
-    return found
 
 
 def expected_digests(client: MlflowClient, name: str, version: str) -> dict[str, str]:
@@ -170,7 +146,14 @@ def load_verified(client: MlflowClient, name: str, version: str):
 
     with tempfile.TemporaryDirectory() as tmp:
         local = download_verified(client, name, version, tmp)
-        return mlflow.pyfunc.load_model(str(local))
+        token = _verified_copy.set(str(local.resolve()))
+        requirements = local / "requirements.txt"
+        requirements = requirements.read_text() if requirements.is_file() else ""
+        try:
+            return mlflow.pyfunc.load_model(str(local), suppress_warnings=requirements in _requirements_checked)
+        finally:
+            _requirements_checked.add(requirements)
+            _verified_copy.reset(token)
 
 
 def load_verified_model(model_uri: str, client: MlflowClient | None = None):
@@ -193,17 +176,15 @@ def load_verified_model(model_uri: str, client: MlflowClient | None = None):
     return load_verified(client, name, version)
 
 
+def is_verified_copy(model_root: Path) -> bool:
+    """``model_root`` is the private copy ``load_verified`` checked a moment ago in this process."""
+    return _verified_copy.get() == str(Path(model_root).resolve())
+
+
 def verify_loaded_copy(model_root: Path, run_id: str | None) -> None:
     """For a plain ``mlflow.pyfunc.load_model``: check the local copy against its run's recorded digests."""
     import mlflow
 
-    being_logged = _being_logged.get()
-    if being_logged is not None:  # this process saved these files a moment ago (see logging_bundle)
-        found = {k.removeprefix(BUNDLE_DIR + "/"): v for k, v in digest_tree(model_root).items()
-                 if k.startswith(BUNDLE_DIR + "/")}
-        if found != being_logged:
-            raise ArtifactIntegrityError(f"{model_root}: the bundle differs from the one just saved")
-        return
     if not run_id:
         raise ArtifactIntegrityError(f"{model_root}: MLmodel names no run, so its digests cannot be checked")
     tags = mlflow.MlflowClient().get_run(run_id).data.tags

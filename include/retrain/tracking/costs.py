@@ -169,9 +169,11 @@ def cost_rows(runs: Iterable, model_of: Mapping[str, str]) -> list[CostRow]:
 
 
 def cost_report(client: MlflowClient, since: date | None = None, model: str | None = None) -> list[CostRow]:
+    from retrain.tracking.mlflow_store import segments_experiment
+
     experiments = client.search_experiments()
-    if model is not None:
-        experiments = [e for e in experiments if e.name == model]
+    if model is not None:  # a segment spec's models count as the spec's
+        experiments = [e for e in experiments if e.name in (model, segments_experiment(model))]
         if not experiments:
             from retrain.errors import RetrainError
 

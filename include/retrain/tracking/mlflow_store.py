@@ -21,6 +21,11 @@ log = logging.getLogger(__name__)
 
 CHAMPION = "champion"
 PREVIOUS_CHAMPION = "previous-champion"
+SEGMENTS_SUFFIX = "__segments"  # the experiment of a segment spec's models: <model>__segments
+
+
+def segments_experiment(model: str) -> str:
+    return f"{model}{SEGMENTS_SUFFIX}"
 
 
 def connect(settings: Settings) -> MlflowClient:
@@ -32,6 +37,22 @@ def connect(settings: Settings) -> MlflowClient:
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def log_batch(client: MlflowClient, run_id: str, metrics: dict[str, float] | None = None,
+              params: dict[str, object] | None = None, tags: dict[str, str] | None = None,
+              series: list[tuple[str, float, int]] = ()) -> None:
+    """Metrics (at step 0; ``series``: ``(key, value, step)``), params and tags in one write: one store round
+    trip instead of one per value."""
+    import time
+
+    from mlflow.entities import Metric, Param, RunTag
+
+    now = int(time.time() * 1000)
+    values = [*((k, v, 0) for k, v in (metrics or {}).items()), *series]
+    client.log_batch(run_id, metrics=[Metric(k, float(v), now, step) for k, v, step in values],
+                     params=[Param(k, str(v)) for k, v in (params or {}).items()],
+                     tags=[RunTag(k, str(v)) for k, v in (tags or {}).items()])
 
 
 def experiment_id(client: MlflowClient, settings: Settings, name: str) -> str:

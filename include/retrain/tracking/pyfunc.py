@@ -40,11 +40,17 @@ def _model_root(data_path: Path) -> Path:
 def _load_pyfunc(data_path: str, model_config: dict | None = None) -> BundlePredictor:
     from retrain.errors import UnusableModelError
     from retrain.models.bundle import ModelBundle
-    from retrain.tracking.artifacts import BUNDLE_FORMAT, check_mlmodel, package_version, verify_loaded_copy
+    from retrain.tracking.artifacts import (
+        BUNDLE_FORMAT,
+        check_mlmodel,
+        is_verified_copy,
+        package_version,
+        verify_loaded_copy,
+    )
 
     root = _model_root(Path(data_path))
-    meta = check_mlmodel(root / "MLmodel", str(root))
-    verify_loaded_copy(root, meta.get("run_id"))
+    if not is_verified_copy(root):  # a plain mlflow.pyfunc.load_model: check it here
+        verify_loaded_copy(root, check_mlmodel(root / "MLmodel", str(root)).get("run_id"))
     config = model_config or {}
     if str(config.get("bundle_format")) != str(BUNDLE_FORMAT):
         raise UnusableModelError(
