@@ -1,5 +1,5 @@
 """Many model specs, one DAG each, on a real Airflow (scheduler, dag-processor, api-server, triggerer,
-LocalExecutor: ``retrain.local_airflow.LocalAirflow``): every DAG triggered at once, timed to the last run's end.
+LocalExecutor: ``retrain_demo.local_airflow.LocalAirflow``): every DAG triggered at once, timed to the last run's end.
 
 Opt-in, as it takes minutes: ``python -m bench specs_scheduler``. Sized for a 2-core machine:
 ``BENCH_SCHED_SPECS`` copies of the demo spec (default 20), each with its own name, 1 epoch on
@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(tmp: Path) -> list[Result]:
-    from retrain.data.demo import generate_demo_data
-    from retrain.local_airflow import LocalAirflow
+    from retrain_demo.data import generate_demo_data
+    from retrain_demo.local_airflow import LocalAirflow
 
     from bench.segments_scheduler import _duration, _phases, airflow_env
 

@@ -14,7 +14,7 @@ from datetime import date, timedelta
 from urllib.parse import quote
 
 import pytest
-from retrain.data.demo import generate_demo_data
+from retrain_demo.data import generate_demo_data
 
 from tests.support.arrival_stack import small_esmm_spec
 from tests.support.shared_airflow import share_airflow

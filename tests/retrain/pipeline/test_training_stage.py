@@ -9,8 +9,8 @@ import pyarrow as pa
 import torch
 from retrain.config import load_spec
 from retrain.data import split
-from retrain.data.demo import generate_day
 from retrain.pipeline.training_stage import build_and_fit
+from retrain_demo.data import generate_day
 
 SPEC = Path(__file__).resolve().parents[3] / "include" / "specs" / "ecommerce_dwell_time.yaml"
 

@@ -56,8 +56,9 @@ def test_a_logged_model_ships_no_code_and_serves_with_the_core_alone(tmp_path, m
     train, holdout = split.split(table, split.rule_for(spec), [f"dt={day}"])
     bundle, _ = build_and_fit(spec, train, holdout, torch.device("cpu"))
     experiment = mlflow.create_experiment("serve", artifact_location=(tmp_path / "artifacts").as_uri())
-    with mlflow.start_run(experiment_id=experiment):
-        model_uri = log_servable_model(spec, bundle, train, holdout)
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    run_id = client.create_run(experiment).info.run_id
+    model_uri = log_servable_model(client, run_id, experiment, spec, bundle, train, holdout)
 
     folder = Path(mlflow.artifacts.download_artifacts(model_uri, dst_path=str(tmp_path / "copy")))
     flavor = yaml.safe_load((folder / "MLmodel").read_text())["flavors"]["python_function"]
