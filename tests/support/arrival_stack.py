@@ -144,6 +144,10 @@ def arrival_stack(
         url = migrated_postgres(database) if database else None
         if url is None:
             migrated_sqlite(root / "airflow")
+        else:  # an empty airflow.cfg, as migrated_sqlite leaves: components that start together and find none
+            # each write a default one with their own Fernet key (seen: the triggerer failed to decrypt a trigger)
+            (root / "airflow").mkdir(parents=True, exist_ok=True)
+            (root / "airflow" / "airflow.cfg").touch()
         with SlackStandIn() as slack:
             stack_env = {
                 "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
