@@ -237,7 +237,7 @@ def test_ui_trigger_form_approval_champion_asset_and_scoring(stack):
         run_id = stack.wait_for_new_run(UI_MODEL, set())["dag_run_id"]
         run = stack.api.call("GET", f"dags/{UI_MODEL}/dagRuns/{quote(run_id, safe='')}")
         assert run["conf"]["as_of"] == UI_AS_OF.isoformat()
-        stack.wait_for_task_state(UI_MODEL, run_id, "approve_promotion", "awaiting_input", timeout=900)
+        stack.wait_for_approval_request(UI_MODEL, run_id)
         page = f"{airflow.base_url}/dags/{UI_MODEL}/runs/{run_id}/tasks/approve_promotion/required_actions"
         asked = [m for m in stack.slack.messages if "Approval needed: promote ui_esmm" in m.text]
         assert asked and page.split("?")[0] in asked[-1].text

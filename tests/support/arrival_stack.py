@@ -103,6 +103,19 @@ class ArrivalStack:
 
         return self.airflow.wait_for(reached, timeout=timeout, what=f"{dag_id}.{task_id} to be {state}")
 
+    def wait_for_approval_request(self, dag_id: str, run_id: str, task_id: str = "approve_promotion",
+                                  timeout: float = 900) -> dict:
+        """The task awaits input and the scheduler has taken note that its first process ended. Answering
+        before that (seconds, under load) meets an Airflow race: the resumed task runs while the scheduler still
+        holds the deferring process's "success" event, reads it as "killed externally" and retries the task,
+        which asks again. A person never answers that fast; a test must not either."""
+        ti = self.wait_for_task_state(dag_id, run_id, task_id, "awaiting_input", timeout=timeout)
+        finished = f"TaskInstance Finished: dag_id={dag_id}, task_id={task_id}, run_id={run_id},"
+        scheduler_log = self.airflow.logs / "scheduler.log"
+        self.airflow.wait_for(lambda: finished in scheduler_log.read_text(errors="replace"), timeout=300,
+                              what=f"the scheduler to note that {dag_id}.{task_id} is waiting")
+        return ti
+
     def log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> str:
         return self.api.task_log(dag_id, run_id, task_id, try_number)
 
