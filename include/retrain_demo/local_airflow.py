@@ -163,9 +163,19 @@ class LocalAirflow:
         self.wait_for(ready, timeout=timeout, what=f"Celery worker {name} to be ready", interval=1)
 
     def kill(self, component: str, sig: int = signal.SIGKILL, timeout: float = 30) -> None:
-        """Send ``sig`` to a component's whole process group (its running tasks too) and forget it."""
-        process = self.processes.pop(component)
+        """Send ``sig`` to a component's whole process tree, as a machine that dies would, and forget it.
+
+        Its process group is not enough: Airflow's supervisor puts each task runner in a group of its own, so a
+        task would outlive its killed worker."""
+        import psutil
+
+        process, tree = self.processes.pop(component), []
+        with contextlib.suppress(psutil.Error):
+            tree = psutil.Process(process.pid).children(recursive=True)
         _signal_group(process.pid, sig)
+        for child in tree:
+            with contextlib.suppress(psutil.Error):
+                child.send_signal(sig)
         process.wait(timeout=timeout)
 
     def stop(self, grace: float = 20) -> None:

@@ -244,7 +244,7 @@ def test_gpu_worker_killed_mid_training_is_retried_and_resumes(topology):
     started = time.time()
     run_id = topology.trigger()
     topology.wait_for_checkpoint(since=started)  # train is running: its first epoch is done
-    airflow.kill(GPU_WORKER)  # SIGKILL to the worker's process group: the task process dies with it
+    airflow.kill(GPU_WORKER)  # SIGKILL to the worker and every process under it: the task runner dies too
     killed = time.monotonic()
 
     # No heartbeat: after the timeout the scheduler fails the try and schedules a retry, which waits in the
