@@ -94,6 +94,27 @@ def test_releasing_an_expired_lock_never_deletes_the_next_holders_lock(store):
     assert client.get_registered_model(lock).tags["holder"] == "crashed-run:dead"
 
 
+def test_a_lock_released_during_our_attempt_to_take_it_is_taken_not_an_error(store, monkeypatch):
+    """The store's create meets the other holder's lock (IntegrityError), and that holder releases it before the
+    store reads it back: MLflow answers "does not exist". That is contention; the promotion goes on."""
+    client = _model_with_versions(store, "m", 1)
+    lock = f"m{registry.LOCK_SUFFIX}"
+    _plant_crashed_lock(client, "m")  # another holder's lock, within its lease
+    backend = client._get_registry_client().store
+    read_back = backend.get_registered_model
+
+    def released_meanwhile(name):
+        if name == lock and backend.get_registered_model is released_meanwhile:
+            monkeypatch.setattr(backend, "get_registered_model", read_back)
+            backend.delete_registered_model(lock)  # the other holder is done, right now
+        return read_back(name)
+
+    monkeypatch.setattr(backend, "get_registered_model", released_meanwhile)
+    registry.move_champion(client, "m", "1", expected_current=None, actor="t", reason="first")
+    assert str(client.get_model_version_by_alias("m", "champion").version) == "1"
+    assert backend.get_registered_model is read_back  # the race did happen
+
+
 # -- rollback -----------------------------------------------------------------------------------------------
 
 def test_rollback_to_the_current_champion_changes_nothing(store, capsys):

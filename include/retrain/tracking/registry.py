@@ -116,9 +116,12 @@ def promotion_lock(client: MlflowClient, name: str, holder: str, timeout_s: floa
             )
             break
         except MlflowException as exc:
-            if "RESOURCE_ALREADY_EXISTS" not in str(exc.error_code) and "already exists" not in str(exc):
+            # "does not exist" from a create: the lock existed at the insert and was released before MLflow
+            # could read it back (its IntegrityError path). Contended, like "already exists"; try again now.
+            released = "RESOURCE_DOES_NOT_EXIST" in str(exc.error_code)
+            if not released and "RESOURCE_ALREADY_EXISTS" not in str(exc.error_code) and "already exists" not in str(exc):
                 raise
-            if _lock_expired(client, lock_name):
+            if not released and _lock_expired(client, lock_name):
                 _delete_quietly(client, lock_name)
                 continue
             if time.monotonic() > deadline:
@@ -126,7 +129,8 @@ def promotion_lock(client: MlflowClient, name: str, holder: str, timeout_s: floa
                     f"could not take the promotion lock of {name} within {timeout_s:.0f} s "
                     f"(held: {_lock_holder(client, lock_name)}); the champion is unchanged"
                 ) from None
-            time.sleep(0.2)
+            if not released:
+                time.sleep(0.2)
     try:
         yield
     finally:
