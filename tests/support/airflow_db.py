@@ -31,7 +31,6 @@ from tests.support.templates import template
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
 PSQL = shutil.which("psql")
 _lock = threading.Lock()
-_sqlite_template: Path | None = None
 _postgres_template: str | None = None
 
 
@@ -46,13 +45,9 @@ def _migrate(home: Path, database_url: str | None = None) -> None:
 
 def migrated_sqlite(home: Path) -> Path:
     """Put a migrated ``airflow.db`` (the default SQLite location) into the Airflow home ``home``."""
-    global _sqlite_template
-    with _lock:
-        if _sqlite_template is None:
-            _sqlite_template = template("airflow-sqlite", _migrate) / "airflow.db"
     home = Path(home)
     home.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(_sqlite_template, home / "airflow.db")
+    shutil.copyfile(template("airflow-sqlite", _migrate) / "airflow.db", home / "airflow.db")  # built once per run
     (home / "airflow.cfg").touch()
     return home / "airflow.db"
 

@@ -11,13 +11,9 @@ template's folder).
 from __future__ import annotations
 
 import shutil
-import threading
 from pathlib import Path
 
 from tests.support.templates import template
-
-_lock = threading.Lock()
-_template: Path | None = None
 
 
 def _migrate(folder: Path) -> None:
@@ -28,12 +24,8 @@ def _migrate(folder: Path) -> None:
 
 def migrated_mlflow(db: Path) -> str:
     """Put a migrated, empty MLflow store at ``db`` (unless one is there); its tracking URI."""
-    global _template
-    with _lock:
-        if _template is None:
-            _template = template("mlflow-sqlite", _migrate) / "mlflow.db"
     db = Path(db)
     db.parent.mkdir(parents=True, exist_ok=True)
     if not db.exists():
-        shutil.copyfile(_template, db)
+        shutil.copyfile(template("mlflow-sqlite", _migrate) / "mlflow.db", db)  # built once per run
     return f"sqlite:///{db}"
