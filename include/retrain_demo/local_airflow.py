@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from retrain.orchestration.airflow_api import AirflowApi, get_token
+from retrain.orchestration.task_preload import CELERY_ENV, LOCAL_EXECUTOR_ENV
 
 T = TypeVar("T")
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
@@ -57,6 +58,7 @@ class LocalAirflow:
         celery_broker_url: str | None = None,
         celery_result_backend: str | None = None,
         migrated: bool = False,
+        preload: bool = True,
     ) -> None:
         self.root = Path(root)
         self.home = self.root / "airflow"
@@ -68,8 +70,10 @@ class LocalAirflow:
         self._commands: dict[str, tuple[list[str] | None, Mapping[str, str] | None]] = {}
         self._api: AirflowApi | None = None
         passwords = self.root / "simple_auth_manager_passwords.json"
+        preloads = {**LOCAL_EXECUTOR_ENV, **CELERY_ENV} if preload else {}  # heavy imports once per worker
         self.env = {
             **os.environ,
+            **preloads,
             **(env or {}),
             "AIRFLOW_HOME": str(self.home),
             "AIRFLOW__CORE__EXECUTOR": executor,
