@@ -6,6 +6,7 @@ Set before Airflow or MLflow is imported, so no test touches a developer's .airf
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -28,8 +29,8 @@ run_folder()  # migrated templates, shared with the xdist workers started after 
 # -- ordering and grouping ------------------------------------------------------------------------------------
 # `make test` runs `pytest -n 4 --dist loadgroup` (pytest-xdist). Every test module is one unit of work, so a
 # module's fixtures start once; the modules that use the shared Airflow (tests/support/shared_airflow.py, found
-# by their `share_airflow(` call) are one unit and run one after another, so that one stack serves them all
-# and stops after the last. The slowest units go first, so that the workers finish close together.
+# by their `share_airflow(stack="..."` call) are one unit per stack and run one after another, so that one
+# stack serves them all and stops after the last. The slowest units go first, so that the workers finish close together.
 # xdist's own `xdist_group` marks do nothing with pytest 9.2 (they rename `item._nodeid`, which pytest 9 no
 # longer reads: tried, the marked tests went to both workers), hence the scheduler below.
 _SLOWEST_FIRST = ("tests/integration/test_celery_topology.py", "shared_airflow",
@@ -46,7 +47,9 @@ def _unit(path: str) -> str:
             text = (Path(__file__).resolve().parents[1] / path).read_text()
         except OSError:
             text = ""
-        _units[path] = "shared_airflow" if "share_airflow(" in text else path
+        named = re.search(r'share_airflow\(\s*stack="(\w+)"', text)
+        stack = named.group(1) if named else "default"
+        _units[path] = f"shared_airflow:{stack}" if "share_airflow(" in text else path
     return _units[path]
 
 
@@ -79,9 +82,13 @@ def pytest_runtest_teardown(item, nextitem):
     """Stop the shared Airflow after the last test that uses it (the runner's teardown has run by then)."""
     from tests.support import shared_airflow
 
-    uses = shared_airflow.FIXTURE in item.fixturenames
-    if uses and (nextitem is None or shared_airflow.FIXTURE not in nextitem.fixturenames):
-        shared_airflow.stop()
+    def stack(test):
+        if test is None or shared_airflow.FIXTURE not in test.fixturenames:
+            return None
+        return shared_airflow.stack_of(test.module.__name__)
+
+    if stack(item) is not None and stack(item) != stack(nextitem):
+        shared_airflow.stop(item.module.__name__)
 
 
 _MLFLOW_URI_GLOBALS = (("mlflow.tracking._model_registry.utils", "_registry_uri"),

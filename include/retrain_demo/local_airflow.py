@@ -196,6 +196,20 @@ class LocalAirflow:
                 process.wait(timeout=10)
         self.processes.clear()
 
+    def cpu_seconds(self) -> float:
+        """CPU seconds used so far by every process of the stack: each live process's own time plus its
+        children's that it has reaped (a process reaped by another live one is counted there, once)."""
+        import psutil
+
+        total = 0.0
+        for process in self.processes.values():
+            with contextlib.suppress(psutil.Error):
+                for each in [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]:
+                    with contextlib.suppress(psutil.Error):
+                        times = each.cpu_times()
+                        total += times.user + times.system + times.children_user + times.children_system
+        return total
+
     def __enter__(self) -> LocalAirflow:
         return self.start()
 

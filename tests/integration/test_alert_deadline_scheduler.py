@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 DEADLINE_DAG = ROOT / "tests" / "support" / "alert_dags" / "alert_deadline.py"
 
-share_airflow(dag_files=[DEADLINE_DAG],
+share_airflow(stack="approval", dag_files=[DEADLINE_DAG],
               env={"ALERT_PROBE_DEADLINE_MINUTES": "0.2", "ALERT_PROBE_RELEASE": "{root}/alert-deadline-release"})
 
 

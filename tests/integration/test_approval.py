@@ -37,7 +37,7 @@ def _spec(name: str, **gate) -> dict:
     return spec
 
 
-share_airflow(specs=[_spec(REJECTED), _spec(FORGOTTEN, approval_timeout_hours=TIMEOUT_SECONDS / 3600)])
+share_airflow(stack="approval", specs=[_spec(REJECTED), _spec(FORGOTTEN, approval_timeout_hours=TIMEOUT_SECONDS / 3600)])
 
 
 @pytest.fixture(scope="module")

@@ -58,7 +58,7 @@ def _ui_spec() -> dict:
     return spec
 
 
-share_airflow(specs=[
+share_airflow(stack="arrival", specs=[
     small_esmm_spec(schedule={"on_data_arrival": True}),
     small_esmm_spec("partner_esmm", schedule={"on_data_arrival": True}, location="partner/impressions",
                     freshness={"max_age_hours": 48, "min_rows": 1000, "wait_minutes": 0.25}),

@@ -20,62 +20,84 @@ modules independent: give your specs their own names and their own dataset ``loc
 on a shared dataset would queue runs of another module's DAGs), call ``shared_airflow.slack.reset()``
 before counting messages, and leave no run of yours unfinished.
 
-It starts at the first test that needs it and stops after the last one: the test session runs these
-modules one after another (tests/conftest.py groups them, and with pytest-xdist sends them to one worker:
-it finds them by their ``share_airflow(`` call).
+It starts at the first test that needs it and stops after the last one: the test session runs the modules of
+one stack one after another (tests/conftest.py groups them, and with pytest-xdist sends them to one worker: it
+finds them by their ``share_airflow(stack=...`` call). There are several stacks, so that two workers can run
+modules side by side: ``stack="..."`` names the one a module joins (give a new module the stack whose
+modules take least time; docs/benchmarks.md has the times).
 """
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.support.arrival_stack import ArrivalStack, arrival_stack
 
 FIXTURE = "shared_airflow"
-
-_specs: dict[str, dict] = {}
-_dag_files: list[Path] = []
-_env: dict[str, str] = {}
-_running: tuple[ExitStack, ArrivalStack] | None = None
+DEFAULT_STACK = "default"
 
 
-def share_airflow(*, specs: list[dict] = (), dag_files: list[Path] = (), env: dict[str, str] | None = None) -> None:
-    """Declare what a module needs in the shared stack; call it at import time of the module."""
+@dataclass
+class _Declared:
+    specs: dict[str, dict] = field(default_factory=dict)
+    dag_files: list[Path] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+
+
+_declared: dict[str, _Declared] = {}
+_module_stack: dict[str, str] = {}  # test module name -> the stack it shares
+_running: dict[str, tuple[ExitStack, ArrivalStack]] = {}
+
+
+def share_airflow(*, stack: str = DEFAULT_STACK, specs: list[dict] = (), dag_files: list[Path] = (),
+                  env: dict[str, str] | None = None) -> None:
+    """Declare what a module needs in the shared stack named ``stack``; call it at import time of the module,
+    with ``stack=`` as the first argument (tests/conftest.py reads it from the source to group the modules)."""
+    _module_stack[sys._getframe(1).f_globals["__name__"]] = stack
+    declared = _declared.setdefault(stack, _Declared())
     for spec in specs:
-        if spec["name"] in _specs and _specs[spec["name"]] != spec:
+        if spec["name"] in declared.specs and declared.specs[spec["name"]] != spec:
             raise ValueError(f"two modules declare different specs named {spec['name']!r}")
-        _specs[spec["name"]] = spec
+        declared.specs[spec["name"]] = spec
     for path in dag_files:
-        if Path(path) not in _dag_files:
-            _dag_files.append(Path(path))
+        if Path(path) not in declared.dag_files:
+            declared.dag_files.append(Path(path))
     for key, value in (env or {}).items():
-        if _env.get(key, value) != value:
+        if declared.env.get(key, value) != value:
             raise ValueError(f"two modules need different values of {key}")
-        _env[key] = value
+        declared.env[key] = value
 
 
-def get() -> ArrivalStack:
-    """The running shared stack, started if needed."""
-    global _running
-    if _running is None:
-        root = Path(tempfile.mkdtemp(prefix="retrain-shared-airflow-"))
-        env = {key: value.replace("{root}", str(root)) for key, value in _env.items()}
+def stack_of(module: str) -> str:
+    return _module_stack.get(module, DEFAULT_STACK)
+
+
+def get(module: str) -> ArrivalStack:
+    """The running stack that ``module`` shares, started if needed."""
+    name = stack_of(module)
+    if name not in _running:
+        declared = _declared.get(name, _Declared())
+        root = Path(tempfile.mkdtemp(prefix=f"retrain-shared-airflow-{name}-"))
+        env = {key: value.replace("{root}", str(root)) for key, value in declared.env.items()}
         exits = ExitStack()
         try:
-            stack = exits.enter_context(arrival_stack(root, list(_specs.values()), paused_at_creation=True,
-                                                      dag_files=list(_dag_files), env=env))
+            stack = exits.enter_context(arrival_stack(root, list(declared.specs.values()), paused_at_creation=True,
+                                                      dag_files=list(declared.dag_files), env=env))
         except BaseException:
             exits.close()
             raise
-        _running = (exits, stack)
-    return _running[1]
+        _running[name] = (exits, stack)
+    return _running[name][1]
 
 
-def stop() -> None:
-    global _running
-    if _running is not None:
-        exits, _ = _running
-        _running = None
-        exits.close()
+def stop(module: str | None = None) -> None:
+    """Stop the stack ``module`` shares (every running one without a module)."""
+    names = [stack_of(module)] if module else list(_running)
+    for name in names:
+        if name in _running:
+            exits, _ = _running.pop(name)
+            exits.close()
