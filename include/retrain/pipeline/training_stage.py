@@ -176,7 +176,7 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
     manifest = build_manifest(dataclasses.replace(loaded, spec=spec), snapshot, run, settings, device)
     manifest["hyperparameters"] = hyperparameters  # where they came from; `retrain reproduce` applies tuned ones
     run_tags = {**run.tags(), tags.MODEL: spec.name, "retrain.owner": spec.owner, **manifest_tags(manifest),
-                **hyperparameter_tags(hyperparameters), costs.RUN_KIND: "train"}
+                **hyperparameter_tags(hyperparameters), costs.RUN_KIND: "train", **costs.usage_tags(meter.queue)}
     run_id = earlier.info.run_id if earlier is not None else None
     if run_id is not None:
         log.info("an earlier try left MLflow run %s without a model: resuming it from its last checkpoint", run_id)

@@ -171,7 +171,7 @@ def run_study(spec: ModelSpec, fit_rows, validation_rows, device, client, exp_id
         meter = ResourceMeter(device, queue=queue, gpus=gpus)
         child = mlflow.start_run(run_name=f"trial {trial.number}", nested=True, experiment_id=exp_id,
                                  tags={costs.RUN_KIND: "trial", "retrain.model": spec.name,
-                                       "retrain.tuning.trial": str(trial.number)})
+                                       "retrain.tuning.trial": str(trial.number), **costs.usage_tags(queue)})
         mlflow.log_params({k: json.dumps(v) if isinstance(v, list) else v for k, v in params.items()})
 
         def on_epoch(result) -> None:
