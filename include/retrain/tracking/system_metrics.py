@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 class Monitor(SystemMetricsMonitor):
     def monitor(self) -> None:
-        """MLflow's sampling loop, except that the stop signal ends it before the run is read back."""
+        """MLflow 3.17's sampling loop, except that the stop signal ends it before the run is read back."""
         while not self._shutdown_event.is_set():
             for _ in range(self.samples_before_logging):
                 self.collect_metrics()
