@@ -148,6 +148,7 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
         manifest_tags,
     )
     from retrain.tracking.plots import loss_curves
+    from retrain.tracking.system_metrics import system_metrics
     from retrain.training.checkpoints import checkpoint_dir_for_run, remove_unneeded
     from retrain.training.devices import resolve_device
     from retrain.training.usage import Budget, ResourceMeter
@@ -175,12 +176,13 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
     manifest = build_manifest(dataclasses.replace(loaded, spec=spec), snapshot, run, settings, device)
     manifest["hyperparameters"] = hyperparameters  # where they came from; `retrain reproduce` applies tuned ones
     run_tags = {**run.tags(), tags.MODEL: spec.name, "retrain.owner": spec.owner, **manifest_tags(manifest),
-                **hyperparameter_tags(hyperparameters), costs.RUN_KIND: "train"}
+                **hyperparameter_tags(hyperparameters), costs.RUN_KIND: "train", **costs.usage_tags(meter.queue)}
     run_id = earlier.info.run_id if earlier is not None else None
     if run_id is not None:
         log.info("an earlier try left MLflow run %s without a model: resuming it from its last checkpoint", run_id)
-    with mlflow.start_run(run_id=run_id, experiment_id=exp_id, run_name=f"{spec.name} {run.as_of:%Y-%m-%d}",
-                          log_system_metrics=True) as active:
+    run_name = f"{spec.name} {run.as_of:%Y-%m-%d}"
+    with (mlflow.start_run(run_id=run_id, experiment_id=exp_id, run_name=run_name) as active,
+          system_metrics(active.info.run_id, resume=run_id is not None)):
         mlflow.set_tags(run_tags)
         mlflow.set_tag(RULE_TAG, rule_for(spec).to_tag())
         mlflow.log_params(_params(spec, snapshot))

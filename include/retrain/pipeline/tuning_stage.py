@@ -94,6 +94,7 @@ def tune(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo) -> dict:
 
     from retrain.pipeline.training_stage import load_split
     from retrain.tracking import costs, mlflow_store
+    from retrain.tracking.system_metrics import system_metrics
     from retrain.training.devices import resolve_device
 
     spec, settings = loaded.spec, get_settings()
@@ -116,8 +117,8 @@ def tune(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo) -> dict:
     tags = {costs.RUN_KIND: "tuning", "retrain.model": spec.name, "retrain.tuning.dag_id": run.dag_id,
             "retrain.tuning.airflow_run_id": run.run_id, SPACE_TAG: sha, "retrain.spec_sha256": loaded.sha256,
             "retrain.as_of": run.as_of.isoformat()}
-    with mlflow.start_run(experiment_id=exp_id, run_name=f"tune {spec.name} {run.as_of:%Y-%m-%d}", tags=tags,
-                          log_system_metrics=True) as parent:
+    run_name = f"tune {spec.name} {run.as_of:%Y-%m-%d}"
+    with mlflow.start_run(experiment_id=exp_id, run_name=run_name, tags=tags) as parent, system_metrics(parent.info.run_id):
         mlflow.log_dict(tuning.model_dump(), "tuning/space.json")
         study, trial_costs = run_study(spec, fit_rows, validation_rows, device, client, exp_id, queue,
                                        spec.resources.gpus, settings.prices, tuning.trials, tuning.timeout_minutes * 60)
@@ -170,7 +171,7 @@ def run_study(spec: ModelSpec, fit_rows, validation_rows, device, client, exp_id
         meter = ResourceMeter(device, queue=queue, gpus=gpus)
         child = mlflow.start_run(run_name=f"trial {trial.number}", nested=True, experiment_id=exp_id,
                                  tags={costs.RUN_KIND: "trial", "retrain.model": spec.name,
-                                       "retrain.tuning.trial": str(trial.number)})
+                                       "retrain.tuning.trial": str(trial.number), **costs.usage_tags(queue)})
         mlflow.log_params({k: json.dumps(v) if isinstance(v, list) else v for k, v in params.items()})
 
         def on_epoch(result) -> None:

@@ -29,18 +29,25 @@ log = logging.getLogger(__name__)
 RUN_KIND = "retrain.run_kind"
 COST = "cost_usd"
 AVOIDED = "cost_avoided_usd"
+WORKER_QUEUE = "retrain.worker_queue"
 AVOIDED_REASONS = {"data_seen_before", "stale_data", "data_contract"}
 RECENT_RUNS = 5
 
 
+def usage_tags(queue: str) -> dict[str, str]:
+    """The tags a metered run is created with (``retrain.worker_queue``): known at the start, they cost no
+    store write of their own there."""
+    return {WORKER_QUEUE: queue}
+
+
 def log_usage(client: MlflowClient, run_id: str, usage: Usage, prices: PriceTable) -> float:
-    """``resources.*`` and ``cost_usd`` metrics, the worker queue as a tag and ``costs/usage.json``. Returns the cost."""
-    from mlflow.entities import Metric, RunTag
+    """``resources.*`` and ``cost_usd`` metrics (one store write) and ``costs/usage.json``. The run carries
+    ``usage_tags`` from its creation. Returns the cost."""
+    from mlflow.entities import Metric
 
     now = int(datetime.now(UTC).timestamp() * 1000)
     metrics = usage.metrics(prices)
-    client.log_batch(run_id, metrics=[Metric(k, v, now, 0) for k, v in metrics.items()],
-                     tags=[RunTag("retrain.worker_queue", usage.queue)])  # one store write, not two
+    client.log_batch(run_id, metrics=[Metric(k, v, now, 0) for k, v in metrics.items()])
     client.log_dict(run_id, {**asdict(usage), "cost_usd": metrics[COST],
                              "prices": asdict(prices.for_queue(usage.queue))}, "costs/usage.json")
     return metrics[COST]

@@ -97,6 +97,7 @@ def test_a_tiny_budget_stops_training_cleanly_at_an_epoch_boundary(env, budget):
     run = mlflow.MlflowClient().get_run(error.run_id)
     assert run.info.status == "FAILED"
     assert "over budget" in run.data.tags["retrain.over_budget"]
+    assert run.data.tags["retrain.worker_queue"] == "default"  # set when the run started, before the stop
     assert "retrain.model_uri" not in run.data.tags  # no candidate: nothing goes on to the gate
     assert run.data.metrics["resources.epochs"] == 1 == error.epochs_done  # stopped after the first epoch
     assert run.data.metrics["cost_usd"] > 0
@@ -107,6 +108,30 @@ def test_a_tiny_budget_stops_training_cleanly_at_an_epoch_boundary(env, budget):
                            error=format_error(error), model_name=loaded.spec.name, deterministic=is_deterministic(error))
     text = build_failure_message(report, error).text
     assert "OverBudgetError: over budget" in text and "not retried" in text and next(iter(budget)) in text
+
+
+def test_each_tuning_trial_records_its_usage_cost_and_queue(env):
+    import mlflow
+    from retrain.config import TuningSpec
+    from retrain.pipeline import tuning_stage
+    from retrain.pipeline.data_stages import check_freshness
+
+    loaded = _loaded()
+    tuning = TuningSpec(trials=2, metric="dwell.rmse", space={"batch_size": [256, 512]})
+    loaded = dataclasses.replace(loaded, spec=loaded.spec.model_copy(update={"tuning": tuning}))
+    run = RunInfo(dag_id="tune_" + loaded.spec.name, run_id="scheduled__tuning_costs", try_number=1, as_of=AS_OF)
+    result = tuning_stage.tune(loaded, check_freshness(loaded, AS_OF), run)
+    client = mlflow.MlflowClient()
+    parent = client.get_run(result["tuning_run_id"])
+    trials = client.search_runs([parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+    assert len(trials) == 2
+    for trial in trials:
+        assert trial.data.tags["retrain.run_kind"] == "trial" and trial.data.tags["retrain.worker_queue"] == "default"
+        assert trial.data.metrics["resources.epochs"] >= 1 and trial.data.metrics["cost_usd"] > 0
+        usage = mlflow.artifacts.load_dict(f"runs:/{trial.info.run_id}/costs/usage.json")
+        assert usage["cost_usd"] == pytest.approx(trial.data.metrics["cost_usd"])
+    assert result["cost_usd"] == pytest.approx(sum(t.data.metrics["cost_usd"] for t in trials))
+    assert "cost_usd" not in parent.data.metrics  # the parent records none: nothing counts twice
 
 
 def test_prices_come_from_the_settings_per_queue():
