@@ -11,6 +11,9 @@ export AIRFLOW__CORE__DAGS_FOLDER ?= $(CURDIR)/dags
 export AIRFLOW__CORE__PLUGINS_FOLDER ?= $(CURDIR)/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES ?= False
 export AIRFLOW__CORE__EXECUTOR ?= LocalExecutor
+# LocalExecutor workers fork from a process that imported torch, MLflow and GX once (retrain.orchestration.task_preload)
+export AIRFLOW__SCHEDULER__MP_START_METHOD ?= forkserver
+export AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD ?= retrain.orchestration.preloaded_libraries
 export RETRAIN_LOCAL_STATE ?= $(CURDIR)/.local
 export MLFLOW_TRACKING_URI ?= sqlite:///$(RETRAIN_LOCAL_STATE)/mlflow/mlflow.db
 export PATH := $(CURDIR)/$(BIN):$(PATH)

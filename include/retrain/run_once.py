@@ -169,6 +169,9 @@ def print_segment_summary(model: str, dag_id: str, started_ms: int) -> bool:
     return bool(runs)
 
 
+STOP_GRACE_SECONDS = 5
+
+
 def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
@@ -199,9 +202,11 @@ def run_model(model: str, as_of: date | None = None, wait_minutes: float | None 
         try:
             returncode = proc.wait()
         except KeyboardInterrupt:
+            # `airflow dags test` finishes the task it is running before it acts on SIGTERM (seen: a whole
+            # training run), so a short grace and then SIGKILL: Ctrl-C means now.
             os.killpg(proc.pid, signal.SIGTERM)
             try:
-                proc.wait(timeout=30)
+                proc.wait(timeout=STOP_GRACE_SECONDS)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
