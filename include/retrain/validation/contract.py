@@ -307,12 +307,18 @@ def _run_gx(df: pd.DataFrame, suite: ContractSuite, result_format: str | None = 
     return merged
 
 
+# Measured on the demo suite (3 columns with nulls, so 4 frames): one frame is cheaper at 3,000 rows (0.19 vs
+# 0.29 s of CPU), 30,000 (0.21 vs 0.29) and 150,000 (0.28 vs 0.33); the split is cheaper at 1,000,000 (0.63 vs 0.80).
+NARROW_FRAMES_FROM_ROWS = 400_000
+
+
 def _frames(df: pd.DataFrame, suite: ContractSuite) -> list[tuple[pd.DataFrame, ContractSuite]]:
     """The frames GX runs on: the whole frame for most expectations, and for column expectations that read a
     column with nulls, a frame of only the columns they read. GX's pandas engine drops a column's null rows
     by filtering the whole frame (``df[df[column].notnull()]``, a copy of every column) for each such
-    expectation; on the narrow frame that copy is of one or two columns. Same results, same row count."""
-    if not df.columns.is_unique:  # duplicate names: leave it all to GX, on the whole frame
+    expectation; on the narrow frame that copy is of one or two columns. Same results, same row count.
+    Below ``NARROW_FRAMES_FROM_ROWS`` rows the copies cost less than a GX run each, so one frame it is."""
+    if not df.columns.is_unique or len(df) < NARROW_FRAMES_FROM_ROWS:  # duplicate names: all to GX, too
         return [(df, suite)]
     present = {str(c) for c in df.columns}
     with_nulls = {str(c) for i, c in enumerate(df.columns) if df.iloc[:, i].hasnans}

@@ -283,3 +283,20 @@ def test_a_type_list_without_the_nullable_dtype_names_the_dtype_seen(good_frame,
         "observed dtype 'Int64', expected one of ['int64']",
         "observed dtype 'float64', expected one of ['Int64']",
     ]
+
+
+def test_one_frame_and_narrow_frames_find_the_same_failures(good_frame, demo_suite, monkeypatch):
+    """Small frames run as one GX frame, large ones split by null columns (contract._frames): same findings."""
+    from retrain.validation import contract
+
+    good_frame.loc[:999, "item_rating"] = np.nan  # a nullable column over its null allowance
+    good_frame.loc[:9, "price"] = -5.0  # and out-of-range values in another
+    one = _validate(good_frame, demo_suite)
+    monkeypatch.setattr(contract, "NARROW_FRAMES_FROM_ROWS", 0)
+    assert len(contract._frames(good_frame, demo_suite)) > 1
+    split = _validate(good_frame, demo_suite)
+
+    assert [f.to_dict() for f in one.failures] == [f.to_dict() for f in split.failures]
+    assert {"item_rating", "price"} <= {f.column for f in one.failures}
+    assert {k: v for k, v in one.statistics.items() if k != "duration_seconds"} == {
+        k: v for k, v in split.statistics.items() if k != "duration_seconds"}
