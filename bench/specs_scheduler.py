@@ -6,7 +6,9 @@ Opt-in, as it takes minutes: ``python -m bench specs_scheduler``. Sized for a 2-
 ``BENCH_SCHED_ROWS`` rows a day (default 2,000, 3 days), ``BENCH_PARALLELISM`` executor slots (default 2).
 ``BENCH_SCHED_WINDOW`` seconds (default 0: until every run has ended) stops the count early, for many DAGs on
 few cores: ``BENCH_SCHED_SPECS=1000 BENCH_SCHED_WINDOW=600`` triggers 1,000 runs and counts those that ended
-within 10 minutes. ``BENCH_SCHED_PLAIN=0`` skips the stack without the preload.
+within 10 minutes. ``BENCH_SCHED_PLAIN=0`` skips the stack without the preload. ``BENCH_SCHED_DB=postgres``
+puts Airflow's metadata in a new database on the PostgreSQL at 127.0.0.1:5432 (dropped afterwards) instead
+of SQLite, which answers "database is locked" when hundreds of runs are triggered while the scheduler writes.
 Airflow's own start-up and the first parse are not counted in the run times (the stack's CPU counts all).
 Run twice, once with the heavy libraries imported per task and once preloaded per worker (the default). Reported: runs per hour, and the orchestration
 share: the part of the executor slots' busy time spent outside ``train`` (task processes, imports, the
@@ -15,6 +17,7 @@ other ten tasks), and of each run's wall time the part outside ``train`` (waitin
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections import Counter
@@ -74,7 +77,8 @@ def _one_stack(root: Path, count: int, parallelism: int, *, preload: bool) -> di
     window = float(os.environ.get("BENCH_SCHED_WINDOW", "0"))  # seconds; 0: until every run has ended
     # Create the MLflow store now: tasks creating it at once race on its migrations (a failed try, 60 s retry).
     MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"]).search_experiments()
-    with LocalAirflow(root, env=env, parallelism=parallelism, preload=preload) as airflow:
+    with _metadata_database() as database_url, LocalAirflow(root, env=env, parallelism=parallelism, preload=preload,
+                                                            database_url=database_url) as airflow:
         airflow.wait_for(lambda: len(_listed(airflow.api, "dags", "dags", "dag_id")) >= count or None,
                          timeout=1800, what=f"{count} DAGs to be parsed", interval=5)
         started = time.perf_counter()
@@ -134,3 +138,21 @@ def _listed(api, path: str, key: str, unique: str) -> list[dict]:
         rows.update((row[unique], row) for row in page)
         if len(page) < 100:
             return list(rows.values())
+
+
+@contextlib.contextmanager
+def _metadata_database():
+    """None (SQLite in the stack's folder), or the URL of a new PostgreSQL database with BENCH_SCHED_DB=postgres."""
+    if os.environ.get("BENCH_SCHED_DB", "sqlite") != "postgres":
+        yield None
+        return
+    import subprocess
+    import uuid
+
+    name = f"bench_specs_{uuid.uuid4().hex[:8]}"
+    psql = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-c"]
+    subprocess.run([*psql, f"CREATE DATABASE {name}"], check=True, capture_output=True)
+    try:
+        yield f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
+    finally:
+        subprocess.run([*psql, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"], capture_output=True)

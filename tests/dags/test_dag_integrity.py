@@ -164,3 +164,21 @@ def test_asset_uris_live_in_one_module():
         if scheme in path.read_text() and path.name != "assets.py"
     ]
     assert offenders == []
+
+
+def test_a_run_under_way_outranks_the_next_runs_first_task(dagbag):
+    """weight_rule "upstream": the scheduler gives a task the weight of itself and everything before it, so
+    with many runs queued it finishes started runs first instead of starting every run's first task."""
+    for dag_id, dag in dagbag.dags.items():
+        assert {task.weight_rule for task in dag.tasks} == {"upstream"}, dag_id
+
+    dag = dagbag.dags["retrain_ecommerce_esmm"]
+
+    def weight(task_id: str) -> int:  # what Airflow's "upstream" strategy computes for a task instance
+        task = dag.get_task(task_id)
+        return task.priority_weight + sum(dag.get_task(t).priority_weight
+                                          for t in task.get_flat_relative_ids(upstream=True))
+
+    order = ["check_freshness", "validate_data", "train", "evaluate", "gate", "decide", "notify"]
+    assert [weight(t) for t in order] == sorted(weight(t) for t in order)
+    assert weight("check_freshness") < weight("train") < weight("notify")
