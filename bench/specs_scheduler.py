@@ -99,12 +99,15 @@ def _one_stack(root: Path, count: int, parallelism: int, *, preload: bool) -> di
         seconds = time.perf_counter() - started
         cpu = airflow.cpu_seconds()
         ended_runs = {(r["dag_id"], r["dag_run_id"]) for r in rows if r["state"] in ("success", "failed")}
-        tasks = [t for t in _listed(airflow.api, "dags/~/dagRuns/~/taskInstances", "task_instances", "id")
-                 if (t["dag_id"], t["dag_run_id"]) in ended_runs]
+        every_task = [t for t in _listed(airflow.api, "dags/~/dagRuns/~/taskInstances", "task_instances", "id")
+                      if (t["dag_id"], t["dag_run_id"]) in ours]
+        tasks = [t for t in every_task if (t["dag_id"], t["dag_run_id"]) in ended_runs]
+        done = Counter(t["task_id"] for t in every_task if t["state"] in ("success", "failed", "skipped"))
     states = {(r["dag_id"], r["dag_run_id"]): r["state"] for r in rows}
     run_rows = [r for r in rows if (r["dag_id"], r["dag_run_id"]) in ended_runs]
     print(f"  [{'preloaded' if preload else 'plain'}] {count} DAG runs triggered in {triggered:.0f}s; "
-          f"{len(ended_runs)} ended within {seconds:.0f}s", flush=True)
+          f"{len(ended_runs)} ended within {seconds:.0f}s; {sum(done.values())} tasks ended "
+          f"({sum(done.values()) / seconds * 3600:,.0f} an hour): {dict(done.most_common())}", flush=True)
     ok = sum(s == "success" for s in states.values())
     busy = sum(_duration(t) for t in tasks)
     in_train = sum(_duration(t) for t in tasks if t["task_id"] == "train")
