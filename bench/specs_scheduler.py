@@ -10,8 +10,8 @@ within 10 minutes. ``BENCH_SCHED_PLAIN=0`` skips the stack without the preload. 
 puts Airflow's metadata in a new database on the PostgreSQL at 127.0.0.1:5432 (dropped afterwards) instead
 of SQLite, which answers "database is locked" when hundreds of runs are triggered while the scheduler writes.
 Airflow's own start-up and the first parse are not counted in the run times (the stack's CPU counts all).
-Run twice, once with the heavy libraries imported per task and once preloaded per worker (the default). Reported: runs per hour, and the orchestration
-share: the part of the executor slots' busy time spent outside ``train`` (task processes, imports, the
+Run twice, once with the heavy libraries preloaded per worker (the default) and once imported per task.
+Reported: runs per hour, and the orchestration share: the part of the executor slots' busy time spent outside ``train`` (task processes, imports, the
 other ten tasks), and of each run's wall time the part outside ``train`` (waiting for a slot included).
 """
 
@@ -104,19 +104,19 @@ def _one_stack(root: Path, count: int, parallelism: int, *, preload: bool) -> di
         tasks = [t for t in every_task if (t["dag_id"], t["dag_run_id"]) in ended_runs]
         done = Counter(t["task_id"] for t in every_task if t["state"] in ("success", "failed", "skipped"))
     states = {(r["dag_id"], r["dag_run_id"]): r["state"] for r in rows}
-    run_rows = [r for r in rows if (r["dag_id"], r["dag_run_id"]) in ended_runs]
-    print(f"  [{'preloaded' if preload else 'plain'}] {count} DAG runs triggered in {triggered:.0f}s; "
+    ended_rows = [r for r in rows if (r["dag_id"], r["dag_run_id"]) in ended_runs]
+    label = "preloaded" if preload else "plain"
+    print(f"  [{label}] {count} DAG runs triggered in {triggered:.0f}s; "
           f"{len(ended_runs)} ended within {seconds:.0f}s; {sum(done.values())} tasks ended "
           f"({sum(done.values()) / seconds * 3600:,.0f} an hour): {dict(done.most_common())}", flush=True)
     ok = sum(s == "success" for s in states.values())
     busy = sum(_duration(t) for t in tasks)
     in_train = sum(_duration(t) for t in tasks if t["task_id"] == "train")
-    walls = [_duration(r) for r in run_rows] or [0.0]
+    walls = [_duration(r) for r in ended_rows] or [0.0]
     per_task = Counter()
     for t in tasks:
         per_task[t["task_id"]] += _duration(t)
-    mean = {task_id: total / max(len(run_rows), 1) for task_id, total in per_task.most_common()}
-    label = "preloaded" if preload else "plain"
+    mean = {task_id: total / max(len(ended_rows), 1) for task_id, total in per_task.most_common()}
     print(f"  [{label}] {count} runs ({ok} success) in {seconds:.0f}s on {parallelism} slots; run states "
           f"{Counter(states.values())}; CPU of the stack (start to the last run's end) {cpu:.0f}s", flush=True)
     print(f"  [{label}] slot time {busy:.0f}s, in train {in_train:.0f}s; mean run wall {sum(walls) / len(walls):.0f}s; "
@@ -124,7 +124,7 @@ def _one_stack(root: Path, count: int, parallelism: int, *, preload: bool) -> di
     print(f"  [{label}] phases: {_phases(tasks)}", flush=True)
     outside = 1 - in_train / busy if busy else 0.0
     outside_wall = 1 - in_train / sum(walls) if sum(walls) else 0.0
-    only_train = len(run_rows) / (in_train / parallelism) * 3600 if in_train else 0.0  # slots running only train
+    only_train = len(ended_rows) / (in_train / parallelism) * 3600 if in_train else 0.0  # slots running only train
     return {"ok": ok, "runs_per_hour": ok / seconds * 3600, "only_train": only_train, "cpu": cpu,
             "outside": busy - in_train,
             "note": f"{count} DAGs triggered at once, {ok} succeeded within {seconds:.0f}s on {parallelism} slots; "

@@ -204,7 +204,8 @@ class LocalAirflow:
         total = 0.0
         for process in self.processes.values():
             with contextlib.suppress(psutil.Error):
-                for each in [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]:
+                root = psutil.Process(process.pid)
+                for each in [root, *root.children(recursive=True)]:
                     with contextlib.suppress(psutil.Error):
                         times = each.cpu_times()
                         total += times.user + times.system + times.children_user + times.children_system

@@ -1,8 +1,8 @@
 """Task start without the heavy imports: each worker imports torch, MLflow and GX once, before it forks tasks.
 
 Every Airflow 3 task runs in a process forked (not exec'd) from its worker, so what the worker has imported,
-each task has for free; otherwise a retrain task spends 1-3 s of CPU importing torch, MLflow and Great
-Expectations before it does any work (docs/benchmarks.md, "Task start: heavy imports once per worker").
+each task has for free; otherwise a retrain task spends 1-4 s of CPU importing torch, MLflow and Great
+Expectations before it does any work (docs/benchmarks.md, "Developer loop, third round").
 All of it is Airflow's and Celery's own settings:
 
 * LocalExecutor: ``[scheduler] mp_start_method = forkserver`` and ``[scheduler] mp_forkserver_preload``

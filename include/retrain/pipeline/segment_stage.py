@@ -210,7 +210,7 @@ def _train_segment(client, exp_id: str, loaded: LoadedSpec, snapshot: DataSnapsh
         trained["cost_usd"] = usage.cost_usd(settings.prices)
         mlflow_store.log_batch(client, run_id, usage.metrics(settings.prices),
                                {**_params(spec, snapshot), "segment_rows": rows.num_rows},
-                               {costs.WORKER_QUEUE: usage.queue},
+                               costs.usage_tags(usage.queue),
                                series=[(k, v, r.epoch) for r in history for k, v in
                                        (("train_loss", r.train_loss), ("holdout_loss", r.holdout_loss)) if v is not None])
         evaluation = gating_stage.evaluate(segment_loaded, snapshot.to_dict(), trained, holdout=holdout_table,
