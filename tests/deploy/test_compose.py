@@ -27,6 +27,8 @@ import pytest
 import yaml
 from jsonschema import Draft7Validator
 
+from tests.support.services import MLFLOW_SERVER_ENV
+
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yaml"
 ENV_EXAMPLE = REPO / ".env.example"
@@ -434,6 +436,9 @@ def check_mlflow(compose: Compose) -> list[str]:
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         if key not in env:
             problems.append(f"mlflow: {key} is not set")
+    for key, value in MLFLOW_SERVER_ENV.items():  # the native topology the tests run is the compose one
+        if str(env.get(key)).lower() != value:
+            problems.append(f"mlflow: {key} is {env.get(key)!r}, the tests' MlflowServer runs with {value!r}")
     if "--serve-artifacts" in args and "AWS_SECRET_ACCESS_KEY" in environment(
         services(compose).get("airflow-worker-cpu", {})
     ):

@@ -53,3 +53,32 @@ def test_the_summary_lists_heads_not_other_dotted_metrics(tmp_path, monkeypatch,
     assert ok and run_id == "manual__1"
     assert "head churn  roc_auc=0.7100   (champion: roc_auc=0.7300)" in out
     assert [line.split()[1] for line in out.splitlines() if line.strip().startswith("head ")] == ["churn"]
+
+
+def test_the_embedded_database_is_migrated_once_per_airflow_release(tmp_path) -> None:
+    import json
+    import os
+    import sqlite3
+
+    from retrain.run_once import MIGRATED_MARKER, _embedded_sqlite, migrate
+
+    from tests.support.airflow_db import migrated_sqlite
+
+    home = tmp_path / "airflow"
+    db = migrated_sqlite(home)  # migrated, but by nobody who left a marker: `retrain run` must migrate
+    env = {**os.environ, "AIRFLOW_HOME": str(home)}
+    env.pop("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", None)
+    first = migrate(env)
+    assert first is not None and first.returncode == 0, first.stderr[-2000:] if first else ""
+    marker = json.loads((home / MIGRATED_MARKER).read_text())
+    with sqlite3.connect(db) as conn:
+        assert marker["revision"] == conn.execute("SELECT version_num FROM alembic_version").fetchone()[0]
+    assert migrate(env) is None  # same release, same revision: no `airflow db migrate`
+
+    (home / MIGRATED_MARKER).write_text(json.dumps({**marker, "airflow": "3.0.0"}))  # after an upgrade
+    again = migrate(env)
+    assert again is not None and again.returncode == 0
+    assert json.loads((home / MIGRATED_MARKER).read_text()) == marker
+    (home / "airflow.cfg").write_text("[database]\nsql_alchemy_conn = postgresql://u@db/airflow\n")
+    assert _embedded_sqlite(env) is None  # another database: always migrated
+    assert _embedded_sqlite({**env, "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{db}"}) == db

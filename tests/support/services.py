@@ -157,6 +157,11 @@ class PrivateRedis:
         self.stop()
 
 
+# As docker-compose.yaml: the pipeline uses none of MLflow's server-side jobs (GenAI evaluation, prompt
+# optimisation), and their runner is 8 more processes (about 25 CPU s a start; docs/benchmarks.md).
+MLFLOW_SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+
+
 class MlflowServer:
     """``mlflow server`` on a PostgreSQL backend store, artifacts served from a local folder."""
 
@@ -177,7 +182,7 @@ class MlflowServer:
                  "--port", str(self.port), "--workers", str(self.workers),
                  *(["--app-name", self.app_name] if self.app_name else [])],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                env={**os.environ, **self.env} if self.env else None,
+                env={**os.environ, **MLFLOW_SERVER_ENV, **(self.env or {})},
             )
         _wait(self.healthy, timeout, "the MLflow server to answer /health", interval=1)
         return self
