@@ -8,11 +8,16 @@ forking afterwards is safe.
 import gc
 
 import great_expectations  # noqa: F401
+import matplotlib.backends.backend_agg  # noqa: F401  (the plots a run logs)
+import matplotlib.figure  # noqa: F401
 import mlflow  # noqa: F401
 import mlflow.pyfunc  # noqa: F401
+import mlflow.store.model_registry.sqlalchemy_store  # noqa: F401  (a SQL store's first use in a task)
+import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
 import pandas  # noqa: F401
 import pyarrow.parquet  # noqa: F401
 import torch  # noqa: F401
+import torch._dynamo  # noqa: F401  (imported by a torch optimizer's first construction: 0.7-1.2 s a train task)
 
 # Out of the collector's sight: a forked task that ran a collection over these objects would touch, and so copy,
 # most of their memory pages (0.97 s of CPU at a task's start instead of 0.24 s; docs/benchmarks.md).

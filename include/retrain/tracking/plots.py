@@ -5,18 +5,17 @@ from __future__ import annotations
 import numpy as np
 
 
-def _figure():
-    import matplotlib
+def _figure(figsize: tuple[float, float]):
+    """A figure outside pyplot: nothing keeps it once it is logged (pyplot's registry kept every figure of a
+    long task, e.g. one per segment model), and pyplot itself is not imported."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(figsize=figsize)
 
 
 def loss_curves(history: list[dict]):
-    plt = _figure()
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig = _figure((5, 3.5))
+    ax = fig.subplots()
     epochs = [h["epoch"] for h in history]
     ax.plot(epochs, [h["train_loss"] for h in history], marker="o", label="train")
     holdout = [h["holdout_loss"] for h in history]
@@ -30,13 +29,13 @@ def loss_curves(history: list[dict]):
 
 def binary_head_plots(head: str, y_true: np.ndarray, y_prob: np.ndarray):
     """ROC, precision-recall and calibration (reliability) curves for one binary head."""
-    plt = _figure()
     y = np.asarray(y_true).astype(bool)
     order = np.argsort(-y_prob, kind="stable")
     hits = y[order]
     tp, fp = np.cumsum(hits), np.cumsum(~hits)
     positives, negatives = max(int(y.sum()), 1), max(int((~y).sum()), 1)
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    fig = _figure((13, 3.8))
+    axes = fig.subplots(1, 3)
     axes[0].plot(np.r_[0, fp / negatives], np.r_[0, tp / positives])
     axes[0].plot([0, 1], [0, 1], linestyle="--", color="grey")
     axes[0].set(xlabel="false positive rate", ylabel="true positive rate", title=f"{head}: ROC")
@@ -55,9 +54,9 @@ def binary_head_plots(head: str, y_true: np.ndarray, y_prob: np.ndarray):
 
 
 def regression_head_plots(head: str, y_true: np.ndarray, y_pred: np.ndarray):
-    plt = _figure()
     residuals = np.asarray(y_pred) - np.asarray(y_true)
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.8))
+    fig = _figure((9, 3.8))
+    axes = fig.subplots(1, 2)
     axes[0].scatter(y_pred, residuals, s=2, alpha=0.3)
     axes[0].axhline(0, color="grey", linestyle="--")
     axes[0].set(xlabel="predicted", ylabel="residual", title=f"{head}: residuals")
@@ -69,8 +68,8 @@ def regression_head_plots(head: str, y_true: np.ndarray, y_pred: np.ndarray):
 
 def metric_vs_cost(model: str, metric: str, rows) -> object:
     """The leaderboard as a scatter: each gated run's metric against its cost, promoted runs filled."""
-    plt = _figure()
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    fig = _figure((5.5, 3.8))
+    ax = fig.subplots()
     for decision, label, marker, color in (("promote", "promoted", "o", "tab:green"),
                                            ("reject", "rejected", "x", "tab:red")):
         shown = [r for r in rows if r.decision == decision and r.cost_usd is not None]
