@@ -91,6 +91,15 @@ def pytest_runtest_teardown(item, nextitem):
         shared_airflow.stop(item.module.__name__)
 
 
+def pytest_sessionfinish(session):
+    """The run's PostgreSQL template database goes when the whole run ends: in the controller, after every
+    xdist worker (or in the one process without xdist)."""
+    if not hasattr(session.config, "workerinput"):
+        from tests.support.airflow_db import drop_postgres_template
+
+        drop_postgres_template()
+
+
 _MLFLOW_URI_GLOBALS = (("mlflow.tracking._model_registry.utils", "_registry_uri"),
                        ("mlflow.tracking._tracking_service.utils", "_tracking_uri"))
 

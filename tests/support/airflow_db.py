@@ -1,37 +1,34 @@
 """Migrated Airflow metadata databases without paying for ``airflow db migrate`` each time.
 
 A migration costs 10-20 s here (7 s of it is the ``airflow`` CLI starting). The SQLite one runs once per
-test run (shared by the xdist workers, tests/support/templates.py), the PostgreSQL one once per worker, into
-a template; every stack then gets a copy:
+test run (shared by the xdist workers, tests/support/templates.py), the PostgreSQL one too, into a template
+database; every stack then gets a copy:
 
 * ``migrated_sqlite(home)``: copies the template ``airflow.db`` into ``home`` (and an empty ``airflow.cfg``,
   so the components that start together do not race to write the default one). Pass ``migrated=True`` to
   ``LocalAirflow`` or skip your own ``airflow db migrate``.
 * ``migrated_postgres(name)``: ``CREATE DATABASE name TEMPLATE <migrated template>`` on the machine's
-  PostgreSQL (127.0.0.1:5432); the template is dropped when the session ends.
+  PostgreSQL (127.0.0.1:5432); the template is dropped when the test run ends (``drop_postgres_template``).
 
 Same Airflow, same migrations: the copy is what ``db migrate`` would have produced.
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
+import fcntl
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import uuid
 from pathlib import Path
 
-from tests.support.templates import template
+from tests.support.templates import run_folder, template
 
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
 PSQL = shutil.which("psql")
-_lock = threading.Lock()
-_postgres_template: str | None = None
 
 
 def _migrate(home: Path, database_url: str | None = None) -> None:
@@ -59,17 +56,26 @@ def _psql(sql: str) -> None:
 
 def migrated_postgres(name: str) -> str:
     """Create database ``name`` on 127.0.0.1:5432 as a copy of a migrated one; its SQLAlchemy URL."""
-    global _postgres_template
-    with _lock:
-        if _postgres_template is None:
-            template = f"retrain_airflow_template_{uuid.uuid4().hex[:8]}"
-            _psql(f"CREATE DATABASE {template}")
-            atexit.register(_drop, template)
-            with tempfile.TemporaryDirectory(prefix="retrain-airflow-template-") as home:
-                _migrate(Path(home), f"postgresql+psycopg2://postgres@127.0.0.1:5432/{template}")
-            _postgres_template = template
-        _psql(f"CREATE DATABASE {name} TEMPLATE {_postgres_template}")
+    folder = template("airflow-postgres", _migrated_postgres_template)  # built once per test run
+    with open(folder / "create.lock", "w") as lock:  # one copy at a time: a template must have no other users
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _psql(f"CREATE DATABASE {name} TEMPLATE {(folder / 'database').read_text()}")
     return f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
+
+
+def _migrated_postgres_template(folder: Path) -> None:
+    database = f"retrain_airflow_template_{uuid.uuid4().hex[:8]}"
+    _psql(f"CREATE DATABASE {database}")
+    (folder / "database").write_text(database)  # named first: the run's end drops it even if migrate fails
+    with tempfile.TemporaryDirectory(prefix="retrain-airflow-template-") as home:
+        _migrate(Path(home), f"postgresql+psycopg2://postgres@127.0.0.1:5432/{database}")
+
+
+def drop_postgres_template() -> None:
+    """Drop the run's template database (tests/conftest.py, once every worker is done)."""
+    named = run_folder() / "airflow-postgres" / "database"
+    if named.exists():
+        _drop(named.read_text())
 
 
 def _drop(database: str) -> None:
