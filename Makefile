@@ -17,6 +17,9 @@ export AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD ?= retrain.orchestration.preloa
 export RETRAIN_LOCAL_STATE ?= $(CURDIR)/.local
 export MLFLOW_TRACKING_URI ?= sqlite:///$(RETRAIN_LOCAL_STATE)/mlflow/mlflow.db
 export PATH := $(CURDIR)/$(BIN):$(PATH)
+# Python's default: compiled modules are cached in __pycache__ (ignored by git). Shells that turn it off make every
+# task process, CLI and test worker compile the project's modules and rewrite the test modules again.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: install demo demo-events test lint ui ui-check services bench clean
 

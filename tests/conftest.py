@@ -34,9 +34,11 @@ run_folder()  # migrated templates, shared with the xdist workers started after 
 # xdist's own `xdist_group` marks do nothing with pytest 9.2 (they rename `item._nodeid`, which pytest 9 no
 # longer reads: tried, the marked tests went to both workers), hence the scheduler below.
 _SLOWEST_FIRST = ("tests/integration/test_celery_topology.py", "shared_airflow",
-                  "tests/integration/test_demo_dag_end_to_end.py", "tests/integration/",
+                  "tests/integration/test_demo_dag_end_to_end.py", "tests/integration/test_alert_end_to_end.py",
+                  "tests/integration/test_run_once.py", "tests/integration/test_bad_data_catalogue.py",
+                  "tests/retrain/orchestration/test_tuning_dag.py", "tests/integration/",
                   "tests/retrain/training/test_resume.py", "tests/security/",
-                  "tests/retrain/orchestration/test_tuning_dag.py", "tests/retrain/alerts/test_callback_in_airflow.py")
+                  "tests/retrain/alerts/test_callback_in_airflow.py")
 _units: dict[str, str] = {}
 
 
@@ -73,6 +75,16 @@ def pytest_xdist_make_scheduler(config, log):
     class ModuleUnits(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             return _unit(nodeid.split("::")[0])
+
+        def _reschedule(self, node) -> None:
+            """The next unit once the node runs its last test, not xdist's "two tests left": with tests that
+            take minutes, a unit queued behind two of them waited while other workers had nothing to do."""
+            if node.shutting_down:
+                return
+            if not self.workqueue:
+                node.shutdown()
+            elif self._pending_of(self.assigned_work[node]) <= 1:
+                self._assign_work_unit(node)
 
     return ModuleUnits(config, log)
 
