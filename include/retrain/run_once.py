@@ -98,25 +98,34 @@ def _revision(db: Path) -> str | None:
     return row[0] if row else None
 
 
-def migrate(env: dict) -> subprocess.CompletedProcess | None:
-    """``airflow db migrate``, skipped (None) when this Airflow release already migrated the embedded SQLite
-    database: a marker beside it records the release and the database's revision after the last migrate.
-    Any other database, a new release or a changed revision migrates (3-7 s of the CLI starting)."""
+def needs_migration(env: dict) -> bool:
+    """False only when this Airflow release already migrated the embedded SQLite database: a marker beside it
+    records the release and the database's revision after the last migrate. Any other database, a new
+    release or a changed revision needs ``airflow db migrate`` (3-7 s of the CLI starting)."""
     from importlib.metadata import version
 
     db = _embedded_sqlite(env)
-    marker = Path(env["AIRFLOW_HOME"]) / MIGRATED_MARKER
-    if db is not None and db.exists():
-        try:
-            recorded = json.loads(marker.read_text())
-        except (OSError, ValueError):
-            recorded = None
-        revision = _revision(db)
-        if revision and recorded == {"airflow": version("apache-airflow-core"), "revision": revision}:
-            return None
+    if db is None or not db.exists():
+        return True
+    try:
+        recorded = json.loads((Path(env["AIRFLOW_HOME"]) / MIGRATED_MARKER).read_text())
+    except (OSError, ValueError):
+        return True
+    revision = _revision(db)
+    return not revision or recorded != {"airflow": version("apache-airflow-core"), "revision": revision}
+
+
+def migrate(env: dict) -> subprocess.CompletedProcess | None:
+    """``airflow db migrate`` when ``needs_migration``, else None; records the marker after a migrate."""
+    from importlib.metadata import version
+
+    if not needs_migration(env):
+        return None
     migrated = _airflow(env, "db", "migrate")
+    db = _embedded_sqlite(env)
     if migrated.returncode == 0 and db is not None:
-        marker.write_text(json.dumps({"airflow": version("apache-airflow-core"), "revision": _revision(db)}))
+        (Path(env["AIRFLOW_HOME"]) / MIGRATED_MARKER).write_text(
+            json.dumps({"airflow": version("apache-airflow-core"), "revision": _revision(db)}))
     return migrated
 
 

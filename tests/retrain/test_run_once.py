@@ -60,7 +60,7 @@ def test_the_embedded_database_is_migrated_once_per_airflow_release(tmp_path) ->
     import os
     import sqlite3
 
-    from retrain.run_once import MIGRATED_MARKER, _embedded_sqlite, migrate
+    from retrain.run_once import MIGRATED_MARKER, _embedded_sqlite, migrate, needs_migration
 
     from tests.support.airflow_db import migrated_sqlite
 
@@ -68,17 +68,19 @@ def test_the_embedded_database_is_migrated_once_per_airflow_release(tmp_path) ->
     db = migrated_sqlite(home)  # migrated, but by nobody who left a marker: `retrain run` must migrate
     env = {**os.environ, "AIRFLOW_HOME": str(home)}
     env.pop("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", None)
+    assert needs_migration(env)
     first = migrate(env)
     assert first is not None and first.returncode == 0, first.stderr[-2000:] if first else ""
     marker = json.loads((home / MIGRATED_MARKER).read_text())
     with sqlite3.connect(db) as conn:
         assert marker["revision"] == conn.execute("SELECT version_num FROM alembic_version").fetchone()[0]
-    assert migrate(env) is None  # same release, same revision: no `airflow db migrate`
+    assert not needs_migration(env) and migrate(env) is None  # same release, same revision: no CLI start
 
     (home / MIGRATED_MARKER).write_text(json.dumps({**marker, "airflow": "3.0.0"}))  # after an upgrade
-    again = migrate(env)
-    assert again is not None and again.returncode == 0
-    assert json.loads((home / MIGRATED_MARKER).read_text()) == marker
+    assert needs_migration(env)
+    (home / MIGRATED_MARKER).write_text(json.dumps({**marker, "revision": "0123abcd"}))  # the database moved on
+    assert needs_migration(env)
+    (home / MIGRATED_MARKER).write_text(json.dumps(marker))
     (home / "airflow.cfg").write_text("[database]\nsql_alchemy_conn = postgresql://u@db/airflow\n")
-    assert _embedded_sqlite(env) is None  # another database: always migrated
+    assert _embedded_sqlite(env) is None and needs_migration(env)  # another database: always migrated
     assert _embedded_sqlite({**env, "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{db}"}) == db

@@ -353,10 +353,16 @@ def _run_gx_once(df: pd.DataFrame, suite: ContractSuite, result_format: str) -> 
     """One GX validation of ``df``: ``Batch.validate`` (GX's public API) with a suite that is not stored.
     A ``ValidationDefinition`` would also add the suite and itself to the context, check their freshness and
     store the result in memory: about a third of a run over a day's rows, for nothing we read."""
-    from retrain.validation.gx_runtime import import_gx, no_batch_fingerprint, whole_frame_batches
+    from retrain.validation.gx_runtime import (
+        import_gx,
+        no_batch_fingerprint,
+        one_configuration_per_kwargs_lookup,
+        whole_frame_batches,
+    )
 
     gx = import_gx()
     no_batch_fingerprint()
+    one_configuration_per_kwargs_lookup()
     gx_suite = gx.ExpectationSuite(
         name=suite.name, expectations=[e.to_gx(meta={_INDEX_KEY: e.index}) for e in suite.expectations]
     )

@@ -78,6 +78,39 @@ def whole_frame_batches() -> Any:
             .add_batch_definition_whole_dataframe("whole_frame"))
 
 
+# The GX release the patch below was read against and checked on (tests/retrain/validation/test_gx_runtime.py).
+KWARGS_PATCH_CHECKED_ON = "1.24.1"
+GX_OWN_KWARGS: dict[str, Any] = {}  # GX's own methods, kept for that test
+
+
+@functools.cache
+def one_configuration_per_kwargs_lookup() -> bool:
+    """GX 1.24 rebuilds an expectation's whole configuration (a pydantic ``dict()`` and a new
+    ``ExpectationConfiguration``) for every key of ``_get_domain_kwargs`` and ``_get_success_kwargs``, which
+    the validator calls a few times per expectation per metric: a quarter of a validation's CPU. These
+    versions build it once per call and return the same dicts. Applied only on the release they were
+    checked on; any other runs GX's own code. Returns whether they are in place."""
+    gx = import_gx()
+    if gx.__version__ != KWARGS_PATCH_CHECKED_ON:
+        return False
+    from great_expectations.expectations.expectation import Expectation
+
+    def domain_kwargs(self) -> dict[str, Any]:
+        given = self.configuration.kwargs
+        return {key: given.get(key, self._get_default_value(key)) for key in self.domain_keys}
+
+    def success_kwargs(self) -> dict[str, Any]:
+        given = self.configuration.kwargs
+        found = {key: given.get(key, self._get_default_value(key)) for key in self.success_keys}
+        found.update({key: given.get(key, self._get_default_value(key)) for key in self.domain_keys})
+        return found
+
+    GX_OWN_KWARGS.update(domain=Expectation._get_domain_kwargs, success=Expectation._get_success_kwargs)
+    Expectation._get_domain_kwargs = domain_kwargs
+    Expectation._get_success_kwargs = success_kwargs
+    return True
+
+
 def no_batch_fingerprint() -> None:
     """Turn off GX's fingerprint of a pandas batch: an md5 of ``hash_pandas_object`` over the whole frame,
     computed on every validation of a frame under 1 GB (about 1 s per 1,000,000 demo rows, a third of a

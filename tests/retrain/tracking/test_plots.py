@@ -13,7 +13,7 @@ from retrain.tracking.plots import binary_head_plots, loss_curves, regression_he
 def test_a_logged_figure_is_freed_and_renders_as_png() -> None:
     rng = np.random.default_rng(0)
     refs = []
-    for _ in range(25):  # one per segment model of a chunk: pyplot's registry kept every one of them
+    for _ in range(2):  # as for each segment model of a chunk: pyplot's registry kept every one of them
         figures = [loss_curves([{"epoch": 1, "train_loss": 1.0, "holdout_loss": 0.9},
                                 {"epoch": 2, "train_loss": 0.5, "holdout_loss": 0.7}]),
                    binary_head_plots("atc", rng.random(200) > 0.5, rng.random(200)),

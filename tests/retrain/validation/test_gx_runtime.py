@@ -1,0 +1,56 @@
+"""GX plumbing: the kwargs lookups that build an expectation's configuration once give GX's own answers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from retrain.validation import load_suite, validate_frame
+from retrain.validation.gx_runtime import GX_OWN_KWARGS, import_gx, one_configuration_per_kwargs_lookup
+
+ROOT = Path(__file__).resolve().parents[3]
+EXTRA = [  # kinds the shipped suite does not use, with every kind of key (domain, success, defaults)
+    {"expect": "column_pair_values_a_to_be_greater_than_b", "column_A": "a", "column_B": "b", "or_equal": True},
+    {"expect": "compound_columns_to_be_unique", "column_list": ["a", "b"]},
+    {"expect": "column_mean_to_be_between", "column": "a", "min_value": 0, "strict_min": True},
+    {"expect": "table_row_count_to_be_between", "min_value": 1},
+    {"expect": "column_values_to_match_regex", "column": "c", "regex": "^x", "mostly": 0.5},
+]
+
+
+def test_the_faster_kwargs_lookups_return_what_gxs_own_do(tmp_path) -> None:
+    import yaml
+
+    assert one_configuration_per_kwargs_lookup() == (import_gx().__version__ == "1.24.1")
+    if not GX_OWN_KWARGS:
+        return  # another GX release: its own code runs, nothing to compare
+    extra = tmp_path / "extra.yaml"
+    extra.write_text(yaml.safe_dump({"name": "extra", "expectations": EXTRA}))
+    expectations = [e.to_gx() for path in [*sorted((ROOT / "include/expectations").glob("*.yaml")), extra]
+                    for e in load_suite(path).expectations]
+    assert len(expectations) > 60
+    for expectation in expectations:
+        assert expectation._get_domain_kwargs() == GX_OWN_KWARGS["domain"](expectation), expectation
+        assert expectation._get_success_kwargs() == GX_OWN_KWARGS["success"](expectation), expectation
+
+
+def test_a_validation_with_them_finds_the_same_failures_as_with_gxs_own(monkeypatch) -> None:
+    from datetime import date
+
+    from great_expectations.expectations.expectation import Expectation
+    from retrain_demo.data import generate_day
+
+    suite = load_suite(ROOT / "include/expectations/ecommerce_impressions.yaml")
+    frame = generate_day(date(2026, 11, 20), 500).to_pandas()
+    frame.loc[:40, "price"] = -5.0
+    frame.loc[:90, "device"] = "smart_tv"
+    frame["hour_of_day"] = pd.array(frame["hour_of_day"], dtype="Int64")
+    frame.loc[:3, "hour_of_day"] = 30
+    ours = [f.to_dict() for f in validate_frame(frame, suite, partition="d").failures]
+    assert {(f["expectation"], f["column"]) for f in ours} >= {
+        ("expect_column_values_to_be_between", "price"), ("expect_column_values_to_be_in_set", "device"),
+        ("expect_column_values_to_be_between", "hour_of_day")}
+    if GX_OWN_KWARGS:
+        monkeypatch.setattr(Expectation, "_get_domain_kwargs", GX_OWN_KWARGS["domain"])
+        monkeypatch.setattr(Expectation, "_get_success_kwargs", GX_OWN_KWARGS["success"])
+        assert [f.to_dict() for f in validate_frame(frame, suite, partition="d").failures] == ours
