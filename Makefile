@@ -43,7 +43,9 @@ demo-events: install
 # keep both cores busy meanwhile. Every test module is one unit, the slowest first (tests/conftest.py,
 # docs/benchmarks.md). `make test TEST_WORKERS=2` for the old setting.
 TEST_WORKERS ?= 4
-test: install services
+# install and services side by side: pip on a fresh clone, apt for the browser on a fresh machine.
+test:
+	$(MAKE) --no-print-directory -j2 install services
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
