@@ -1,7 +1,7 @@
 """Run a data contract on a data frame and turn GX's results into messages people can act on.
 
-One call builds one ephemeral GX context (data source -> dataframe asset -> whole-frame batch definition ->
-ExpectationSuite -> ValidationDefinition) and runs every expectation in a single validation over the frame.
+One call builds one ephemeral GX context (data source -> dataframe asset -> whole-frame batch) and runs every
+expectation of an unstored ExpectationSuite in a single ``Batch.validate`` over the frame.
 
 Two passes (``docs/benchmarks.md``, validation): every expectation runs with GX's ``BASIC`` result format
 (counts, observed values and up to 20 failing values), then only the expectations that failed run again with
