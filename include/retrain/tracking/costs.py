@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import statistics
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
@@ -40,14 +40,15 @@ def usage_tags(queue: str) -> dict[str, str]:
     return {WORKER_QUEUE: queue}
 
 
-def log_usage(client: MlflowClient, run_id: str, usage: Usage, prices: PriceTable) -> float:
-    """``resources.*`` and ``cost_usd`` metrics (one store write) and ``costs/usage.json``. The run carries
+def log_usage(client: MlflowClient, run_id: str, usage: Usage, prices: PriceTable, tags: Sequence = ()) -> float:
+    """``resources.*`` and ``cost_usd`` metrics, with ``tags`` (MLflow ``RunTag``s the caller had to write
+    anyway, e.g. the model's) in the same store write, then ``costs/usage.json``. The run carries
     ``usage_tags`` from its creation. Returns the cost."""
     from mlflow.entities import Metric
 
     now = int(datetime.now(UTC).timestamp() * 1000)
     metrics = usage.metrics(prices)
-    client.log_batch(run_id, metrics=[Metric(k, v, now, 0) for k, v in metrics.items()])
+    client.log_batch(run_id, metrics=[Metric(k, v, now, 0) for k, v in metrics.items()], tags=list(tags))
     client.log_dict(run_id, {**asdict(usage), "cost_usd": metrics[COST],
                              "prices": asdict(prices.for_queue(usage.queue))}, "costs/usage.json")
     return metrics[COST]
