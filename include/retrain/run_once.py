@@ -98,12 +98,17 @@ def _revision(db: Path) -> str | None:
     return row[0] if row else None
 
 
+def _migrated_state(db: Path) -> dict:
+    """What the marker records: this Airflow release and the database's revision."""
+    from importlib.metadata import version
+
+    return {"airflow": version("apache-airflow-core"), "revision": _revision(db)}
+
+
 def needs_migration(env: dict) -> bool:
     """False only when this Airflow release already migrated the embedded SQLite database: a marker beside it
     records the release and the database's revision after the last migrate. Any other database, a new
     release or a changed revision needs ``airflow db migrate`` (3-7 s of the CLI starting)."""
-    from importlib.metadata import version
-
     db = _embedded_sqlite(env)
     if db is None or not db.exists():
         return True
@@ -111,21 +116,18 @@ def needs_migration(env: dict) -> bool:
         recorded = json.loads((Path(env["AIRFLOW_HOME"]) / MIGRATED_MARKER).read_text())
     except (OSError, ValueError):
         return True
-    revision = _revision(db)
-    return not revision or recorded != {"airflow": version("apache-airflow-core"), "revision": revision}
+    now = _migrated_state(db)
+    return not now["revision"] or recorded != now
 
 
 def migrate(env: dict) -> subprocess.CompletedProcess | None:
     """``airflow db migrate`` when ``needs_migration``, else None; records the marker after a migrate."""
-    from importlib.metadata import version
-
     if not needs_migration(env):
         return None
     migrated = _airflow(env, "db", "migrate")
     db = _embedded_sqlite(env)
     if migrated.returncode == 0 and db is not None:
-        (Path(env["AIRFLOW_HOME"]) / MIGRATED_MARKER).write_text(
-            json.dumps({"airflow": version("apache-airflow-core"), "revision": _revision(db)}))
+        (Path(env["AIRFLOW_HOME"]) / MIGRATED_MARKER).write_text(json.dumps(_migrated_state(db)))
     return migrated
 
 
