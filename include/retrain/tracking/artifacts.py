@@ -24,7 +24,7 @@ from retrain.errors import ArtifactIntegrityError
 from retrain.tracking.lineage import file_sha256
 
 if TYPE_CHECKING:
-    from mlflow import MlflowClient
+    from retrain.tracking.mlflow_store import RegistryClient
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ def check_mlmodel(path: Path, what: str) -> dict:
     return meta
 
 
-def expected_digests(client: MlflowClient, name: str, version: str) -> dict[str, str]:
+def expected_digests(client: RegistryClient, name: str, version: str) -> dict[str, str]:
     from mlflow.exceptions import MlflowException
 
     try:
@@ -120,7 +120,7 @@ def expected_digests(client: MlflowClient, name: str, version: str) -> dict[str,
         raise ArtifactIntegrityError(f"{name} version {version}: the recorded {DIGEST_TAG} is not JSON") from None
 
 
-def download_verified(client: MlflowClient, name: str, version: str, dst: str | Path) -> Path:
+def download_verified(client: RegistryClient, name: str, version: str, dst: str | Path) -> Path:
     """Download version ``version`` of ``name`` into ``dst`` and verify every file; return the local folder."""
     import mlflow
 
@@ -140,7 +140,7 @@ def download_verified(client: MlflowClient, name: str, version: str, dst: str | 
     return local
 
 
-def load_verified(client: MlflowClient, name: str, version: str):
+def load_verified(client: RegistryClient, name: str, version: str):
     """The pyfunc model of a version, loaded from a local copy whose every file was verified first."""
     import mlflow.pyfunc
 
@@ -156,7 +156,7 @@ def load_verified(client: MlflowClient, name: str, version: str):
             _verified_copy.reset(token)
 
 
-def load_verified_model(model_uri: str, client: MlflowClient | None = None):
+def load_verified_model(model_uri: str, client: RegistryClient | None = None):
     """Batch scoring: ``load_verified_model("models:/<name>@champion").predict(frame)``.
 
     Accepts ``models:/<name>/<version>`` and ``models:/<name>@<alias>``; anything else is refused,

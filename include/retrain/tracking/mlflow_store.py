@@ -9,19 +9,39 @@ from __future__ import annotations
 import logging
 import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from retrain.settings import Settings
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
-    from mlflow.entities.model_registry import ModelVersion
+    from mlflow.entities.model_registry import ModelVersion, RegisteredModel
 
 log = logging.getLogger(__name__)
 
 CHAMPION = "champion"
 PREVIOUS_CHAMPION = "previous-champion"
 SEGMENTS_SUFFIX = "__segments"  # the experiment of a segment spec's models: <model>__segments
+
+
+class RegistryClient(Protocol):
+    """What the model registry code (``registry``, ``artifacts``, the two lookups below) asks of MLflow: a subset
+    of ``MlflowClient``, which satisfies it as is. ``tests/support/memory_registry.py`` is the in-memory fake;
+    ``mlflow.register_model`` and artifact downloads go to the tracking URI, not through it."""
+
+    def create_registered_model(self, name: str, tags: dict[str, Any] | None = None,
+                                description: str | None = None) -> RegisteredModel: ...
+    def get_registered_model(self, name: str) -> RegisteredModel: ...
+    def delete_registered_model(self, name: str) -> None: ...
+    def set_registered_model_tag(self, name: str, key: str, value: Any) -> None: ...
+    def set_registered_model_alias(self, name: str, alias: str, version: str) -> None: ...
+    def create_model_version(self, name: str, source: str, run_id: str | None = None,
+                             tags: dict[str, Any] | None = None) -> ModelVersion: ...
+    def get_model_version(self, name: str, version: str) -> ModelVersion: ...
+    def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion: ...
+    def set_model_version_tag(self, name: str, version: str | None = None, key: str | None = None,
+                              value: Any = None) -> None: ...
+    def search_model_versions(self, filter_string: str | None = None) -> list[ModelVersion]: ...
 
 
 def segments_experiment(model: str) -> str:
@@ -121,7 +141,7 @@ def ended_runs(client: MlflowClient, exp_id: str, run_ids: list[str]) -> list[st
     return ended
 
 
-def champion_version(client: MlflowClient, model_name: str) -> ModelVersion | None:
+def champion_version(client: RegistryClient, model_name: str) -> ModelVersion | None:
     from mlflow.exceptions import MlflowException
 
     try:
@@ -130,7 +150,7 @@ def champion_version(client: MlflowClient, model_name: str) -> ModelVersion | No
         return None
 
 
-def version_for_run(client: MlflowClient, model_name: str, run_id: str) -> ModelVersion | None:
+def version_for_run(client: RegistryClient, model_name: str, run_id: str) -> ModelVersion | None:
     versions = client.search_model_versions(f"name = '{model_name}' and run_id = '{run_id}'")
     return versions[0] if versions else None
 

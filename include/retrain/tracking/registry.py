@@ -27,7 +27,7 @@ from retrain.errors import RetrainError
 from retrain.tracking.mlflow_store import CHAMPION, PREVIOUS_CHAMPION, champion_version, version_for_run
 
 if TYPE_CHECKING:
-    from mlflow import MlflowClient
+    from retrain.tracking.mlflow_store import RegistryClient
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class AliasMove:
         return json.dumps(self.__dict__, sort_keys=True)
 
 
-def register_challenger(client: MlflowClient, name: str, run_id: str, model_uri: str, tags: dict[str, str]) -> str:
+def register_challenger(client: RegistryClient, name: str, run_id: str, model_uri: str, tags: dict[str, str]) -> str:
     """Register the run's model once (a retry finds it by run id), point ``challenger`` at it, return its version."""
     import mlflow
     from mlflow.exceptions import MlflowException
@@ -82,7 +82,7 @@ def register_challenger(client: MlflowClient, name: str, run_id: str, model_uri:
     return str(version.version)
 
 
-def verify_artifacts(client: MlflowClient, name: str, version: str) -> dict[str, str]:
+def verify_artifacts(client: RegistryClient, name: str, version: str) -> dict[str, str]:
     """Download the version and check every file against the sha256 recorded at training; return the digests."""
     import tempfile
 
@@ -93,7 +93,7 @@ def verify_artifacts(client: MlflowClient, name: str, version: str) -> dict[str,
 
 
 @contextmanager
-def promotion_lock(client: MlflowClient, name: str, holder: str, timeout_s: float | None = None,
+def promotion_lock(client: RegistryClient, name: str, holder: str, timeout_s: float | None = None,
                    lease_s: float = 300.0) -> Iterator[None]:
     """Mutual exclusion for alias moves of one model, across processes and hosts sharing the store.
 
@@ -138,7 +138,7 @@ def promotion_lock(client: MlflowClient, name: str, holder: str, timeout_s: floa
             _delete_quietly(client, lock_name)
 
 
-def _lock_holder(client: MlflowClient, lock_name: str) -> str | None:
+def _lock_holder(client: RegistryClient, lock_name: str) -> str | None:
     from mlflow.exceptions import MlflowException
 
     try:
@@ -147,7 +147,7 @@ def _lock_holder(client: MlflowClient, lock_name: str) -> str | None:
         return None
 
 
-def _lock_expired(client: MlflowClient, lock_name: str) -> bool:
+def _lock_expired(client: RegistryClient, lock_name: str) -> bool:
     from mlflow.exceptions import MlflowException
 
     try:
@@ -157,20 +157,20 @@ def _lock_expired(client: MlflowClient, lock_name: str) -> bool:
     return float(tags.get("expires_at", "0")) < time.time()
 
 
-def _delete_quietly(client: MlflowClient, lock_name: str) -> None:
+def _delete_quietly(client: RegistryClient, lock_name: str) -> None:
     from mlflow.exceptions import MlflowException
 
     with suppress(MlflowException):
         client.delete_registered_model(lock_name)
 
 
-def history(client: MlflowClient, name: str) -> list[AliasMove]:
+def history(client: RegistryClient, name: str) -> list[AliasMove]:
     tags = client.get_registered_model(name).tags
     keys = sorted(k for k in tags if k.startswith(HISTORY_PREFIX))
     return [AliasMove(**json.loads(tags[k])) for k in keys]
 
 
-def outside_move(client: MlflowClient, name: str) -> AliasMove | None:
+def outside_move(client: RegistryClient, name: str) -> AliasMove | None:
     """A champion move that no history entry explains (made in the MLflow UI or API), or None."""
     moves = history(client, name)
     recorded = moves[-1].to_version if moves else None
@@ -183,7 +183,7 @@ def outside_move(client: MlflowClient, name: str) -> AliasMove | None:
                      f"{recorded or 'none'}: moved outside retrain (MLflow UI or API)", _now())
 
 
-def record_outside_move(client: MlflowClient, name: str) -> AliasMove | None:
+def record_outside_move(client: RegistryClient, name: str) -> AliasMove | None:
     """Append the unexplained move, if any, to the history. Call under the promotion lock."""
     move = outside_move(client, name)
     if move is not None:
@@ -192,7 +192,7 @@ def record_outside_move(client: MlflowClient, name: str) -> AliasMove | None:
     return move
 
 
-def _append(client: MlflowClient, name: str, move: AliasMove) -> None:
+def _append(client: RegistryClient, name: str, move: AliasMove) -> None:
     """Append one event; called only under the promotion lock, so the sequence number is safe."""
     tags = client.get_registered_model(name).tags
     seq = 1 + max((int(k.removeprefix(HISTORY_PREFIX)) for k in tags if k.startswith(HISTORY_PREFIX)), default=0)
@@ -203,7 +203,7 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def move_champion(client: MlflowClient, name: str, version: str, *, expected_current: str | None, actor: str,
+def move_champion(client: RegistryClient, name: str, version: str, *, expected_current: str | None, actor: str,
                   reason: str) -> AliasMove:
     """Make ``version`` the champion if the champion is still ``expected_current``; record the move."""
     with promotion_lock(client, name, actor):
@@ -223,13 +223,13 @@ def move_champion(client: MlflowClient, name: str, version: str, *, expected_cur
         return move
 
 
-def record(client: MlflowClient, name: str, move: AliasMove) -> None:
+def record(client: RegistryClient, name: str, move: AliasMove) -> None:
     """Append an event that moves no champion (a shadow started or ended) to the model's history."""
     with promotion_lock(client, name, move.actor):
         _append(client, name, move)
 
 
-def rollback(client: MlflowClient, name: str, *, to_version: str | None, actor: str,
+def rollback(client: RegistryClient, name: str, *, to_version: str | None, actor: str,
              reason: str) -> AliasMove | None:
     """Move the champion back (to ``to_version``, or to the previous champion) and record why.
 
