@@ -172,7 +172,7 @@ def history(client: RegistryClient, name: str) -> list[AliasMove]:
 
 def outside_move(client: RegistryClient, name: str) -> AliasMove | None:
     """A champion move that no history entry explains (made in the MLflow UI or API), or None."""
-    moves = history(client, name)
+    moves = [m for m in history(client, name) if m.alias == CHAMPION]  # shadow events move no champion
     recorded = moves[-1].to_version if moves else None
     current = champion_version(client, name)
     found = str(current.version) if current else None
