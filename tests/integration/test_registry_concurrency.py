@@ -18,6 +18,7 @@ import pytest
 from retrain.cli import main as cli_main
 from retrain.tracking import registry
 from retrain.tracking.lineage import file_sha256
+from retrain.tracking.tags import ARTIFACT_SHA256
 
 from tests.support.services import MlflowServer
 
@@ -65,7 +66,7 @@ def _model_with_versions(client, count: int) -> str:
         sums = {p.name: file_sha256(p) for p in folder.iterdir()}
         client.log_artifacts(run.info.run_id, str(folder), "model")
         client.create_model_version(name, source=f"{run.info.artifact_uri}/model", run_id=run.info.run_id,
-                                    tags={registry.SHA_TAG: json.dumps(sums)})
+                                    tags={ARTIFACT_SHA256: json.dumps(sums)})
     return name
 
 

@@ -51,7 +51,7 @@ def evaluate(loaded: LoadedSpec, snapshot_dict: dict, trained: dict, *, holdout=
 
     from retrain.data.split import champion_seen_rows_from_tags, same_spec_and_data
     from retrain.pipeline.training_stage import load_split
-    from retrain.tracking import mlflow_store, registry
+    from retrain.tracking import mlflow_store, registry, tags
 
     spec, settings = loaded.spec, get_settings()
     client = mlflow_store.connect(settings)
@@ -64,8 +64,8 @@ def evaluate(loaded: LoadedSpec, snapshot_dict: dict, trained: dict, *, holdout=
     run = client.get_run(trained["run_id"])
     challenger = registry.register_challenger(
         client, name, trained["run_id"], trained["model_uri"],
-        tags={"retrain.model": name, registry.SHA_TAG: run.data.tags.get(registry.SHA_TAG, "{}"),
-              "retrain.data_fingerprint": run.data.tags.get("retrain.data_fingerprint", "")},
+        tags={tags.MODEL: name, tags.ARTIFACT_SHA256: run.data.tags.get(tags.ARTIFACT_SHA256, "{}"),
+              tags.DATA_FINGERPRINT: run.data.tags.get(tags.DATA_FINGERPRINT, "")},
     )
     if holdout is None:
         _, holdout = load_split(spec, DataSnapshot.from_dict(snapshot_dict))

@@ -22,15 +22,14 @@ from typing import TYPE_CHECKING
 
 from retrain.errors import ArtifactIntegrityError
 from retrain.tracking.lineage import file_sha256
+from retrain.tracking.tags import ARTIFACT_SHA256 as DIGEST_TAG
 
 if TYPE_CHECKING:
     from retrain.tracking.mlflow_store import RegistryClient
 
 log = logging.getLogger(__name__)
 
-DIGEST_TAG = "retrain.artifact_sha256"
 LOADER_MODULE = "retrain.tracking.pyfunc"
-BUNDLE_DIR = "data/bundle"
 BUNDLE_FORMAT = 1  # bump when a bundle written by older code can no longer be read
 DOWNLOAD_METADATA = "registered_model_meta"  # written by MLflow on the caller's side at every download
 

@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 CHALLENGER = "challenger"
 HISTORY_PREFIX = "retrain.history."
 NO_CHAMPION = "none"  # to_version of a recorded move that removed the champion alias
-SHA_TAG = "retrain.artifact_sha256"  # = artifacts.DIGEST_TAG
 LOCK_SUFFIX = "--promotion-lock"
 
 

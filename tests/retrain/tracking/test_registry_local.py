@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from retrain.tracking import registry
 from retrain.tracking.lineage import file_sha256
+from retrain.tracking.tags import ARTIFACT_SHA256
 
 from tests.support.mlflow_db import migrated_mlflow
 
@@ -40,7 +41,7 @@ def _logged_model(client, tmp_path: Path) -> tuple[str, str, dict]:
 
 def test_changed_artifacts_are_caught_before_promotion(client, tmp_path):
     run_id, uri, sums = _logged_model(client, tmp_path)
-    version = registry.register_challenger(client, "m", run_id, uri, {registry.SHA_TAG: json.dumps(sums)})
+    version = registry.register_challenger(client, "m", run_id, uri, {ARTIFACT_SHA256: json.dumps(sums)})
     assert registry.verify_artifacts(client, "m", version) == sums
     stored = next((tmp_path / "artifacts").rglob("weights.pt"))
     stored.write_bytes(b"\x00tampered")
