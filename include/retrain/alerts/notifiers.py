@@ -4,7 +4,7 @@ destination is a class with ``notify(alert) -> bool`` (never raising) and one en
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
@@ -33,17 +33,6 @@ class SlackNotifier:
 class TaskLogNotifier:
     def notify(self, alert: Alert) -> bool:
         log.warning("alert for %s:\n%s", alert.channel, alert.text)
-        return True
-
-
-@dataclass
-class MemoryNotifier:
-    """The fake for tests: keeps what it was given."""
-
-    sent: list[Alert] = field(default_factory=list)
-
-    def notify(self, alert: Alert) -> bool:
-        self.sent.append(alert)
         return True
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from retrain.alerts.notifiers import Alert, MemoryNotifier, deliver
+from retrain.alerts.notifiers import Alert, deliver
 from retrain.pipeline.notify_stage import notify_outcome
 
 from tests.retrain.alerts.test_notify import EVALUATION, TRAINED, _loaded
+from tests.support.memory_notifier import MemoryNotifier
 from tests.support.slack_standin import SlackStandIn
 
 OUTCOME = {"promoted": True, "version": "2", "previous_champion": "1"}
