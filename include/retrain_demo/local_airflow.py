@@ -31,8 +31,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
 
-from retrain.orchestration.airflow_api import AirflowApi, get_token
+from retrain.orchestration.airflow_api import get_token
 from retrain.orchestration.task_preload import CELERY_ENV, LOCAL_EXECUTOR_ENV
+
+from retrain_demo.airflow_api import HarnessApi
 
 T = TypeVar("T")
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
@@ -68,7 +70,7 @@ class LocalAirflow:
         self.username, self.password = username, password or secrets.token_urlsafe(12)
         self.processes: dict[str, subprocess.Popen] = {}
         self._commands: dict[str, tuple[list[str] | None, Mapping[str, str] | None]] = {}
-        self._api: AirflowApi | None = None
+        self._api: HarnessApi | None = None
         passwords = self.root / "simple_auth_manager_passwords.json"
         preloads = {**LOCAL_EXECUTOR_ENV, **CELERY_ENV} if preload else {}  # heavy imports once per worker
         self.env = {
@@ -220,12 +222,12 @@ class LocalAirflow:
     # -- talking to it ----------------------------------------------------------------------------------
 
     @property
-    def api(self) -> AirflowApi:
+    def api(self) -> HarnessApi:
         if self._api is None:
             # 120 s, not the client's 30 s: on a loaded 2-core machine the one api-server worker was seen to
             # take longer (load average 40, 2026-12-01), and a test must not fail on the machine's load.
             token = get_token(self.base_url, self.username, self.password, timeout=120)
-            self._api = AirflowApi(self.base_url, token, timeout=120)
+            self._api = HarnessApi(self.base_url, token, timeout=120)
         return self._api
 
     def health(self) -> dict:

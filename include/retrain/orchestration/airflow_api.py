@@ -46,7 +46,8 @@ def get_token(base_url: str, username: str, password: str, timeout: float = 30) 
 
 
 class AirflowApi:
-    """The calls this project needs: assets and their events, DAG runs and task instances."""
+    """The calls the product makes: asset lookups and events. The harness's calls (runs, task instances, logs)
+    are ``retrain_demo.airflow_api.HarnessApi``."""
 
     def __init__(self, base_url: str, token: str, timeout: float = 30) -> None:
         self.base_url, self.token, self.timeout = base_url.rstrip("/"), token, timeout
@@ -75,45 +76,3 @@ class AirflowApi:
     def post_asset_event(self, uri: str, extra: dict | None = None) -> dict:
         """``POST /api/v2/assets/events``: what an upstream system sends when data has landed."""
         return self.call("POST", "assets/events", {"asset_id": self.asset_id(uri), "extra": extra or {}})
-
-    def asset_events(self, uri: str) -> list[dict]:
-        return self.call("GET", "assets/events", asset_id=self.asset_id(uri), limit=100,
-                         order_by="timestamp")["asset_events"]
-
-    # -- DAGs, runs, task instances ---------------------------------------------------------------------
-
-    def dag(self, dag_id: str) -> dict:
-        return self.call("GET", f"dags/{dag_id}")
-
-    def set_paused(self, dag_id: str, paused: bool) -> dict:
-        return self.call("PATCH", f"dags/{dag_id}", {"is_paused": paused})
-
-    def trigger(self, dag_id: str, conf: dict | None = None, logical_date: str | None = None) -> dict:
-        return self.call("POST", f"dags/{dag_id}/dagRuns", {"logical_date": logical_date, "conf": conf or {}})
-
-    def clear_run(self, dag_id: str, run_id: str) -> dict:
-        """Rerun a DAG run from the start (all its tasks cleared), as "Clear" in the UI does."""
-        quoted = urllib.parse.quote(run_id, safe="")
-        return self.call("POST", f"dags/{dag_id}/dagRuns/{quoted}/clear", {"dry_run": False, "only_failed": False})
-
-    def backfill(self, dag_id: str, from_date: str, to_date: str, **options: Any) -> dict:
-        """``POST /api/v2/backfills``: runs for every schedule tick from ``from_date`` to ``to_date`` (inclusive)."""
-        return self.call("POST", "backfills", {"dag_id": dag_id, "from_date": from_date, "to_date": to_date, **options})
-
-    def dag_runs(self, dag_id: str) -> list[dict]:
-        return self.call("GET", f"dags/{dag_id}/dagRuns", limit=100, order_by="run_after")["dag_runs"]
-
-    def task_instances(self, dag_id: str, run_id: str) -> dict[str, dict]:
-        quoted = urllib.parse.quote(run_id, safe="")
-        rows = self.call("GET", f"dags/{dag_id}/dagRuns/{quoted}/taskInstances", limit=100)["task_instances"]
-        return {row["task_id"]: row for row in rows}
-
-    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> str:
-        """A task try's log as text (one line per log event)."""
-        quoted = urllib.parse.quote(run_id, safe="")
-        answer = self.call("GET", f"dags/{dag_id}/dagRuns/{quoted}/taskInstances/{task_id}/logs/{try_number}",
-                           full_content="true")
-        content = answer.get("content") or []
-        if isinstance(content, str):
-            return content
-        return "\n".join(str(e.get("event", "")) if isinstance(e, dict) else str(e) for e in content)
