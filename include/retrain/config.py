@@ -331,6 +331,9 @@ class ScoringSpec(_Strict):
 
 class AlertSpec(_Strict):
     slack_channel: str = "#ml-alerts"
+    notifiers: list[Literal["slack", "log"]] | None = Field(  # the keys of retrain.alerts.notifiers.NOTIFIERS
+        default=None, min_length=1, description="where alerts go: 'slack', 'log' (the task log); None: RETRAIN_NOTIFIERS"
+    )
     deadline_minutes: float | None = Field(
         default=None, gt=0, description="alert when a run has not finished this long after it was queued"
     )

@@ -92,3 +92,31 @@ def test_one_broken_spec_does_not_hide_the_others(tmp_path):
     assert [type(item) for item in found] == [BrokenSpec, LoadedSpec]
     assert found[0].dag_id == "retrain_bad_model"
     assert "heads" in str(found[0].error)
+
+
+def test_alerts_notifiers_default_to_the_deployment_and_take_the_known_names(tmp_path):
+    assert load_spec(SPECS / "ecommerce_esmm.yaml").spec.alerts.notifiers is None  # RETRAIN_NOTIFIERS decides
+    data = _demo_spec()
+    data["alerts"]["notifiers"] = ["log", "slack"]
+    assert load_spec(_write(tmp_path, "both.yaml", data)).spec.alerts.notifiers == ["log", "slack"]
+
+
+@pytest.mark.parametrize("names", [["log", "pigeon"], []], ids=["unknown", "empty"])
+def test_an_unknown_or_empty_notifier_list_is_a_spec_error_naming_the_field(tmp_path, names):
+    data = _demo_spec()
+    data["alerts"]["notifiers"] = names
+    with pytest.raises(SpecError) as err:
+        load_spec(_write(tmp_path, "pigeon.yaml", data))
+    assert "alerts.notifiers" in str(err.value)
+    if names:
+        assert err.value.fields == ["alerts.notifiers[1]"] and "'slack' or 'log'" in str(err.value)
+
+
+def test_the_spec_knows_every_notifier_and_no_other():
+    import typing
+
+    from retrain.alerts.notifiers import NOTIFIERS
+    from retrain.config import AlertSpec
+
+    [listed, _none] = typing.get_args(AlertSpec.model_fields["notifiers"].annotation)
+    assert set(typing.get_args(typing.get_args(listed)[0])) == set(NOTIFIERS)

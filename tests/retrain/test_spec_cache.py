@@ -168,3 +168,15 @@ def test_the_cache_can_be_turned_off(state, tmp_path, monkeypatch, validated):
     path = _write(tmp_path, "alpha")
     load_spec(path), load_spec(path)
     assert validated == ["alpha.yaml", "alpha.yaml"] and not (state / "spec-cache.sqlite").exists()
+
+
+def test_the_spec_notifiers_come_back_from_the_cache(state, tmp_path, validated):
+    """Only the spec's own list is cached; without one the deployment's RETRAIN_NOTIFIERS decides at alert time."""
+    from retrain.config import load_spec
+
+    listed = _write(tmp_path, "alpha", alerts={**GOOD["alerts"], "notifiers": ["log"]})
+    unlisted = _write(tmp_path, "beta")
+    for _ in range(2):
+        assert load_spec(listed).spec.alerts.notifiers == ["log"]
+        assert load_spec(unlisted).spec.alerts.notifiers is None
+    assert validated == ["alpha.yaml", "beta.yaml"]

@@ -1,9 +1,10 @@
-"""Alerts as data, delivered by notifiers. ``RETRAIN_NOTIFIERS`` names them (default ``slack``); a new
-destination is a class with ``notify(alert) -> bool`` (never raising) and one entry in NOTIFIERS."""
+"""Alerts as data, delivered by the notifiers a spec's ``alerts.notifiers`` names (else RETRAIN_NOTIFIERS). A new
+destination is a class with ``notify(alert) -> bool`` (never raising), in NOTIFIERS and ``AlertSpec.notifiers``."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -39,16 +40,21 @@ class TaskLogNotifier:
 NOTIFIERS: dict[str, type] = {"slack": SlackNotifier, "log": TaskLogNotifier}
 
 
-def deliver(alert: Alert, notifiers: list[Notifier] | None = None) -> bool:
-    """Hand the alert to every notifier (default: the configured ones); True when one delivered it. Never
-    raises: a failing notifier is logged and the others still get the alert; unknown names mean the task log."""
-    if notifiers is None:
+def notifiers_for(names: Sequence[str] | None) -> list[Notifier]:
+    """The notifiers a spec lists (``alerts.notifiers``); None: the deployment's RETRAIN_NOTIFIERS. A spec
+    refuses unknown names; from the environment they are logged, and none left means the task log."""
+    if names is None:
         from retrain.settings import get_settings
 
         names = get_settings().notifiers
-        if unknown := sorted(set(names) - set(NOTIFIERS)):
-            log.error("RETRAIN_NOTIFIERS: unknown notifiers %s (known: %s)", unknown, sorted(NOTIFIERS))
-        notifiers = [NOTIFIERS[name]() for name in names if name in NOTIFIERS] or [TaskLogNotifier()]
+    if unknown := sorted(set(names) - set(NOTIFIERS)):
+        log.error("unknown notifiers %s (known: %s)", unknown, sorted(NOTIFIERS))
+    return [NOTIFIERS[name]() for name in names if name in NOTIFIERS] or [TaskLogNotifier()]
+
+
+def deliver(alert: Alert, notifiers: Sequence[Notifier]) -> bool:
+    """Hand the alert to every notifier (:func:`notifiers_for`); True when one delivered it. Never raises:
+    a failing notifier is logged and the others still get the alert."""
     delivered = False
     for notifier in notifiers:
         try:

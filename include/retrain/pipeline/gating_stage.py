@@ -135,8 +135,8 @@ UNUSABLE_CHAMPION_RULE = (
 def _champion_predictions(loaded: LoadedSpec, client, version: str, challenger: str, holdout):
     """The champion's holdout predictions, or ``(None, reason)`` when it fails verification or cannot be
     loaded. An unusable champion must not block every later run: the gate then treats it as absent
-    (``UNUSABLE_CHAMPION_RULE``, docs/security.md) and Slack is told now."""
-    from retrain.alerts import send_alert
+    (``UNUSABLE_CHAMPION_RULE``, docs/security.md) and the spec's notifiers are told now."""
+    from retrain.alerts.notifiers import Alert, deliver, notifiers_for
     from retrain.errors import ArtifactIntegrityError, UnusableModelError
 
     spec = loaded.spec
@@ -145,12 +145,12 @@ def _champion_predictions(loaded: LoadedSpec, client, version: str, challenger: 
     except (ArtifactIntegrityError, UnusableModelError) as exc:
         reason = str(exc)
     log.error("%s champion version %s is unusable: %s", spec.name, version, reason)
-    send_alert(
+    deliver(Alert(
         spec.alerts.slack_channel,
         f"{spec.name}: champion version {version} cannot be used: {reason}. Candidate version {challenger} is "
         "gated on the thresholds alone and replaces it if it clears them. To choose a champion yourself: "
         f"retrain rollback {spec.registered_model_name} --to VERSION --reason '...'",
-    )
+    ), notifiers_for(spec.alerts.notifiers))
     return None, reason
 
 
@@ -242,7 +242,7 @@ def promote(loaded: LoadedSpec, trained: dict, evaluation: dict, decision: dict,
     A champion moved since gating refuses the promotion (a rejection with that reason, on the run and the
     version alike). A promotion lock that stays taken raises ``PromotionLockUnavailable``: the task is
     retried and then alerts; it never turns a passed candidate into a rejection."""
-    from retrain.alerts import send_alert
+    from retrain.alerts.notifiers import Alert, deliver, notifiers_for
     from retrain.tracking import mlflow_store, registry
 
     spec, client = loaded.spec, mlflow_store.connect(get_settings())
@@ -264,8 +264,9 @@ def promote(loaded: LoadedSpec, trained: dict, evaluation: dict, decision: dict,
         return {"promoted": True, "version": version, "previous_champion": evaluation["champion_version"]}
     outside = registry.outside_move(client, name)
     if outside is not None:
-        send_alert(spec.alerts.slack_channel, f"{spec.name}: {outside.reason}. Recorded in `retrain history "
-                   f"{name}`; this run's candidate was gated against version {evaluation['champion_version']}.")
+        deliver(Alert(spec.alerts.slack_channel, f"{spec.name}: {outside.reason}. Recorded in `retrain history "
+                      f"{name}`; this run's candidate was gated against version {evaluation['champion_version']}."),
+                notifiers_for(spec.alerts.notifiers))
     reason = "; ".join(decision.get("reasons") or _decision_from_dict(decision).reasons)
     try:
         move = registry.move_champion(

@@ -1,4 +1,4 @@
-"""The last stage: log the run summary and post it to the model's Slack channel.
+"""The last stage: log the run summary and post it to the model's channel (the spec's notifiers).
 
 One model: a promotion (metrics against the champion and the thresholds, the new champion version) or a
 rejection with its reasons, as Block Kit with the plain summary as its text. A fan-out run (a list of
@@ -28,7 +28,7 @@ def _airflow_run_url(dag_id: str, run_id: str) -> str | None:
 
 def notify_digest(loaded: LoadedSpec, run_id: str, outcomes: Sequence[Mapping[str, Any]]) -> str:
     """One Slack message for a fan-out run's segment outcomes (counts and the first failures)."""
-    from retrain.alerts.notifiers import Alert, deliver
+    from retrain.alerts.notifiers import Alert, deliver, notifiers_for
     from retrain.alerts.run_messages import digest_message
 
     spec = loaded.spec
@@ -36,7 +36,7 @@ def notify_digest(loaded: LoadedSpec, run_id: str, outcomes: Sequence[Mapping[st
         model_name=spec.name, run_id=run_id, outcomes=outcomes, airflow_run_url=_airflow_run_url(spec.dag_id, run_id)
     )
     log.info("%s", alert.text)
-    deliver(Alert(spec.alerts.slack_channel, alert.text, alert.blocks))
+    deliver(Alert(spec.alerts.slack_channel, alert.text, alert.blocks), notifiers_for(spec.alerts.notifiers))
     return alert.text
 
 
@@ -54,7 +54,7 @@ def notify_outcome(
     if isinstance(outcome, Sequence) and not isinstance(outcome, str | bytes | Mapping):
         return notify_digest(loaded, run_id, outcome)
 
-    from retrain.alerts.notifiers import Alert, deliver
+    from retrain.alerts.notifiers import Alert, deliver, notifiers_for
     from retrain.alerts.run_messages import decision_message
     from retrain.links import mlflow_run_url, model_version_url
 
@@ -92,5 +92,5 @@ def notify_outcome(
     except Exception as exc:  # the summary text alone still goes out
         log.warning("could not build the Block Kit summary (%s: %s); sending text only", type(exc).__name__, exc)
         blocks = None
-    deliver(Alert(spec.alerts.slack_channel, text, blocks))
+    deliver(Alert(spec.alerts.slack_channel, text, blocks), notifiers_for(spec.alerts.notifiers))
     return text

@@ -1,12 +1,14 @@
-"""Alerts as data delivered by notifiers: Slack is one, the task log another, chosen by settings."""
+"""Alerts as data delivered by notifiers: Slack is one, the task log another, chosen by the spec's
+``alerts.notifiers``, else by the deployment (RETRAIN_NOTIFIERS)."""
 
 from __future__ import annotations
 
 import logging
 
-from retrain.alerts.notifiers import Alert, deliver
+from retrain.alerts.notifiers import Alert, deliver, notifiers_for
 from retrain.pipeline.notify_stage import notify_outcome
 
+from tests.retrain.alerts.helpers import with_alerts
 from tests.retrain.alerts.test_notify import EVALUATION, TRAINED, _loaded
 from tests.support.memory_notifier import MemoryNotifier
 from tests.support.slack_standin import SlackStandIn
@@ -43,5 +45,23 @@ def test_a_failing_notifier_does_not_stop_the_others(caplog):
 def test_an_unknown_notifier_name_falls_back_to_the_task_log(monkeypatch, caplog):
     monkeypatch.setenv("RETRAIN_NOTIFIERS", "pigeon")
     with caplog.at_level(logging.WARNING, logger="retrain.alerts.notifiers"):
-        assert deliver(Alert("#ml-alerts", "churn promoted")) is True
+        assert deliver(Alert("#ml-alerts", "churn promoted"), notifiers_for(None)) is True
     assert "unknown notifiers ['pigeon']" in caplog.text and "churn promoted" in caplog.text
+
+
+def test_a_spec_listing_the_log_keeps_its_alerts_out_of_slack_whatever_the_deployment_says(
+    slack_connection: SlackStandIn, monkeypatch, caplog
+):
+    monkeypatch.setenv("RETRAIN_NOTIFIERS", "slack")
+    with caplog.at_level(logging.WARNING, logger="retrain.alerts.notifiers"):
+        text = notify_outcome(with_alerts(_loaded(), notifiers=["log"]), "manual__3", TRAINED, EVALUATION, OUTCOME)
+    assert slack_connection.messages == []
+    assert f"alert for #esmm-alerts:\n{text}" in caplog.text
+
+
+def test_a_spec_without_notifiers_keeps_slack(slack_connection: SlackStandIn, monkeypatch, caplog):
+    monkeypatch.delenv("RETRAIN_NOTIFIERS", raising=False)
+    assert _loaded().spec.alerts.notifiers is None
+    with caplog.at_level(logging.WARNING, logger="retrain.alerts.notifiers"):
+        text = notify_outcome(_loaded(), "manual__4", TRAINED, EVALUATION, OUTCOME)
+    assert [m.text for m in slack_connection.messages] == [text] and "alert for" not in caplog.text

@@ -9,6 +9,7 @@ from retrain.config import LoadedSpec, load_spec
 from retrain.pipeline.notify_stage import notify_outcome
 from retrain.tracking.gate import decide
 
+from tests.retrain.alerts.helpers import with_alerts
 from tests.retrain.alerts.test_deadline import SPEC
 from tests.support.slack_standin import SlackStandIn
 
@@ -23,9 +24,7 @@ EVALUATION = {
 
 
 def _loaded(channel: str = "#esmm-alerts") -> LoadedSpec:
-    loaded = load_spec(SPEC)
-    alerts = loaded.spec.alerts.model_copy(update={"slack_channel": channel})
-    return LoadedSpec(spec=loaded.spec.model_copy(update={"alerts": alerts}), path=loaded.path, sha256=loaded.sha256)
+    return with_alerts(load_spec(SPEC), slack_channel=channel)
 
 
 def _gate(loaded: LoadedSpec) -> dict:
