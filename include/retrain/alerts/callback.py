@@ -1,4 +1,4 @@
-"""The Airflow ``on_failure_callback``: the failed task's alert, laid out by its error, sent by ``send_alert``."""
+"""The Airflow ``on_failure_callback``: the failed task's alert, laid out by its error, sent by the notifiers."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from retrain.alerts.data_messages import build_failure_message
 from retrain.alerts.messages import failure_channel, failure_report_from_context
-from retrain.alerts.slack import send_alert
+from retrain.alerts.notifiers import Alert, deliver, notifiers_for
 
 log = logging.getLogger(__name__)
 
@@ -27,15 +27,17 @@ def task_failure_callback(context: Mapping[str, Any]) -> None:
 
     The layout follows the error: a broken data contract (expectations, columns, partition, Data Docs),
     stale data (newest partition, its age and the age allowed), or any other failure. Goes to
-    ``params["slack_channel"]`` (default ``#ml-alerts``). Never raises, whatever the context holds.
+    ``params["slack_channel"]`` (default ``#ml-alerts``) by ``params["notifiers"]``. Never raises, whatever it holds.
     """
     try:
-        error = context.get("exception") if isinstance(context, Mapping) else None
+        ctx = context if isinstance(context, Mapping) else {}
+        error = ctx.get("exception")
         if getattr(error, "digest_sent", False):  # a fan-out report: its digest already named the failures
             log.info("No failure alert: the run's digest already reported it (%s)", error)
             return
         report = failure_report_from_context(context, airflow_base_url=airflow_base_url())
         alert = build_failure_message(report, error)
-        send_alert(failure_channel(context), alert.text, alert.blocks)
+        names = (ctx.get("params") or {}).get("notifiers") or None  # []: the deployment's (run_params)
+        deliver(Alert(failure_channel(context), alert.text, alert.blocks), notifiers_for(names))
     except Exception as exc:  # a failure alert must never add a failure of its own
         log.error("Could not build or send the task failure alert: %s: %s", type(exc).__name__, exc)

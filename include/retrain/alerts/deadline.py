@@ -1,9 +1,9 @@
-"""A run that misses its deadline: Airflow 3.3's ``DeadlineAlert`` (the successor of SLAs) posts to Slack.
+"""A run that misses its deadline: Airflow 3.3's ``DeadlineAlert`` (the successor of SLAs) sends an alert.
 
 The deadline comes from the model spec (``alerts.deadline_minutes``) and counts from when the run was
 queued (``DeadlineReference.DAGRUN_QUEUED_AT``). When a run has not finished by then, the scheduler hands
-:func:`deadline_alert`'s callback (the Slack notifier, ``RetrainSlackNotifier("deadline")``) to the
-**triggerer** as an ``AsyncCallback``, which posts one message. The triggerer rather than the executor (a
+:func:`deadline_alert`'s callback (the Airflow notifier, ``RetrainSlackNotifier("deadline")``) to the
+**triggerer** as an ``AsyncCallback``, which sends one alert to the spec's notifiers. The triggerer rather than the executor (a
 ``SyncCallback``) on purpose: a run is often late because the executor is busy, and a callback waiting for an executor slot would be late too (checked on a
 LocalExecutor with one slot: the AsyncCallback alert arrives while the run's task still holds the slot).
 A run that finishes in time has its deadline pruned, so nothing is sent.
@@ -93,6 +93,7 @@ def deadline_missed_callback(
     model_name: str | None = None,
     slack_channel: str | None = None,
     deadline_minutes: float | None = None,
+    notifiers: list[str] | None = None,
     **_: Any,
 ) -> None:
     """Post the missed-deadline alert. ``context`` is what the scheduler attaches to a missed deadline:
@@ -101,7 +102,7 @@ def deadline_missed_callback(
     try:
         from retrain.alerts.callback import airflow_base_url
         from retrain.alerts.messages import DEFAULT_CHANNEL
-        from retrain.alerts.slack import send_alert
+        from retrain.alerts.notifiers import Alert, deliver, notifiers_for
 
         ctx = context if isinstance(context, Mapping) else {}
         dag_run = ctx.get("dag_run") if isinstance(ctx.get("dag_run"), Mapping) else {}
@@ -118,7 +119,7 @@ def deadline_missed_callback(
             state=dag_run.get("state"),
             airflow_run_url=run_url(airflow_base_url(), dag_id, run_id),
         )
-        send_alert(slack_channel or DEFAULT_CHANNEL, alert.text, alert.blocks)
+        deliver(Alert(slack_channel or DEFAULT_CHANNEL, alert.text, alert.blocks), notifiers_for(notifiers))
     except Exception as exc:  # a deadline alert must never fail on its own account
         log.error("Could not build or send the deadline alert: %s: %s", type(exc).__name__, exc)
 

@@ -255,6 +255,4 @@ def format_failure_blocks(report: FailureReport) -> list[dict[str, Any]]:
 
 def failure_channel(context: Mapping[str, Any], default: str = DEFAULT_CHANNEL) -> str:
     """The channel a failure goes to: the DAG's ``slack_channel`` param, else ``default``."""
-    params = _get(context, "params") if isinstance(context, Mapping) else None
-    channel = _get(params, "slack_channel") if params is not None else None
-    return str(channel) if channel else default
+    return str(_get(_get(context, "params"), "slack_channel") or default)

@@ -43,7 +43,8 @@ class PromotionApprovalOperator(ApprovalOperator):
             defaults="Reject",
             response_timeout=timedelta(hours=spec.gate.approval_timeout_hours),
             params={"reason": Param("", type="string", title="Why (recorded with the decision)")},
-            notifiers=[RetrainSlackNotifier("approval", model_name=spec.name, slack_channel=spec.alerts.slack_channel)],
+            notifiers=[RetrainSlackNotifier("approval", model_name=spec.name, slack_channel=spec.alerts.slack_channel,
+                                            notifiers=spec.alerts.notifiers)],
             **kwargs,
         )
 

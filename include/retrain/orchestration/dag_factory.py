@@ -59,7 +59,7 @@ def build_dag(loaded: LoadedSpec):
         doc_md=doc,
         params=dag_params(spec),
         deadline=deadline_alert(spec.name, spec.alerts.slack_channel, spec.alerts.deadline_minutes,
-                                callback=RetrainSlackNotifier, kind="deadline"),
+                                callback=RetrainSlackNotifier, kind="deadline", notifiers=spec.alerts.notifiers),
     ) as dag:
         check_freshness, validate_data = data_tasks(loaded)
 

@@ -21,6 +21,7 @@ import logging
 import re
 from datetime import datetime
 
+from retrain.alerts import task_failure_callback
 from retrain.config import LoadedSpec, discover_specs
 from retrain.orchestration.retries import default_task_args
 from retrain.settings import get_settings
@@ -32,12 +33,6 @@ DEFAULT_WAIT_MINUTES = 60
 
 def landing_dag_id(location: str) -> str:
     return "retrain_land_" + re.sub(r"[^a-z0-9_]+", "_", location.strip("/").lower()).strip("_")
-
-
-def _failure_callback(context) -> None:
-    from retrain.alerts import task_failure_callback
-
-    task_failure_callback(context)
 
 
 def build_landing_dag(location: str, readers: list[LoadedSpec]):
@@ -68,9 +63,9 @@ def build_landing_dag(location: str, readers: list[LoadedSpec]):
         params={
             "day": Param(None, type=["null", "string"], description="partition day, YYYY-MM-DD"),
             "wait_minutes": Param(wait, type="number", minimum=0, description="how long to wait for the marker"),
-            "slack_channel": first.alerts.slack_channel,
+            "slack_channel": first.alerts.slack_channel, "notifiers": first.alerts.notifiers,
         },
-        default_args={"owner": first.owner, "on_failure_callback": _failure_callback, **default_task_args()},
+        default_args={"owner": first.owner, "on_failure_callback": task_failure_callback, **default_task_args()},
     ) as dag:
         landed = PartitionLandedSensor(task_id="wait_for_partition", location=location, prefix=prefix, marker=marker)
 

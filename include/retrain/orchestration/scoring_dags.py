@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from retrain.alerts import task_failure_callback
 from retrain.config import LoadedSpec, discover_specs
 from retrain.orchestration.retries import default_task_args
 from retrain.settings import get_settings
@@ -19,12 +20,6 @@ log = logging.getLogger(__name__)
 
 def scoring_dag_id(model_name: str) -> str:
     return f"score_{model_name}"
-
-
-def _failure_callback(context) -> None:
-    from retrain.orchestration.slack_notifier import RetrainSlackNotifier
-
-    RetrainSlackNotifier("failure").notify(context)
 
 
 def build_scoring_dag(loaded: LoadedSpec):
@@ -46,8 +41,8 @@ def build_scoring_dag(loaded: LoadedSpec):
         doc_md=(f"### Score with `{spec.name}@champion`\n\nRuns when the champion moves (`{champion.uri}`) or a "
                 f"partition lands (`{data.uri}`). Lands predictions under `{spec.scoring.output}` "
                 f"(`dt=YYYY-MM-DD/part-00000.parquet`, then `_SUCCESS`)."),
-        params={"model_name": spec.name, "slack_channel": spec.alerts.slack_channel},
-        default_args={"owner": spec.owner, "on_failure_callback": _failure_callback, **default_task_args()},
+        params={"model_name": spec.name, "slack_channel": spec.alerts.slack_channel, "notifiers": spec.alerts.notifiers},
+        default_args={"owner": spec.owner, "on_failure_callback": task_failure_callback, **default_task_args()},
     ) as dag:
 
         @task(outlets=[predictions])

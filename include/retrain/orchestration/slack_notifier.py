@@ -1,8 +1,8 @@
-"""Slack delivery as an Airflow ``BaseNotifier``: one notifier for approval requests (``notifiers=`` of the
+"""Alerts as an Airflow ``BaseNotifier``: one notifier for approval requests (``notifiers=`` of the
 approval task), task failures (``on_failure_callback``) and missed deadlines (``DeadlineAlert`` callback).
 
-It only chooses the message; delivery is :func:`retrain.alerts.send_alert` (bounded retries, the outbox,
-token redaction), so it never raises and never fails a task.
+It only chooses the message; :func:`retrain.alerts.notifiers.deliver` hands it to the spec's ``notifiers``
+(Slack with its retries, outbox and token redaction; the task log), so it never raises or fails a task.
 """
 
 from __future__ import annotations
@@ -26,10 +26,11 @@ class RetrainSlackNotifier(BaseNotifier):
         model_name: str | None = None,
         slack_channel: str | None = None,
         deadline_minutes: float | None = None,
+        notifiers: list[str] | None = None,
         context: Any = None,
     ) -> None:
         super().__init__(context=context)
-        self.kind, self.model_name = kind, model_name
+        self.kind, self.model_name, self.notifiers = kind, model_name, notifiers
         self.slack_channel, self.deadline_minutes = slack_channel, deadline_minutes
 
     def notify(self, context) -> None:
@@ -42,21 +43,21 @@ class RetrainSlackNotifier(BaseNotifier):
                 from retrain.alerts.deadline import deadline_missed_callback
 
                 deadline_missed_callback(context, model_name=self.model_name, slack_channel=self.slack_channel,
-                                         deadline_minutes=self.deadline_minutes)
+                                         deadline_minutes=self.deadline_minutes, notifiers=self.notifiers)
             else:
                 self._approval_request(context)
         except Exception as exc:  # an alert never adds a failure of its own
             self.log.error("Could not send the %s alert: %s: %s", self.kind, type(exc).__name__, exc)
 
     async def async_notify(self, context) -> None:
-        """On the triggerer (DeadlineAlert's AsyncCallback): the blocking, bounded Slack call in a thread."""
+        """On the triggerer (DeadlineAlert's AsyncCallback): the blocking, bounded delivery in a thread."""
         await asyncio.to_thread(self.notify, context)
 
     def _approval_request(self, context) -> None:
         from airflow.providers.standard.operators.hitl import HITLOperator
 
-        from retrain.alerts import send_alert
         from retrain.alerts.approval_messages import approval_request_message
+        from retrain.alerts.notifiers import Alert, deliver, notifiers_for
         from retrain.links import mlflow_run_url
         from retrain.settings import get_settings
 
@@ -76,4 +77,4 @@ class RetrainSlackNotifier(BaseNotifier):
             timeout_hours=getattr(task, "timeout_hours", 0.0),
             mlflow_run_url=mlflow_run_url(ti.xcom_pull(task_ids="train")) or None,
         )
-        send_alert(self.slack_channel or "", alert.text, alert.blocks)
+        deliver(Alert(self.slack_channel or "", alert.text, alert.blocks), notifiers_for(self.notifiers))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from pathlib import Path
 
@@ -9,15 +10,14 @@ import pytest
 from retrain.alerts.deadline import deadline_alert, deadline_missed_callback
 from retrain.config import LoadedSpec, load_spec
 
+from tests.retrain.alerts.helpers import with_alerts
 from tests.support.slack_standin import SlackStandIn
 
 SPEC = Path(__file__).resolve().parents[3] / "include" / "specs" / "ecommerce_esmm.yaml"
 
 
-def _with_deadline(minutes: float | None) -> LoadedSpec:
-    loaded = load_spec(SPEC)
-    alerts = loaded.spec.alerts.model_copy(update={"deadline_minutes": minutes, "slack_channel": "#esmm"})
-    return LoadedSpec(spec=loaded.spec.model_copy(update={"alerts": alerts}), path=loaded.path, sha256=loaded.sha256)
+def _with_deadline(minutes: float | None, **alerts) -> LoadedSpec:
+    return with_alerts(load_spec(SPEC), deadline_minutes=minutes, slack_channel="#esmm", **alerts)
 
 
 def test_deadline_alert_counts_from_queued_and_calls_back_the_given_callback() -> None:
@@ -45,7 +45,8 @@ def test_the_factory_dag_carries_the_spec_deadline() -> None:
     [alert] = dag.deadline
     assert alert.interval == timedelta(minutes=45)
     assert alert.callback.kwargs == {"kind": "deadline", "model_name": "ecommerce_esmm", "slack_channel": "#esmm",
-                                     "deadline_minutes": 45.0}
+                                     "deadline_minutes": 45.0, "notifiers": None}
+    assert build_dag(_with_deadline(45, notifiers=["log"])).deadline[0].callback.kwargs["notifiers"] == ["log"]
     assert alert.callback.serialize()["path"] == "retrain.orchestration.slack_notifier.RetrainSlackNotifier"
     assert not build_dag(_with_deadline(None)).deadline
 
@@ -95,3 +96,11 @@ def test_callback_accepts_the_context_the_way_airflow_calls_it() -> None:
     from airflow.sdk._shared.module_loading import accepts_context
 
     assert accepts_context(deadline_missed_callback)
+
+
+def test_callback_sends_to_the_spec_notifiers(slack_connection: SlackStandIn, caplog) -> None:
+    with caplog.at_level(logging.WARNING, logger="retrain.alerts.notifiers"):
+        deadline_missed_callback(context=_scheduler_context(), model_name="churn", slack_channel="#churn",
+                                 deadline_minutes=90.0, notifiers=["log"])
+    assert slack_connection.messages == []
+    assert "alert for #churn:\nDeadline missed: churn run scheduled__2026-11-22T03:00:00+00:00" in caplog.text

@@ -1,8 +1,10 @@
-"""One Slack BaseNotifier for approval requests, task failures and missed deadlines, delivered to the stand-in."""
+"""One BaseNotifier for approval requests, task failures and missed deadlines, delivered to the Slack stand-in
+or, when the spec lists only ``log``, to the task log."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from types import SimpleNamespace
 
 from retrain.orchestration.slack_notifier import RetrainSlackNotifier
@@ -11,13 +13,12 @@ from tests.retrain.alerts.test_deadline import _scheduler_context, _with_deadlin
 from tests.support.slack_standin import SlackStandIn
 
 
-def test_the_deadline_alert_runs_the_notifier_on_the_triggerer(slack_connection: SlackStandIn) -> None:
+def _miss_deadline(dag) -> None:
     """Exactly what the triggerer does with the DAG's DeadlineAlert: CallbackTrigger imports the path and
     awaits it with the kwargs and the context."""
     from airflow.triggers.callback import CallbackTrigger
-    from retrain.orchestration.dag_factory import build_dag
 
-    [alert] = build_dag(_with_deadline(45)).deadline
+    [alert] = dag.deadline
     serialized = alert.callback.serialize()
     trigger = CallbackTrigger(serialized["path"], {**serialized["kwargs"], "context": _scheduler_context()})
 
@@ -26,31 +27,19 @@ def test_the_deadline_alert_runs_the_notifier_on_the_triggerer(slack_connection:
 
     events = asyncio.run(run())
     assert events[-1].payload["state"] == "success", events[-1].payload
-    [message] = slack_connection.messages
-    assert message.channel == "#esmm" and "Deadline missed: ecommerce_esmm" in message.text
 
 
-def test_failure_notifier_posts_the_failed_task(slack_connection: SlackStandIn) -> None:
-    context = {
+def _failure_context(params) -> dict:
+    return {
         "ti": SimpleNamespace(dag_id="retrain_churn", task_id="train", run_id="manual__1", try_number=4, map_index=-1),
-        "params": {"model_name": "churn", "slack_channel": "#churn"},
+        "params": params,
         "run_id": "manual__1",
         "exception": RuntimeError("CUDA error: device-side assert"),
     }
-    RetrainSlackNotifier("failure")(context)
-    [message] = slack_connection.messages
-    assert message.channel == "#churn"
-    assert "train" in message.text and "CUDA error" in message.text
 
 
-def test_approval_request_links_the_required_action_page(slack_connection: SlackStandIn, monkeypatch) -> None:
-    from retrain.config import load_spec
-    from retrain.orchestration.dag_factory import build_dag
-
-    from tests.retrain.alerts.test_deadline import SPEC
-
-    monkeypatch.setenv("AIRFLOW__API__BASE_URL", "http://airflow.example:8080")
-    dag = build_dag(load_spec(SPEC))
+def _request_approval(dag) -> None:
+    """The approval task's notifier, called the way the task calls it when it asks for a decision."""
     task = dag.get_task("approve_promotion")
     task.why = "the run was triggered with promote=approval"
     xcoms = {
@@ -63,6 +52,31 @@ def test_approval_request_links_the_required_action_page(slack_connection: Slack
                          xcom_pull=lambda task_ids: xcoms.get(task_ids))
     [notifier] = task.notifiers
     notifier({"ti": ti, "task_instance": ti, "task": task, "run_id": "manual__2026", "dag": dag})
+
+
+def test_the_deadline_alert_runs_the_notifier_on_the_triggerer(slack_connection: SlackStandIn) -> None:
+    from retrain.orchestration.dag_factory import build_dag
+
+    _miss_deadline(build_dag(_with_deadline(45)))
+    [message] = slack_connection.messages
+    assert message.channel == "#esmm" and "Deadline missed: ecommerce_esmm" in message.text
+
+
+def test_failure_notifier_posts_the_failed_task(slack_connection: SlackStandIn) -> None:
+    RetrainSlackNotifier("failure")(_failure_context({"model_name": "churn", "slack_channel": "#churn"}))
+    [message] = slack_connection.messages
+    assert message.channel == "#churn"
+    assert "train" in message.text and "CUDA error" in message.text
+
+
+def test_approval_request_links_the_required_action_page(slack_connection: SlackStandIn, monkeypatch) -> None:
+    from retrain.config import load_spec
+    from retrain.orchestration.dag_factory import build_dag
+
+    from tests.retrain.alerts.test_deadline import SPEC
+
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", "http://airflow.example:8080")
+    _request_approval(build_dag(load_spec(SPEC)))
     [message] = slack_connection.messages
     assert message.channel == "#ml-alerts"
     assert "Approval needed: promote ecommerce_esmm version 7 to champion?" in message.text
@@ -70,3 +84,21 @@ def test_approval_request_links_the_required_action_page(slack_connection: Slack
     assert page in message.text and page in str(message.blocks)
     assert "atc.roc_auc min: 0.7100 (limit 0.6000) ok" in str(message.blocks)
     assert "promote=approval" in message.text
+
+
+def test_a_spec_listing_only_the_log_sends_deadlines_failures_and_approvals_to_the_task_log(
+    slack_connection: SlackStandIn, caplog, monkeypatch
+) -> None:
+    """The factory hands the spec's notifiers to every Airflow-side alert, as it hands the channel."""
+    from retrain.orchestration.dag_factory import build_dag
+
+    monkeypatch.setenv("RETRAIN_NOTIFIERS", "slack")  # the deployment's default; the spec overrides it
+    dag = build_dag(_with_deadline(45, notifiers=["log"]))
+    with caplog.at_level(logging.WARNING, logger="retrain.alerts.notifiers"):
+        _miss_deadline(dag)
+        RetrainSlackNotifier("failure")(_failure_context({name: dag.params[name] for name in dag.params}))
+        _request_approval(dag)
+    assert slack_connection.messages == []
+    for text in ("alert for #esmm:\nDeadline missed: ecommerce_esmm", "alert for #esmm:\nTask failed",
+                 "alert for #esmm:\nApproval needed: promote ecommerce_esmm version 7"):
+        assert text in caplog.text, text
