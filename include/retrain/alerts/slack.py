@@ -116,12 +116,8 @@ def send_alert(
         try:
             client, token = connect(conn_id, policy)
         except NotConfigured:
-            log.warning(
-                "Slack is not configured (no Airflow connection %r); alert for %s not sent:\n%s",
-                conn_id,
-                channel,
-                text,
-            )
+            log.warning("Slack is not configured (no Airflow connection %r); alert for %s not sent:\n%s",
+                        conn_id, channel, text)
             return False
         text, blocks = redact(text, token), redact_blocks(blocks, token)
         box = _resolve_outbox(outbox)
@@ -162,12 +158,7 @@ def send_alert(
             where = _queue(box or _resolve_outbox(outbox), channel, text, blocks, reason)
         except Exception:
             where = "the alert text follows"
-    log.error(
-        "Slack alert to %s NOT delivered via Airflow connection %r: %s; %s",
-        channel,
-        conn_id,
-        redact(truncate(reason, 300), token),
-        where,
-    )
+    log.error("Slack alert to %s NOT delivered via Airflow connection %r: %s; %s",
+              channel, conn_id, redact(truncate(reason, 300), token), where)
     log.info("Undelivered alert text:\n%s", redact(text, token))
     return False
