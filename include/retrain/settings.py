@@ -41,7 +41,7 @@ class Settings:
     airflow_username: str = "admin"
     airflow_password: str | None = field(default=None, repr=False)
     airflow_token: str | None = field(default=None, repr=False)
-    notifiers: tuple[str, ...] = ("slack",)  # keys of retrain.alerts.notifiers.NOTIFIERS
+    notifiers: tuple[str, ...] = ("slack",)  # keys of retrain.alerts.notifiers.NOTIFIERS; for specs without alerts.notifiers
     promotion_lock_timeout_s: float = 60.0  # how long promote waits for another holder's lock, then fails
     # Folders outside data_root / the suites folder that specs may name (RETRAIN_EXTRA_DATA_ROOTS,
     # RETRAIN_EXTRA_SUITE_ROOTS, os.pathsep-separated). Empty by default: specs stay inside their roots.
