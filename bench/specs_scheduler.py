@@ -6,7 +6,8 @@ Opt-in, as it takes minutes: ``python -m bench specs_scheduler``. Sized for a 2-
 ``BENCH_SCHED_ROWS`` rows a day (default 2,000, 3 days), ``BENCH_PARALLELISM`` executor slots (default 2).
 ``BENCH_SCHED_WINDOW`` seconds (default 0: until every run has ended) stops the count early, for many DAGs on
 few cores: ``BENCH_SCHED_SPECS=1000 BENCH_SCHED_WINDOW=600`` triggers 1,000 runs and counts those that ended
-within 10 minutes. ``BENCH_SCHED_PLAIN=0`` skips the stack without the preload. ``BENCH_SCHED_DB=postgres``
+within 10 minutes; ``BENCH_SCHED_PARSE_INTERVAL`` (default 30, Airflow's) is the dag-processor's
+``min_file_process_interval``. ``BENCH_SCHED_PLAIN=0`` skips the stack without the preload. ``BENCH_SCHED_DB=postgres``
 puts Airflow's metadata in a new database on the PostgreSQL at 127.0.0.1:5432 (dropped afterwards) instead
 of SQLite, which answers "database is locked" when hundreds of runs are triggered while the scheduler writes.
 Airflow's own start-up and the first parse are not counted in the run times (the stack's CPU counts all).
@@ -72,7 +73,9 @@ def _one_stack(root: Path, count: int, parallelism: int, *, preload: bool) -> di
         (root / "specs" / f"{name}.yaml").write_text(yaml.safe_dump(dict(spec, name=name)))
     env = {**airflow_env(root),
            # one DAG file with every spec: room for its parse (about 16 ms of CPU a spec) on a busy machine
-           "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "600", "AIRFLOW__DAG_PROCESSOR__DAG_FILE_PROCESSOR_TIMEOUT": "900"}
+           "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "600", "AIRFLOW__DAG_PROCESSOR__DAG_FILE_PROCESSOR_TIMEOUT": "900",
+           # how often the unchanged DAG file is parsed again (Airflow's default 30 s; docs/deployment.md for fleets)
+           "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": os.environ.get("BENCH_SCHED_PARSE_INTERVAL", "30")}
     dag_ids = [f"retrain_{name}" for name in names]
     window = float(os.environ.get("BENCH_SCHED_WINDOW", "0"))  # seconds; 0: until every run has ended
     # Create the MLflow store now: tasks creating it at once race on its migrations (a failed try, 60 s retry).
@@ -95,7 +98,8 @@ def _one_stack(root: Path, count: int, parallelism: int, *, preload: bool) -> di
             ended = all(r["state"] in ("success", "failed") for r in rows) and len(rows) == count
             return rows if ended or (window and time.perf_counter() - started >= window) else None
 
-        rows = airflow.wait_for(all_ended, timeout=7200, what="every run to end", interval=5 if count < 50 else 20)
+        rows = airflow.wait_for(all_ended, timeout=7200, what="every run to end",
+                                interval=5 if count < 50 else 60)  # each poll pages through every run
         seconds = time.perf_counter() - started
         cpu = airflow.cpu_seconds()
         ended_runs = {(r["dag_id"], r["dag_run_id"]) for r in rows if r["state"] in ("success", "failed")}
@@ -122,6 +126,7 @@ def _one_stack(root: Path, count: int, parallelism: int, *, preload: bool) -> di
     print(f"  [{label}] slot time {busy:.0f}s, in train {in_train:.0f}s; mean run wall {sum(walls) / len(walls):.0f}s; "
           f"mean seconds a run by task: " + ", ".join(f"{k} {v:.1f}" for k, v in mean.items()), flush=True)
     print(f"  [{label}] phases: {_phases(tasks)}", flush=True)
+    print(f"  [{label}] runs ended by minute since the trigger: {_ended_by_minute(ended_rows, seconds)}", flush=True)
     outside = 1 - in_train / busy if busy else 0.0
     outside_wall = 1 - in_train / sum(walls) if sum(walls) else 0.0
     only_train = len(ended_rows) / (in_train / parallelism) * 3600 if in_train else 0.0  # slots running only train
@@ -131,6 +136,18 @@ def _one_stack(root: Path, count: int, parallelism: int, *, preload: bool) -> di
                     f"orchestration share {outside:.0%} of slot time ({busy - in_train:.0f}s of {busy:.0f}s outside "
                     f"train), {outside_wall:.0%} of run wall time; baseline: the slots running only train; "
                     "1 epoch on tiny data, so train is small on purpose"}
+
+
+def _ended_by_minute(rows: list[dict], seconds: float, bucket_min: int = 5) -> str:
+    """How many runs ended in each ``bucket_min`` minutes after the first run was queued: the rate once the
+    fleet is under way, which the count within a window hides when no run ends early."""
+    if not rows:
+        return "none"
+    start = min(datetime.fromisoformat(r["queued_at"] or r["start_date"]) for r in rows)
+    buckets = Counter(int((datetime.fromisoformat(r["end_date"]) - start).total_seconds() // (bucket_min * 60))
+                      for r in rows)
+    return ", ".join(f"{b * bucket_min}-{(b + 1) * bucket_min} min: {buckets[b]}"
+                     for b in range(int(seconds // (bucket_min * 60)) + 1))
 
 
 def _listed(api, path: str, key: str, unique: str) -> list[dict]:
