@@ -4,6 +4,7 @@ tasks, schedule, as-of, callbacks."""
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 
 from retrain.config import LoadedSpec, ModelSpec
 from retrain.orchestration.retries import default_task_args, task_doc
@@ -51,11 +52,11 @@ already trained on is skipped, with the earlier MLflow run named in the log. Man
 """
 
 
-def _failure_callback(context) -> None:
+def _failure_callback(context, notifiers: list[str] | None = None) -> None:
     from retrain.orchestration.slack_notifier import RetrainSlackNotifier
     from retrain.tracking.costs import record_avoided_from_failure
 
-    RetrainSlackNotifier("failure").notify(context)
+    RetrainSlackNotifier("failure", notifiers=notifiers).notify(context)
     record_avoided_from_failure(context)  # stale data or a broken contract saved a training run
 
 
@@ -64,7 +65,10 @@ def model_dag_kwargs(spec: ModelSpec) -> dict:
     return {
         "dag_id": spec.dag_id, "schedule": _schedule(spec), "start_date": dag_start(spec),
         "catchup": spec.schedule.catchup, "max_active_runs": 1,
-        "default_args": {"owner": spec.owner, "on_failure_callback": _failure_callback, **default_task_args()},
+        # the spec's notifiers bound here, not a trigger-form Param: Airflow deep-copies Params per operator
+        "default_args": {"owner": spec.owner, "on_failure_callback": partial(_failure_callback,
+                                                                            notifiers=spec.alerts.notifiers or []),
+                         **default_task_args()},
     }
 
 

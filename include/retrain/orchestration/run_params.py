@@ -2,7 +2,7 @@
 
 The form (Airflow's "Trigger DAG" dialog) is rendered from these Params' JSON schema, and Airflow validates
 a run's conf against the same schema before the run is created, so invalid input is refused whole (never
-half-applied). Fields that must not change (the model name, the alert channel and notifiers) are ``const``: the form hides
+half-applied). Fields that must not change (the model name, the alert channel) are ``const``: the form hides
 them and a conf that changes them is refused. :func:`run_choices` reads the values back for the tasks.
 """
 
@@ -25,7 +25,7 @@ def dag_params(spec: ModelSpec) -> dict:
     """The DAG's ``params=``: the trigger form."""
     from airflow.sdk import Param
 
-    channel, names = spec.alerts.slack_channel, spec.alerts.notifiers or []
+    channel = spec.alerts.slack_channel
     # Segment models gate each segment inside its chunk: no approval step (one request per segment would be
     # thousands), so the form does not offer it.
     modes = [m for m in PROMOTE_MODES if not (spec.segments is not None and m == "approval")]
@@ -68,7 +68,6 @@ def dag_params(spec: ModelSpec) -> dict:
         # Fixed by the spec: hidden in the form, and a conf that changes them is refused.
         "model_name": Param(spec.name, type="string", const=spec.name),
         "slack_channel": Param(channel, type="string", const=channel),
-        "notifiers": Param(names, type="array", const=names),  # []: the deployment's RETRAIN_NOTIFIERS
     }
 
 

@@ -38,7 +38,7 @@ class RetrainSlackNotifier(BaseNotifier):
             if self.kind == "failure":
                 from retrain.alerts import task_failure_callback
 
-                task_failure_callback(context)
+                task_failure_callback(context, notifiers=self.notifiers)
             elif self.kind == "deadline":
                 from retrain.alerts.deadline import deadline_missed_callback
 

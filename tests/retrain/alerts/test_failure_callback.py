@@ -174,3 +174,11 @@ def test_without_listed_notifiers_a_failure_goes_where_the_deployment_says(slack
     task_failure_callback(_context(params={"slack_channel": "#churn-alerts", "notifiers": notifiers}))
     [message] = slack_connection.messages
     assert message.channel == "#churn-alerts"
+
+
+def test_notifiers_bound_by_the_model_dag_win_over_the_runs_params(slack_connection: SlackStandIn, monkeypatch):
+    """The model DAG binds the spec's notifiers ([]: the deployment's), so a run's conf cannot re-route alerts."""
+    monkeypatch.setenv("RETRAIN_NOTIFIERS", "slack")
+    task_failure_callback(_context(params={"slack_channel": "#churn-alerts", "notifiers": ["log"]}), notifiers=[])
+    [message] = slack_connection.messages
+    assert message.channel == "#churn-alerts"

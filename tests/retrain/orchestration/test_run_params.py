@@ -39,7 +39,6 @@ def test_the_form_accepts_a_full_request() -> None:
     {"learning_rate": -1},
     {"model_name": "someone_else"},        # const: hidden in the form, refused in a conf
     {"slack_channel": "#random"},          # editing it used to re-route the alerts
-    {"notifiers": ["log"]},                # nor may a run choose where its alerts go
 ], ids=lambda c: next(iter(c)))
 def test_the_form_refuses_invalid_input(conf: dict) -> None:
     from airflow.sdk.exceptions import ParamValidationError
@@ -52,9 +51,6 @@ def test_fixed_fields_are_const_and_the_advanced_ones_grouped() -> None:
     params = dag_params(SPEC_OBJ)
     assert params["model_name"].schema["const"] == "ecommerce_esmm"
     assert params["slack_channel"].schema["const"] == SPEC_OBJ.alerts.slack_channel
-    assert params["notifiers"].schema["const"] == []  # the spec lists none: the deployment's RETRAIN_NOTIFIERS
-    listed = dag_params(SPEC_OBJ.model_copy(update={"alerts": SPEC_OBJ.alerts.model_copy(update={"notifiers": ["log"]})}))
-    assert listed["notifiers"].value == ["log"] and listed["notifiers"].schema["const"] == ["log"]
     assert params["as_of"].schema["format"] == "date"
     assert {params[n].schema.get("section") for n in ("epochs", "learning_rate", "wait_minutes")} == {
         params["epochs"].schema["section"]}
