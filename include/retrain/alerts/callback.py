@@ -27,8 +27,8 @@ def task_failure_callback(context: Mapping[str, Any], notifiers: list[str] | Non
 
     The layout follows the error: a broken data contract (expectations, columns, partition, Data Docs),
     stale data (newest partition, its age and the age allowed), or any other failure. Goes to
-    ``params["slack_channel"]`` (default ``#ml-alerts``) by ``notifiers`` (the model DAG binds the spec's, so a
-    run's conf cannot change them), else ``params["notifiers"]`` (scoring, tuning and landing DAGs). Never raises, whatever the context holds.
+    ``params["slack_channel"]`` (default ``#ml-alerts``) by ``notifiers``, which every DAG binds from its spec
+    (None or []: the deployment's), so a run's conf cannot change them. Never raises, whatever the context holds.
     """
     try:
         ctx = context if isinstance(context, Mapping) else {}
@@ -38,8 +38,6 @@ def task_failure_callback(context: Mapping[str, Any], notifiers: list[str] | Non
             return
         report = failure_report_from_context(context, airflow_base_url=airflow_base_url())
         alert = build_failure_message(report, error)
-        names = (ctx.get("params") or {}).get("notifiers") if notifiers is None else notifiers
-        names = names or None  # none listed: the deployment's RETRAIN_NOTIFIERS
-        deliver(Alert(failure_channel(context), alert.text, alert.blocks), notifiers_for(names))
+        deliver(Alert(failure_channel(context), alert.text, alert.blocks), notifiers_for(notifiers or None))
     except Exception as exc:  # a failure alert must never add a failure of its own
         log.error("Could not build or send the task failure alert: %s: %s", type(exc).__name__, exc)

@@ -60,15 +60,18 @@ def _failure_callback(context, notifiers: list[str] | None = None) -> None:
     record_avoided_from_failure(context)  # stale data or a broken contract saved a training run
 
 
+def failure_callback(spec: ModelSpec):
+    """The DAG's ``on_failure_callback`` with the spec's notifiers bound ([]: the deployment's): not a trigger-form
+    Param, which Airflow deep-copies for every operator and a run's conf could change."""
+    return partial(_failure_callback, notifiers=spec.alerts.notifiers or [])
+
+
 def model_dag_kwargs(spec: ModelSpec) -> dict:
     """The ``DAG(...)`` arguments every model's DAG has: id, schedule, start, one run at a time, callbacks."""
     return {
         "dag_id": spec.dag_id, "schedule": _schedule(spec), "start_date": dag_start(spec),
         "catchup": spec.schedule.catchup, "max_active_runs": 1,
-        # the spec's notifiers bound here, not a trigger-form Param: Airflow deep-copies Params per operator
-        "default_args": {"owner": spec.owner, "on_failure_callback": partial(_failure_callback,
-                                                                            notifiers=spec.alerts.notifiers or []),
-                         **default_task_args()},
+        "default_args": {"owner": spec.owner, "on_failure_callback": failure_callback(spec), **default_task_args()},
     }
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import re
 from datetime import datetime
+from functools import partial
 
 from retrain.alerts import task_failure_callback
 from retrain.config import LoadedSpec, discover_specs
@@ -63,9 +64,11 @@ def build_landing_dag(location: str, readers: list[LoadedSpec]):
         params={
             "day": Param(None, type=["null", "string"], description="partition day, YYYY-MM-DD"),
             "wait_minutes": Param(wait, type="number", minimum=0, description="how long to wait for the marker"),
-            "slack_channel": first.alerts.slack_channel, "notifiers": first.alerts.notifiers,
+            "slack_channel": first.alerts.slack_channel,
         },
-        default_args={"owner": first.owner, "on_failure_callback": task_failure_callback, **default_task_args()},
+        default_args={"owner": first.owner, "on_failure_callback": partial(task_failure_callback,
+                                                                           notifiers=first.alerts.notifiers or []),
+                      **default_task_args()},
     ) as dag:
         landed = PartitionLandedSensor(task_id="wait_for_partition", location=location, prefix=prefix, marker=marker)
 

@@ -9,6 +9,7 @@ its completion marker; its outlet, the predictions Asset, puts model -> predicti
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 from retrain.alerts import task_failure_callback
 from retrain.config import LoadedSpec, discover_specs
@@ -41,8 +42,10 @@ def build_scoring_dag(loaded: LoadedSpec):
         doc_md=(f"### Score with `{spec.name}@champion`\n\nRuns when the champion moves (`{champion.uri}`) or a "
                 f"partition lands (`{data.uri}`). Lands predictions under `{spec.scoring.output}` "
                 f"(`dt=YYYY-MM-DD/part-00000.parquet`, then `_SUCCESS`)."),
-        params={"model_name": spec.name, "slack_channel": spec.alerts.slack_channel, "notifiers": spec.alerts.notifiers},
-        default_args={"owner": spec.owner, "on_failure_callback": task_failure_callback, **default_task_args()},
+        params={"model_name": spec.name, "slack_channel": spec.alerts.slack_channel},
+        default_args={"owner": spec.owner, "on_failure_callback": partial(task_failure_callback,
+                                                                          notifiers=spec.alerts.notifiers or []),
+                      **default_task_args()},
     ) as dag:
 
         @task(outlets=[predictions])

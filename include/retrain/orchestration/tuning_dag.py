@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 
 from retrain.config import LoadedSpec, discover_specs
-from retrain.orchestration.dag_parts import _failure_callback, _run_info, dag_start
+from retrain.orchestration.dag_parts import _run_info, dag_start, failure_callback
 from retrain.orchestration.resources import train_task_kwargs
 from retrain.orchestration.retries import default_task_args, task_doc
 from retrain.settings import get_settings
@@ -45,8 +45,8 @@ def build_tuning_dag(loaded: LoadedSpec):
         tags=["retrain", "tuning", *spec.tags],
         doc_md=(f"### Tuning {spec.name}\n\n* spec: `{loaded.path.name}`\n* {tuning.trials} trials, "
                 f"{tuning.timeout_minutes:g} minutes, metric `{tuning.metric}`\n"),
-        params={"model_name": spec.name, "slack_channel": spec.alerts.slack_channel, "notifiers": spec.alerts.notifiers},
-        default_args={"owner": spec.owner, "on_failure_callback": _failure_callback, **default_task_args()},
+        params={"model_name": spec.name, "slack_channel": spec.alerts.slack_channel},
+        default_args={"owner": spec.owner, "on_failure_callback": failure_callback(spec), **default_task_args()},
     ) as dag:
 
         @task(doc_md=task_doc("check_freshness"))

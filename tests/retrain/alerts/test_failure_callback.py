@@ -160,24 +160,24 @@ def test_a_fan_out_report_whose_digest_went_out_sends_no_second_alert(slack_conn
     assert "XX: only 0 rows" in message.text
 
 
-def test_the_dags_notifiers_param_sends_the_failure_to_the_task_log_only(slack_connection: SlackStandIn, caplog):
-    params = {"model_name": "churn", "slack_channel": "#churn-alerts", "notifiers": ["log"]}
+def test_the_dags_notifiers_send_the_failure_to_the_task_log_only(slack_connection: SlackStandIn, caplog):
+    params = {"model_name": "churn", "slack_channel": "#churn-alerts"}
     with caplog.at_level(logging.WARNING, logger="retrain.alerts.notifiers"):
-        task_failure_callback(_context(params=params))
+        task_failure_callback(_context(params=params), notifiers=["log"])
     assert slack_connection.messages == []
     assert "alert for #churn-alerts:\nTask failed (model churn): retrain_churn.train" in caplog.text
 
 
-@pytest.mark.parametrize("notifiers", [None, []], ids=["no-param", "empty: the deployment's"])
+@pytest.mark.parametrize("notifiers", [None, []], ids=["none bound", "empty: the deployment's"])
 def test_without_listed_notifiers_a_failure_goes_where_the_deployment_says(slack_connection, monkeypatch, notifiers):
     monkeypatch.setenv("RETRAIN_NOTIFIERS", "slack")
-    task_failure_callback(_context(params={"slack_channel": "#churn-alerts", "notifiers": notifiers}))
+    task_failure_callback(_context(params={"slack_channel": "#churn-alerts"}), notifiers=notifiers)
     [message] = slack_connection.messages
     assert message.channel == "#churn-alerts"
 
 
-def test_notifiers_bound_by_the_model_dag_win_over_the_runs_params(slack_connection: SlackStandIn, monkeypatch):
-    """The model DAG binds the spec's notifiers ([]: the deployment's), so a run's conf cannot re-route alerts."""
+def test_notifiers_bound_by_the_dag_win_over_the_runs_params(slack_connection: SlackStandIn, monkeypatch):
+    """Every DAG binds the spec's notifiers ([]: the deployment's), so a run's conf cannot re-route alerts."""
     monkeypatch.setenv("RETRAIN_NOTIFIERS", "slack")
     task_failure_callback(_context(params={"slack_channel": "#churn-alerts", "notifiers": ["log"]}), notifiers=[])
     [message] = slack_connection.messages

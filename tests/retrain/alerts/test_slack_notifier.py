@@ -105,3 +105,26 @@ def test_a_spec_listing_only_the_log_sends_deadlines_failures_and_approvals_to_t
     for text in ("alert for #esmm:\nDeadline missed: ecommerce_esmm", "alert for #esmm:\nTask failed",
                  "alert for #esmm:\nApproval needed: promote ecommerce_esmm version 7"):
         assert text in caplog.text, text
+
+
+def test_the_tuning_dags_failures_go_to_the_specs_notifiers_whatever_the_runs_conf(
+    slack_connection: SlackStandIn, caplog, monkeypatch, tmp_path
+) -> None:
+    """Tuning, scoring and landing DAGs bind the spec's notifiers into their failure callback like model DAGs."""
+    import yaml
+    from retrain.orchestration.tuning_dag import build_all_tuning
+
+    from tests.retrain.orchestration.test_tuning_dag import DEMO_SPEC
+
+    monkeypatch.setenv("RETRAIN_NOTIFIERS", "slack")  # the deployment's default; the spec lists only the log
+    spec = yaml.safe_load(DEMO_SPEC.read_text())
+    spec["alerts"] = {**spec.get("alerts", {}), "slack_channel": "#tune", "notifiers": ["log"]}
+    (tmp_path / "dwell.yaml").write_text(yaml.safe_dump(spec))
+    [dag] = build_all_tuning(tmp_path).values()
+    assert "notifiers" not in dag.params  # not a trigger-form field a run could set
+    failed = dag.get_task("tune").on_failure_callback
+    with caplog.at_level(logging.WARNING, logger="retrain.alerts.notifiers"):
+        for callback in failed if isinstance(failed, list) else [failed]:
+            callback(_failure_context({"model_name": spec["name"], "slack_channel": "#tune", "notifiers": ["slack"]}))
+    assert slack_connection.messages == []
+    assert "alert for #tune:\nTask failed" in caplog.text
