@@ -285,19 +285,15 @@ def log_servable_model(client, run_id: str, experiment_id: str, spec: ModelSpec,
 
 
 def _log_dataset_inputs(spec: ModelSpec, snapshot: DataSnapshot, train_table, holdout_table) -> None:
-    """Training and holdout rows as MLflow dataset inputs (name, digest, schema, source)."""
-    import warnings
-
+    """Training and holdout rows as MLflow dataset inputs (name, digest, schema, row count, source)."""
     import mlflow
 
-    targets = spec.heads[0].label
-    for context, table in (("training", train_table), ("holdout", holdout_table)):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # schema-inference hints about integer columns
-            dataset = mlflow.data.from_pandas(
-                table.to_pandas(), source=snapshot.dataset, name=f"{spec.name}-{context}", targets=targets
-            )
-        mlflow.log_input(dataset, context=context)
+    from retrain.tracking.lineage import dataset_input
+
+    contexts = {"training": train_table, "holdout": holdout_table}
+    mlflow.log_inputs([dataset_input(table, name=f"{spec.name}-{context}", source=snapshot.dataset,
+                                     fingerprint=snapshot.fingerprint) for context, table in contexts.items()],
+                      contexts=list(contexts), tags_list=[None] * len(contexts))
 
 
 def _signature(spec: ModelSpec, train_table):

@@ -104,3 +104,37 @@ def manifest_tags(manifest: dict) -> dict[str, str]:
         "retrain.device": manifest["hardware"]["device"],
         "retrain.hardware": manifest["hardware"].get("gpu") or manifest["hardware"]["cpu"],
     }
+
+
+def dataset_input(table, *, name: str, source: str, fingerprint: str):
+    """An MLflow dataset input for the rows of a pyarrow ``table``: schema from its column types, the row count
+    as profile, and a digest of the snapshot's content hash, name and row count. Nothing reads the rows: MLflow's
+    pandas dataset converts every cell to a Python object to infer types and digest (docs/architecture.md)."""
+    import json
+    import warnings
+
+    import pyarrow as pa
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+    from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.types import ColSpec, Schema
+
+    def mlflow_type(kind: pa.DataType) -> str:
+        checks = ((pa.types.is_boolean, "boolean"), (pa.types.is_integer, "long"), (pa.types.is_floating, "double"),
+                  (pa.types.is_temporal, "datetime"), (pa.types.is_binary, "binary"))
+        return next((name for check, name in checks if check(kind)), "string")
+
+    class TableDataset(MetaDataset):
+        @property
+        def profile(self) -> dict[str, int]:
+            return {"num_rows": table.num_rows, "num_elements": table.num_rows * table.num_columns}
+
+        def to_dict(self) -> dict[str, str]:
+            return {**super().to_dict(), "profile": json.dumps(self.profile)}
+
+    schema = Schema([ColSpec(mlflow_type(field.type), field.name, required=table.column(field.name).null_count == 0)
+                     for field in table.schema])
+    digest = hashlib.sha256(f"{fingerprint}\n{name}\n{table.num_rows}".encode()).hexdigest()[:8]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a plain path can be read as several kinds of source: MLflow says so
+        resolved = resolve_dataset_source(source)
+    return TableDataset(resolved, name=name, digest=digest, schema=schema)
