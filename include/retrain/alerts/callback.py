@@ -22,13 +22,15 @@ def airflow_base_url() -> str | None:
         return None
 
 
-def task_failure_callback(context: Mapping[str, Any], notifiers: list[str] | None = None) -> None:
+def task_failure_callback(context: Mapping[str, Any], notifiers: list[str] | None = None,
+                          channel: str | None = None) -> None:
     """Airflow ``on_failure_callback``: post the failed task's DAG, task, model, run, try, cause and links.
 
     The layout follows the error: a broken data contract (expectations, columns, partition, Data Docs),
-    stale data (newest partition, its age and the age allowed), or any other failure. Goes to
-    ``params["slack_channel"]`` (default ``#ml-alerts``) by ``notifiers``, which every DAG binds from its spec
-    (None or []: the deployment's), so a run's conf cannot change them. Never raises, whatever the context holds.
+    stale data (newest partition, its age and the age allowed), or any other failure. Goes to ``channel`` by
+    ``notifiers`` (None or []: the deployment's), which every DAG binds from its spec, so a run's conf cannot
+    change them; without a bound channel, to ``params["slack_channel"]`` (default ``#ml-alerts``). Never raises,
+    whatever the context holds.
     """
     try:
         ctx = context if isinstance(context, Mapping) else {}
@@ -38,6 +40,6 @@ def task_failure_callback(context: Mapping[str, Any], notifiers: list[str] | Non
             return
         report = failure_report_from_context(context, airflow_base_url=airflow_base_url())
         alert = build_failure_message(report, error)
-        deliver(Alert(failure_channel(context), alert.text, alert.blocks), notifiers_for(notifiers or None))
+        deliver(Alert(channel or failure_channel(context), alert.text, alert.blocks), notifiers_for(notifiers or None))
     except Exception as exc:  # a failure alert must never add a failure of its own
         log.error("Could not build or send the task failure alert: %s: %s", type(exc).__name__, exc)

@@ -52,18 +52,26 @@ already trained on is skipped, with the earlier MLflow run named in the log. Man
 """
 
 
-def _failure_callback(context, notifiers: list[str] | None = None) -> None:
+def _failure_callback(context, notifiers: list[str] | None = None, channel: str | None = None) -> None:
     from retrain.orchestration.slack_notifier import RetrainSlackNotifier
     from retrain.tracking.costs import record_avoided_from_failure
 
-    RetrainSlackNotifier("failure", notifiers=notifiers).notify(context)
+    RetrainSlackNotifier("failure", notifiers=notifiers, slack_channel=channel).notify(context)
     record_avoided_from_failure(context)  # stale data or a broken contract saved a training run
 
 
 def failure_callback(spec: ModelSpec):
-    """The DAG's ``on_failure_callback`` with the spec's notifiers bound ([]: the deployment's): not a trigger-form
-    Param, which Airflow deep-copies for every operator and a run's conf could change."""
-    return partial(_failure_callback, notifiers=spec.alerts.notifiers or [])
+    """The DAG's ``on_failure_callback`` with the spec's channel and notifiers bound ([]: the deployment's): not
+    trigger-form Params, which Airflow deep-copies for every operator and a run's conf could change."""
+    return partial(_failure_callback, notifiers=spec.alerts.notifiers or [], channel=spec.alerts.slack_channel)
+
+
+def alert_on_failure(alerts):
+    """The scoring and landing DAGs' ``on_failure_callback``: the alert alone, to the channel and notifiers of a
+    spec's ``alerts`` section."""
+    from retrain.alerts import task_failure_callback
+
+    return partial(task_failure_callback, notifiers=alerts.notifiers or [], channel=alerts.slack_channel)
 
 
 def model_dag_kwargs(spec: ModelSpec) -> dict:

@@ -20,10 +20,9 @@ from __future__ import annotations
 import logging
 import re
 from datetime import datetime
-from functools import partial
 
-from retrain.alerts import task_failure_callback
 from retrain.config import LoadedSpec, discover_specs
+from retrain.orchestration.dag_parts import alert_on_failure
 from retrain.orchestration.retries import default_task_args
 from retrain.settings import get_settings
 
@@ -64,10 +63,8 @@ def build_landing_dag(location: str, readers: list[LoadedSpec]):
         params={
             "day": Param(None, type=["null", "string"], description="partition day, YYYY-MM-DD"),
             "wait_minutes": Param(wait, type="number", minimum=0, description="how long to wait for the marker"),
-            "slack_channel": first.alerts.slack_channel,
         },
-        default_args={"owner": first.owner, "on_failure_callback": partial(task_failure_callback,
-                                                                           notifiers=first.alerts.notifiers or []),
+        default_args={"owner": first.owner, "on_failure_callback": alert_on_failure(first.alerts),
                       **default_task_args()},
     ) as dag:
         landed = PartitionLandedSensor(task_id="wait_for_partition", location=location, prefix=prefix, marker=marker)

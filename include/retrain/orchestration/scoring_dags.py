@@ -9,10 +9,9 @@ its completion marker; its outlet, the predictions Asset, puts model -> predicti
 from __future__ import annotations
 
 import logging
-from functools import partial
 
-from retrain.alerts import task_failure_callback
 from retrain.config import LoadedSpec, discover_specs
+from retrain.orchestration.dag_parts import alert_on_failure
 from retrain.orchestration.retries import default_task_args
 from retrain.settings import get_settings
 
@@ -42,9 +41,8 @@ def build_scoring_dag(loaded: LoadedSpec):
         doc_md=(f"### Score with `{spec.name}@champion`\n\nRuns when the champion moves (`{champion.uri}`) or a "
                 f"partition lands (`{data.uri}`). Lands predictions under `{spec.scoring.output}` "
                 f"(`dt=YYYY-MM-DD/part-00000.parquet`, then `_SUCCESS`)."),
-        params={"model_name": spec.name, "slack_channel": spec.alerts.slack_channel},
-        default_args={"owner": spec.owner, "on_failure_callback": partial(task_failure_callback,
-                                                                          notifiers=spec.alerts.notifiers or []),
+        params={"model_name": spec.name},
+        default_args={"owner": spec.owner, "on_failure_callback": alert_on_failure(spec.alerts),
                       **default_task_args()},
     ) as dag:
 

@@ -38,7 +38,7 @@ class RetrainSlackNotifier(BaseNotifier):
             if self.kind == "failure":
                 from retrain.alerts import task_failure_callback
 
-                task_failure_callback(context, notifiers=self.notifiers)
+                task_failure_callback(context, notifiers=self.notifiers, channel=self.slack_channel)
             elif self.kind == "deadline":
                 from retrain.alerts.deadline import deadline_missed_callback
 

@@ -45,7 +45,7 @@ def build_tuning_dag(loaded: LoadedSpec):
         tags=["retrain", "tuning", *spec.tags],
         doc_md=(f"### Tuning {spec.name}\n\n* spec: `{loaded.path.name}`\n* {tuning.trials} trials, "
                 f"{tuning.timeout_minutes:g} minutes, metric `{tuning.metric}`\n"),
-        params={"model_name": spec.name, "slack_channel": spec.alerts.slack_channel},
+        params={"model_name": spec.name},
         default_args={"owner": spec.owner, "on_failure_callback": failure_callback(spec), **default_task_args()},
     ) as dag:
 

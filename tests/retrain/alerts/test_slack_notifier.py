@@ -7,6 +7,7 @@ import asyncio
 import logging
 from types import SimpleNamespace
 
+import pytest
 from retrain.orchestration.slack_notifier import RetrainSlackNotifier
 
 from tests.retrain.alerts.test_deadline import _scheduler_context, _with_deadline
@@ -107,11 +108,15 @@ def test_a_spec_listing_only_the_log_sends_deadlines_failures_and_approvals_to_t
         assert text in caplog.text, text
 
 
-def test_the_tuning_dags_failures_go_to_the_specs_notifiers_whatever_the_runs_conf(
-    slack_connection: SlackStandIn, caplog, monkeypatch, tmp_path
+@pytest.mark.parametrize("kind", ["tuning", "scoring", "landing"])
+def test_tuning_scoring_and_landing_failures_go_where_the_spec_says_whatever_the_runs_conf(
+    slack_connection: SlackStandIn, caplog, monkeypatch, tmp_path, kind
 ) -> None:
-    """Tuning, scoring and landing DAGs bind the spec's notifiers into their failure callback like model DAGs."""
+    """These DAGs bind the spec's channel and notifiers into their failure callback like model DAGs: a run's conf
+    naming another channel or notifier re-routes nothing."""
     import yaml
+    from retrain.orchestration.landing_dags import build_landing_dags
+    from retrain.orchestration.scoring_dags import build_scoring_dags
     from retrain.orchestration.tuning_dag import build_all_tuning
 
     from tests.retrain.orchestration.test_tuning_dag import DEMO_SPEC
@@ -120,11 +125,13 @@ def test_the_tuning_dags_failures_go_to_the_specs_notifiers_whatever_the_runs_co
     spec = yaml.safe_load(DEMO_SPEC.read_text())
     spec["alerts"] = {**spec.get("alerts", {}), "slack_channel": "#tune", "notifiers": ["log"]}
     (tmp_path / "dwell.yaml").write_text(yaml.safe_dump(spec))
-    [dag] = build_all_tuning(tmp_path).values()
-    assert "notifiers" not in dag.params  # not a trigger-form field a run could set
-    failed = dag.get_task("tune").on_failure_callback
+    builders = {"tuning": build_all_tuning, "scoring": build_scoring_dags, "landing": build_landing_dags}
+    [dag] = builders[kind](tmp_path).values()
+    assert not {"notifiers", "slack_channel"} & set(dag.params)  # not trigger-form fields a run could set
+    failed = dag.tasks[0].on_failure_callback
+    run_params = {"model_name": spec["name"], "slack_channel": "#elsewhere", "notifiers": ["slack"]}
     with caplog.at_level(logging.WARNING, logger="retrain.alerts.notifiers"):
         for callback in failed if isinstance(failed, list) else [failed]:
-            callback(_failure_context({"model_name": spec["name"], "slack_channel": "#tune", "notifiers": ["slack"]}))
+            callback(_failure_context(run_params))
     assert slack_connection.messages == []
     assert "alert for #tune:\nTask failed" in caplog.text
