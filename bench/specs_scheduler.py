@@ -166,13 +166,13 @@ def _metadata_database():
     if os.environ.get("BENCH_SCHED_DB", "sqlite") != "postgres":
         yield None
         return
-    import subprocess
     import uuid
 
+    from retrain_demo.postgres import database_url, drop_database, psql
+
     name = f"bench_specs_{uuid.uuid4().hex[:8]}"
-    psql = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-c"]
-    subprocess.run([*psql, f"CREATE DATABASE {name}"], check=True, capture_output=True)
+    psql(f"CREATE DATABASE {name}")
     try:
-        yield f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
+        yield database_url(name)
     finally:
-        subprocess.run([*psql, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"], capture_output=True)
+        drop_database(name)

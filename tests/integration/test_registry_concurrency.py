@@ -7,8 +7,6 @@ reason, and the champion, previous-champion and history agree. Rollback is recor
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import tempfile
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -19,31 +17,22 @@ from retrain.cli import main as cli_main
 from retrain.tracking import registry
 from retrain.tracking.lineage import file_sha256
 from retrain.tracking.tags import ARTIFACT_SHA256
+from retrain_demo.postgres import database_url, drop_database, psql
 
 from tests.support.services import MlflowServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-PSQL = shutil.which("psql")
-
-
-def _psql(sql: str) -> None:
-    subprocess.run([PSQL, "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-c", sql],
-                   check=True, capture_output=True, text=True, timeout=60)
-
-
 @pytest.fixture(scope="module")
 def mlflow_server(tmp_path_factory):
-    if PSQL is None:
-        pytest.skip("psql is not installed")
     database = f"retrain_registry_{uuid.uuid4().hex[:8]}"
-    _psql(f"CREATE DATABASE {database}")
-    backend = f"postgresql://postgres@127.0.0.1:5432/{database}"
+    psql(f"CREATE DATABASE {database}")  # `make services` installs and starts PostgreSQL
+    backend = database_url(database, driver="postgresql")
     try:
         with MlflowServer(backend, tmp_path_factory.mktemp("mlflow-server")) as server:
             yield server.url
     finally:
-        _psql(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        drop_database(database)
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ Same Airflow, same migrations: the copy is what ``db migrate`` would have produc
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
 import shutil
@@ -25,10 +24,11 @@ import tempfile
 import uuid
 from pathlib import Path
 
+from retrain_demo.postgres import database_url, drop_database, psql
+
 from tests.support.templates import run_folder, template
 
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
-PSQL = shutil.which("psql")
 
 
 def _migrate(home: Path, database_url: str | None = None) -> None:
@@ -49,35 +49,26 @@ def migrated_sqlite(home: Path) -> Path:
     return home / "airflow.db"
 
 
-def _psql(sql: str) -> None:
-    subprocess.run([PSQL, "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-c", sql],
-                   check=True, capture_output=True, text=True, timeout=120)
-
-
 def migrated_postgres(name: str) -> str:
     """Create database ``name`` on 127.0.0.1:5432 as a copy of a migrated one; its SQLAlchemy URL."""
     folder = template("airflow-postgres", _migrated_postgres_template)  # built once per test run
     with open(folder / "create.lock", "w") as lock:  # one copy at a time: a template must have no other users
         fcntl.flock(lock, fcntl.LOCK_EX)
-        _psql(f"CREATE DATABASE {name} TEMPLATE {(folder / 'database').read_text()}")
-    return f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
+        psql(f"CREATE DATABASE {name} TEMPLATE {(folder / 'database').read_text()}")
+    return database_url(name)
 
 
 def _migrated_postgres_template(folder: Path) -> None:
     database = f"retrain_airflow_template_{uuid.uuid4().hex[:8]}"
-    _psql(f"CREATE DATABASE {database}")
+    psql(f"CREATE DATABASE {database}")
     (folder / "database").write_text(database)  # named first: the run's end drops it even if migrate fails
     with tempfile.TemporaryDirectory(prefix="retrain-airflow-template-") as home:
-        _migrate(Path(home), f"postgresql+psycopg2://postgres@127.0.0.1:5432/{database}")
+        _migrate(Path(home), database_url(database))
 
 
 def drop_postgres_template() -> None:
     """Drop the run's template database (tests/conftest.py, once every worker is done)."""
     named = run_folder() / "airflow-postgres" / "database"
     if named.exists():
-        _drop(named.read_text())
+        drop_database(named.read_text())
 
-
-def _drop(database: str) -> None:
-    with contextlib.suppress(subprocess.SubprocessError, OSError):
-        _psql(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")

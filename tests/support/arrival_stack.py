@@ -11,9 +11,7 @@ stack (see its docstring for how to declare the specs and DAG files a module nee
 
 from __future__ import annotations
 
-import shutil
 import socket
-import subprocess
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,13 +20,13 @@ from pathlib import Path
 
 import yaml
 from retrain_demo.local_airflow import LocalAirflow
+from retrain_demo.postgres import PSQL, drop_database
 
 from tests.support.airflow_db import migrated_postgres, migrated_sqlite
 from tests.support.mlflow_db import migrated_mlflow
 from tests.support.slack_standin import SlackStandIn, slack_connection_json
 
 ROOT = Path(__file__).resolve().parents[2]
-PSQL = shutil.which("psql")
 TERMINAL = {"success", "failed"}
 
 
@@ -52,11 +50,6 @@ def _postgres_up() -> bool:
     with socket.socket() as sock:
         sock.settimeout(1)
         return sock.connect_ex(("127.0.0.1", 5432)) == 0
-
-
-def _psql(sql: str) -> None:
-    subprocess.run([PSQL, "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-c", sql],
-                   check=True, capture_output=True, text=True, timeout=60)
 
 
 class ArrivalStack:
@@ -182,7 +175,7 @@ def arrival_stack(
                 yield ArrivalStack(root, airflow, slack)
     finally:
         if database:
-            _psql(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+            drop_database(database)
 
 
 def today_utc() -> date:
