@@ -87,10 +87,6 @@ def context(parts: Sequence[str], separator: str = " · ") -> Block:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(text, CONTEXT_TEXT_LIMIT)}]}
 
 
-def divider() -> Block:
-    return {"type": "divider"}
-
-
 def bullet_section(title: str, lines: Sequence[str], limit: int = SECTION_TEXT_LIMIT) -> Block:
     """A section with a bold title and as many mrkdwn bullet ``lines`` as fit; the rest are counted."""
     head = f"*{escape_mrkdwn(title)}*"
