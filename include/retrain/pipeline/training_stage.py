@@ -8,7 +8,6 @@ import json
 import logging
 import shutil
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -214,14 +213,10 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
             spec, train_table, holdout_table, device, on_epoch=log_epoch, checkpoint_dir=checkpoints
         )
         mlflow.log_figure(loss_curves([h.__dict__ for h in history]), "plots/loss_curves.png")
-        logged: dict[str, float] = {}
-
-        def write_with_usage(model_tags: list) -> None:  # the usage rides on the model's tags: one store write
-            logged["cost"] = costs.log_usage(client, active.info.run_id, meter.usage(), settings.prices, model_tags)
-
-        model_uri = log_servable_model(client, active.info.run_id, exp_id, spec, bundle, train_table, holdout_table,
-                                       write_tags=write_with_usage)
-        cost = logged["cost"]
+        model_uri, model_tags = log_servable_model(client, active.info.run_id, exp_id, spec, bundle, train_table,
+                                                   holdout_table, write_tags=False)
+        # the usage rides on the model's tags: one store write
+        cost = costs.log_usage(client, active.info.run_id, meter.usage(), settings.prices, model_tags)
         shutil.rmtree(checkpoints, ignore_errors=True)  # the model is logged; a retry reuses it as is
         log.info("logged candidate %s in MLflow run %s after %d epochs", model_uri, active.info.run_id, len(history))
         result = {"run_id": active.info.run_id, "experiment_id": exp_id, "model_uri": model_uri,
@@ -234,11 +229,11 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
 
 
 def log_servable_model(client, run_id: str, experiment_id: str, spec: ModelSpec, bundle, train_table,
-                       holdout_table, write_tags: Callable[[list], None] | None = None) -> str:
+                       holdout_table, write_tags: bool = True) -> tuple[str, list]:
     """Log the bundle to run ``run_id`` as a pyfunc model (``mlflow.pyfunc.load_model`` serves it) with the
     sha256 of every file, which promotion and every load check. Single and segment models both come here.
-    ``write_tags``: called with the model's tags (digests, package version, model URI) instead of writing them
-    here, so that the caller writes them in a store write of its own (the train task's usage); it must.
+    Returns the model's URI and its run tags (digests, package version, model URI); with ``write_tags=False``
+    the caller writes those tags in a store write of its own (the train task's usage), and it must.
 
     MLflow's ``log_model`` is unrolled into its public parts (save, logged model, upload): it would also load
     the model back to check the input example, copy the run's params and metric history onto the logged
@@ -277,11 +272,9 @@ def log_servable_model(client, run_id: str, experiment_id: str, spec: ModelSpec,
     model_uri = f"models:/{logged.model_id}"
     model_tags = [RunTag(tags.ARTIFACT_SHA256, json.dumps(checksums, sort_keys=True)),
                   RunTag("retrain.package_version", artifacts.package_version()), RunTag(tags.MODEL_URI, model_uri)]
-    if write_tags is None:
+    if write_tags:
         client.log_batch(run_id, tags=model_tags)
-    else:
-        write_tags(model_tags)
-    return model_uri
+    return model_uri, model_tags
 
 
 def _log_dataset_inputs(spec: ModelSpec, snapshot: DataSnapshot, train_table, holdout_table) -> None:
