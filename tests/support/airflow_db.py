@@ -61,9 +61,13 @@ def migrated_postgres(name: str) -> str:
 def _migrated_postgres_template(folder: Path) -> None:
     database = f"retrain_airflow_template_{uuid.uuid4().hex[:8]}"
     psql(f"CREATE DATABASE {database}")
-    (folder / "database").write_text(database)  # named first: the run's end drops it even if migrate fails
-    with tempfile.TemporaryDirectory(prefix="retrain-airflow-template-") as home:
-        _migrate(Path(home), database_url(database))
+    (folder / "database").write_text(database)  # named first: the run's end drops it if this process dies
+    try:
+        with tempfile.TemporaryDirectory(prefix="retrain-airflow-template-") as home:
+            _migrate(Path(home), database_url(database))
+    except BaseException:  # the next worker to ask builds a new template (and names it): drop this one now
+        drop_database(database)
+        raise
 
 
 def drop_postgres_template() -> None:
