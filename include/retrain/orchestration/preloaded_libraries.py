@@ -1,14 +1,13 @@
 """The heavy libraries a retrain task uses, imported by a worker before it forks (see task_preload).
 
-Only third-party libraries and Airflow's own (Airflow's docs preload ``airflow`` itself): the project's own modules are imported by each task, so a deployed change to them
-takes effect without restarting the workers. Importing these starts no thread and does not touch CUDA, so
-forking afterwards is safe.
+Only third-party libraries and Airflow's own (Airflow's docs preload ``airflow`` itself): the project's own
+modules are imported by each task, so a deployed change to them takes effect without restarting the workers.
+Importing these starts no thread and does not touch CUDA, so forking afterwards is safe.
 """
 
 import gc
+from importlib import import_module
 
-import airflow.dag_processing.dagbag  # noqa: F401  (the task runner's parse of the DAG file: 0.27 s a task)
-import airflow.providers.slack.hooks.slack  # noqa: F401  (alerts, the Slack summary)
 import great_expectations  # noqa: F401
 import matplotlib.backends.backend_agg  # noqa: F401  (the plots a run logs)
 import matplotlib.figure  # noqa: F401
@@ -20,6 +19,10 @@ import pandas  # noqa: F401
 import pyarrow.parquet  # noqa: F401
 import torch  # noqa: F401
 import torch._dynamo  # noqa: F401  (imported by a torch optimizer's first construction: 0.7-1.2 s a train task)
+
+# Airflow last: importing it sets up logging at INFO, and GX's import would then log some 150 lines.
+import_module("airflow.dag_processing.dagbag")  # the task runner's parse of the DAG file: 0.27 s a task
+import_module("airflow.providers.slack.hooks.slack")  # alerts, the Slack summary
 
 # Out of the collector's sight: a forked task that ran a collection over these objects would touch, and so copy,
 # most of their memory pages (0.97 s of CPU at a task's start instead of 0.24 s; docs/benchmarks.md).

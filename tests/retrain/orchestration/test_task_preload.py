@@ -39,6 +39,15 @@ def test_a_process_forked_from_the_preloading_server_starts_with_the_libraries_i
     assert frozen > 10_000  # the libraries' objects sit in the permanent generation, out of the collector's sight
 
 
+def test_preloading_writes_nothing_to_the_workers_log():
+    """GX imported after Airflow has set up its logging logged some 150 lines into every worker's log."""
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-c", f"import {LIBRARIES_MODULE}"], capture_output=True, text=True,
+                          timeout=300, check=True)
+    assert done.stdout + done.stderr == ""
+
+
 def test_celery_workers_import_the_libraries_and_keep_airflows_defaults():
     from airflow.providers.celery.executors.default_celery import DEFAULT_CELERY_CONFIG
     from retrain.orchestration.celery_config import CELERY_CONFIG
