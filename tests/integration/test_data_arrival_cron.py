@@ -31,7 +31,7 @@ LOCATION = "cron/impressions"
 BERLIN = ZoneInfo("Europe/Berlin")
 URI = dataset_asset_uri(LOCATION)
 
-share_airflow(stack="cron", specs=[small_esmm_spec(NAME, location=LOCATION, schedule={
+share_airflow(stack="approval", specs=[small_esmm_spec(NAME, location=LOCATION, schedule={
     "cron": "0 3 * * *", "timezone": "Europe/Berlin", "on_data_arrival": True})])
 
 
