@@ -21,12 +21,12 @@ import json
 import os
 import sqlite3
 import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
 import pytest
 
+from tests.support import warm_airflow
 from tests.support.airflow_db import migrated_sqlite
 from tests.support.mlflow_standin import MlflowUnavailable
 from tests.support.slack_standin import DEFAULT_TOKEN, SlackStandIn, slack_connection_json
@@ -34,7 +34,6 @@ from tests.support.slack_standin import DEFAULT_TOKEN, SlackStandIn, slack_conne
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
-AIRFLOW = str(Path(sys.executable).parent / "airflow")
 PROBE_DAGS = ROOT / "tests" / "support" / "alert_dags"
 
 
@@ -58,7 +57,7 @@ class Airflow:
         migrated_sqlite(self.home)  # a copy of a migrated metadata database (airflow db migrate: 10-20 s)
 
     def run(self, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-        return subprocess.run([AIRFLOW, *args], env=self.env, capture_output=True, text=True, timeout=timeout)
+        return warm_airflow.airflow(*args, env=self.env, timeout=timeout)
 
     def dags_test(self, dag_id: str, logical_date: str) -> tuple[str, str]:
         """Run one DAG run; returns its run id and the whole output (kept next to the run for debugging)."""

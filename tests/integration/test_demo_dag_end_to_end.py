@@ -21,6 +21,7 @@ import pytest
 from retrain.data.landing import write_partition
 from retrain_demo.data import generate_day, generate_demo_data
 
+from tests.support import warm_airflow
 from tests.support.airflow_db import migrated_sqlite
 from tests.support.mlflow_db import migrated_mlflow
 from tests.support.slack_standin import DEFAULT_TOKEN, SlackStandIn, slack_connection_json
@@ -29,7 +30,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 DAG_ID = "retrain_ecommerce_esmm"
-AIRFLOW = str(Path(sys.executable).parent / "airflow")
 ROWS = 3_000  # a day of demo data; enough for both heads to clear the gate's roc_auc 0.6 (as in the arrival tests)
 
 
@@ -53,7 +53,7 @@ class Stack:
         }
 
     def airflow(self, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-        return subprocess.run([AIRFLOW, *args], env=self.env, capture_output=True, text=True, timeout=timeout)
+        return warm_airflow.airflow(*args, env=self.env, timeout=timeout)
 
     def run_dag(self, logical_date: str) -> tuple[str, dict[str, dict]]:
         """Run the DAG for one logical date; returns its Airflow run id and each task's state.

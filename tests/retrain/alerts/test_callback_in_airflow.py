@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
+from tests.support import warm_airflow
 from tests.support.airflow_db import migrated_sqlite
 from tests.support.slack_standin import SlackStandIn, slack_connection_json
 
@@ -49,8 +49,7 @@ DAG_FILE = textwrap.dedent(
 
 
 def _airflow(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    airflow = str(Path(sys.executable).with_name("airflow"))
-    return subprocess.run([airflow, *args], env=env, capture_output=True, text=True, timeout=180)
+    return warm_airflow.airflow(*args, env=env, timeout=180)
 
 
 def test_failure_callback_posts_from_a_real_task_run(slack: SlackStandIn, tmp_path: Path) -> None:
