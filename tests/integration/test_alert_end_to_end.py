@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import warm_airflow
+from tests.support import warm_process
 from tests.support.airflow_db import migrated_sqlite
 from tests.support.mlflow_standin import MlflowUnavailable
 from tests.support.slack_standin import DEFAULT_TOKEN, SlackStandIn, slack_connection_json
@@ -57,7 +57,7 @@ class Airflow:
         migrated_sqlite(self.home)  # a copy of a migrated metadata database (airflow db migrate: 10-20 s)
 
     def run(self, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-        return warm_airflow.airflow(*args, env=self.env, timeout=timeout)
+        return warm_process.airflow(*args, env=self.env, timeout=timeout)
 
     def dags_test(self, dag_id: str, logical_date: str) -> tuple[str, str]:
         """Run one DAG run; returns its run id and the whole output (kept next to the run for debugging)."""

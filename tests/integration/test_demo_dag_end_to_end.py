@@ -21,7 +21,7 @@ import pytest
 from retrain.data.landing import write_partition
 from retrain_demo.data import generate_day, generate_demo_data
 
-from tests.support import warm_airflow
+from tests.support import warm_process
 from tests.support.airflow_db import migrated_sqlite
 from tests.support.mlflow_db import migrated_mlflow
 from tests.support.slack_standin import DEFAULT_TOKEN, SlackStandIn, slack_connection_json
@@ -53,7 +53,7 @@ class Stack:
         }
 
     def airflow(self, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-        return warm_airflow.airflow(*args, env=self.env, timeout=timeout)
+        return warm_process.airflow(*args, env=self.env, timeout=timeout)
 
     def run_dag(self, logical_date: str) -> tuple[str, dict[str, dict]]:
         """Run the DAG for one logical date; returns its Airflow run id and each task's state.
@@ -151,7 +151,7 @@ def test_reproduce_gives_the_same_metrics(stack):
     client = stack.mlflow()
     run_id = _champion(client).run_id
     retrain = str(Path(sys.executable).parent / "retrain")
-    result = subprocess.run([retrain, "reproduce", run_id], env=stack.env, capture_output=True, text=True, timeout=600)
+    result = warm_process.run([retrain, "reproduce", run_id], env=stack.env, timeout=600)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert f"run {run_id}: REPRODUCED" in result.stdout and "atc.roc_auc" in result.stdout
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import warm_airflow
+from tests.support import warm_process
 from tests.support.airflow_db import migrated_sqlite
 from tests.support.slack_standin import SlackStandIn, slack_connection_json
 
@@ -49,7 +49,7 @@ DAG_FILE = textwrap.dedent(
 
 
 def _airflow(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    return warm_airflow.airflow(*args, env=env, timeout=180)
+    return warm_process.airflow(*args, env=env, timeout=180)
 
 
 def test_failure_callback_posts_from_a_real_task_run(slack: SlackStandIn, tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support import warm_airflow
+from tests.support import warm_process
 from tests.support.airflow_db import migrated_sqlite
 from tests.support.mlflow_db import migrated_mlflow
 
@@ -86,7 +86,7 @@ def test_a_short_tuning_run_end_to_end_in_airflow_dags_test(tmp_path):
            "MLFLOW_TRACKING_URI": uri}
     env.pop("AIRFLOW_CONN_SLACK_DEFAULT", None)
     migrated_sqlite(tmp_path / "airflow")  # a copy of a migrated metadata database (db migrate: 10-20 s)
-    run = warm_airflow.airflow("dags", "test", "tune_tiny_dwell", "2026-03-08T04:00:00+00:00", env=env, timeout=1200)
+    run = warm_process.airflow("dags", "test", "tune_tiny_dwell", "2026-03-08T04:00:00+00:00", env=env, timeout=1200)
     output = run.stdout + run.stderr
     (tmp_path / "dags-test.log").write_text(output)
     assert run.returncode == 0, output[-4000:]

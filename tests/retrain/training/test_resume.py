@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ from retrain.models.base import HeadConfig, ModelConfig, build_model
 from retrain.training import checkpoints
 from retrain.training.trainer import TrainingData, fit, set_seed
 
+from tests.support import warm_process
 from tests.support.mlflow_db import migrated_mlflow
 
 HEADS = [HeadConfig("y", "binary")]
@@ -93,10 +93,10 @@ def _child(tmp: Path, state: str, airflow_run_id: str, kill_after: int | None = 
     }
     env.pop("RETRAIN_CHECKPOINT_DIR", None)
     (tmp / state).mkdir(exist_ok=True)
-    args = [sys.executable, str(Path(__file__).with_name("resume_child.py")), str(out), airflow_run_id]
+    args = [Path(__file__).with_name("resume_child.py"), out, airflow_run_id]
     if kill_after is not None:
-        args.append(str(kill_after))
-    return subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+        args.append(kill_after)
+    return warm_process.run(args, env=env, timeout=300)
 
 
 @pytest.mark.slow
