@@ -7,7 +7,8 @@ Opt-in, as it takes minutes: ``python -m bench specs_scheduler``. Sized for a 2-
 ``BENCH_SCHED_WINDOW`` seconds (default 0: until every run has ended) stops the count early, for many DAGs on
 few cores: ``BENCH_SCHED_SPECS=1000 BENCH_SCHED_WINDOW=600`` triggers 1,000 runs and counts those that ended
 within 10 minutes; ``BENCH_SCHED_PARSE_INTERVAL`` (default 30, Airflow's) is the dag-processor's
-``min_file_process_interval``. ``BENCH_SCHED_PLAIN=0`` skips the stack without the preload. ``BENCH_SCHED_DB=postgres``
+``min_file_process_interval``; ``BENCH_SCHED_IDLE_SLEEP`` (default 1, Airflow's) the scheduler's
+``scheduler_idle_sleep_time``, how long a loop that queued nothing sleeps. ``BENCH_SCHED_PLAIN=0`` skips the stack without the preload. ``BENCH_SCHED_DB=postgres``
 puts Airflow's metadata in a new database on the PostgreSQL at 127.0.0.1:5432 (dropped afterwards) instead
 of SQLite, which answers "database is locked" when hundreds of runs are triggered while the scheduler writes.
 Airflow's own start-up and the first parse are not counted in the run times (the stack's CPU counts all).
@@ -75,7 +76,9 @@ def _one_stack(root: Path, count: int, parallelism: int, *, preload: bool) -> di
            # one DAG file with every spec: room for its parse (about 16 ms of CPU a spec) on a busy machine
            "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "600", "AIRFLOW__DAG_PROCESSOR__DAG_FILE_PROCESSOR_TIMEOUT": "900",
            # how often the unchanged DAG file is parsed again (Airflow's default 30 s; docs/deployment.md for fleets)
-           "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": os.environ.get("BENCH_SCHED_PARSE_INTERVAL", "30")}
+           "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": os.environ.get("BENCH_SCHED_PARSE_INTERVAL", "30"),
+           # a loop that queued nothing sleeps this long; with many live runs most loops queue nothing
+           "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": os.environ.get("BENCH_SCHED_IDLE_SLEEP", "1")}
     dag_ids = [f"retrain_{name}" for name in names]
     window = float(os.environ.get("BENCH_SCHED_WINDOW", "0"))  # seconds; 0: until every run has ended
     # Create the MLflow store now: tasks creating it at once race on its migrations (a failed try, 60 s retry).
