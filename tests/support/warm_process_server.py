@@ -25,20 +25,8 @@ IDLE_SECONDS = 3600
 
 
 def _preload() -> None:
-    import great_expectations  # noqa: F401
-    import matplotlib.backends.backend_agg  # noqa: F401
-    import matplotlib.figure  # noqa: F401
-    import mlflow  # noqa: F401
-    import mlflow.pyfunc  # noqa: F401
-    import mlflow.store.model_registry.sqlalchemy_store  # noqa: F401
-    import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
-    import pandas  # noqa: F401
-    import pyarrow.parquet  # noqa: F401
-    import torch  # noqa: F401
-    import torch._dynamo  # noqa: F401
-    from mlflow.utils import requirements_utils
+    import retrain.orchestration.preloaded_third_party  # noqa: F401  (the workers' preload, less Airflow)
 
-    requirements_utils._init_packages_to_modules_map()
     gc.freeze()
 
 
