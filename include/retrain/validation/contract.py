@@ -357,6 +357,7 @@ def _run_gx_once(df: pd.DataFrame, suite: ContractSuite, result_format: str) -> 
         import_gx,
         no_batch_fingerprint,
         one_configuration_per_kwargs_lookup,
+        one_validation,
         whole_frame_batches,
     )
 
@@ -367,7 +368,9 @@ def _run_gx_once(df: pd.DataFrame, suite: ContractSuite, result_format: str) -> 
         name=suite.name, expectations=[e.to_gx(meta={_INDEX_KEY: e.index}) for e in suite.expectations]
     )
     batch = whole_frame_batches().get_batch(batch_parameters={"dataframe": df})
-    return batch.validate(gx_suite, result_format={"result_format": result_format, "partial_unexpected_count": 20})
+    with one_validation():
+        return batch.validate(gx_suite, result_format={"result_format": result_format,
+                                                       "partial_unexpected_count": 20})
 
 
 # --- turning one GX result into words -------------------------------------------------------------

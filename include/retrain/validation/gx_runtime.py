@@ -6,8 +6,11 @@ Nothing here is imported by ``retrain.validation`` at module import time; every 
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 # GX logs about 200 "Skipping registering function ..." lines at INFO while it imports, and one of its
@@ -109,6 +112,77 @@ def one_configuration_per_kwargs_lookup() -> bool:
     Expectation._get_domain_kwargs = domain_kwargs
     Expectation._get_success_kwargs = success_kwargs
     return True
+
+
+_BUILT: contextvars.ContextVar[tuple[dict, dict] | None] = contextvars.ContextVar("retrain_gx_built", default=None)
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _plain_key(value: Any) -> Any:
+    """A hashable key equal only for equal plain JSON values (None when ``value`` holds anything else)."""
+    if isinstance(value, _PLAIN):
+        return (type(value), value)
+    if isinstance(value, (list, tuple)):
+        items = tuple(_plain_key(v) for v in value)
+        return None if None in items else (type(value), items)
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        items = tuple((k, _plain_key(v)) for k, v in value.items())
+        return None if any(v is None for _, v in items) else (dict, items)
+    return None
+
+
+@functools.cache
+def built_once_per_validation() -> bool:
+    """GX 1.24 rebuilds an expectation's ``configuration`` (pydantic ``dict()``, a new
+    ``ExpectationConfiguration``) every time the validator reads it, dozens of times per expectation per run,
+    and hashes every metric's kwargs (``IDDict.to_id``: a recursive JSON conversion, ``json.dumps``, md5)
+    for each of the hundreds of metric configurations it builds: together a third of a validation's CPU on
+    a day's rows. Inside ``one_validation()`` these versions build each expectation's configuration once and
+    each id once per distinct plain kwargs; outside, and on any other GX release, GX's own code runs.
+    Returns whether they are in place."""
+    gx = import_gx()
+    if gx.__version__ != KWARGS_PATCH_CHECKED_ON:
+        return False
+    from great_expectations.core.id_dict import IDDict
+    from great_expectations.expectations.expectation import Expectation
+
+    own_configuration, own_to_id = Expectation.configuration.fget, IDDict.to_id
+
+    def configuration(self) -> Any:
+        built = _BUILT.get()
+        if built is None:
+            return own_configuration(self)
+        found = built[0].get(id(self))
+        if found is None or found[0] is not self:  # the memo holds the object, so its id is not reused
+            found = built[0][id(self)] = (self, own_configuration(self))
+        return found[1]
+
+    def to_id(self, id_keys=None, id_ignore_keys=None) -> Any:
+        built = _BUILT.get()
+        key = None if built is None or id_keys is not None or id_ignore_keys is not None else (
+            type(self), _plain_key(dict(self)))
+        if key is None or key[1] is None:
+            return own_to_id(self, id_keys, id_ignore_keys)
+        if key not in built[1]:
+            built[1][key] = own_to_id(self)
+        return built[1][key]
+
+    GX_OWN_KWARGS.update(configuration=own_configuration, to_id=own_to_id)
+    Expectation.configuration = property(configuration)
+    IDDict.to_id = to_id
+    return True
+
+
+@contextlib.contextmanager
+def one_validation() -> Iterator[None]:
+    """The scope of ``built_once_per_validation`` (nothing mutates an expectation while GX validates a batch;
+    tests/retrain/validation/test_gx_runtime.py compares whole results with GX's own)."""
+    built_once_per_validation()
+    token = _BUILT.set(({}, {}))
+    try:
+        yield
+    finally:
+        _BUILT.reset(token)
 
 
 def no_batch_fingerprint() -> None:

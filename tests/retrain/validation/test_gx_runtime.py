@@ -54,3 +54,54 @@ def test_a_validation_with_them_finds_the_same_failures_as_with_gxs_own(monkeypa
         monkeypatch.setattr(Expectation, "_get_domain_kwargs", GX_OWN_KWARGS["domain"])
         monkeypatch.setattr(Expectation, "_get_success_kwargs", GX_OWN_KWARGS["success"])
         assert [f.to_dict() for f in validate_frame(frame, suite, partition="d").failures] == ours
+
+
+def _broken_frames():
+    """Demo days broken the ways the bad-data catalogue breaks them, and one clean day."""
+    from datetime import date
+
+    from retrain_demo.data import generate_day
+
+    clean = generate_day(date(2026, 11, 20), 400).to_pandas()
+    out_of_range = clean.assign(price=clean["price"].where(clean.index % 7 != 0, -5.0))
+    unseen = clean.assign(device=clean["device"].where(clean.index % 3 != 0, "smart_tv"))
+    nullable = clean.assign(hour_of_day=pd.array(clean["hour_of_day"], dtype="Int64"))
+    nullable.loc[::5, "hour_of_day"] = pd.NA
+    strings = clean.assign(price=clean["price"].astype(str))
+    return {"clean": clean, "out_of_range": out_of_range, "unseen_category": unseen, "nullable_int": nullable,
+            "numbers_as_strings": strings, "missing_column": clean.drop(columns=["device"]),
+            "empty": clean.iloc[0:0]}
+
+
+def test_a_validation_that_builds_configurations_and_ids_once_gives_gxs_whole_result(monkeypatch) -> None:
+    from great_expectations.core.id_dict import IDDict
+    from great_expectations.expectations.expectation import Expectation
+    from retrain.validation.gx_runtime import built_once_per_validation
+
+    assert built_once_per_validation() == (import_gx().__version__ == "1.24.1")
+    suite = load_suite(ROOT / "include/expectations/ecommerce_impressions.yaml")
+
+    def whole(report) -> dict:
+        found = report.gx_result.to_json_dict()
+        found.pop("meta")  # batch markers: when and how long
+        return {"gx": found, "failures": [f.to_dict() for f in report.failures]}
+
+    frames = _broken_frames()
+    ours = {name: whole(validate_frame(frame, suite, partition=name)) for name, frame in frames.items()}
+    assert ours["clean"]["gx"]["success"] and not ours["clean"]["failures"]
+    assert all(ours[name]["failures"] for name in frames if name != "clean")
+    if "configuration" in GX_OWN_KWARGS:
+        monkeypatch.setattr(Expectation, "configuration", property(GX_OWN_KWARGS["configuration"]))
+        monkeypatch.setattr(IDDict, "to_id", GX_OWN_KWARGS["to_id"])
+        for name, frame in frames.items():
+            assert whole(validate_frame(frame, suite, partition=name)) == ours[name], name
+
+
+def test_ids_are_shared_only_between_equal_plain_kwargs() -> None:
+    from retrain.validation.gx_runtime import _plain_key
+
+    values = [1, True, 1.0, "1", None, [1], (1,), {"a": 1}, {"a": 1.0}, ["x", [2, None]]]
+    keys = [_plain_key(v) for v in values]
+    assert None not in keys and len(set(keys)) == len(values)
+    assert _plain_key({"a": [1, "b"]}) == _plain_key({"a": [1, "b"]})
+    assert _plain_key({"a": pd.Timestamp("2026-01-01")}) is None and _plain_key([object()]) is None
