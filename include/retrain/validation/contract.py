@@ -16,6 +16,7 @@ the whole frame, once per such expectation. The results are merged into one, in 
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -250,6 +251,15 @@ def write_report(report: ValidationReport, folder: Path, *, extra: dict[str, Any
     return paths
 
 
+@functools.cache
+def _page_view() -> Any:
+    """GX's Jinja page view, one per process: each new one compiles its templates again (two thirds of a
+    render)."""
+    from great_expectations.render.view import DefaultJinjaPageView
+
+    return DefaultJinjaPageView()
+
+
 def render_data_docs(gx_json: dict[str, Any] | None, summary: dict[str, Any]) -> str:
     """GX Data Docs (the validation results page GX's site builder renders) with our checks on top.
 
@@ -259,13 +269,12 @@ def render_data_docs(gx_json: dict[str, Any] | None, summary: dict[str, Any]) ->
 
     from great_expectations.core.expectation_validation_result import ExpectationSuiteValidationResultSchema
     from great_expectations.render.renderer import ValidationResultsPageRenderer
-    from great_expectations.render.view import DefaultJinjaPageView
 
     # Rebuilt from JSON: plain floats render, numpy scalars in a live result trip GX's num_to_str.
     page = "<html><head><meta charset='utf-8'><title>Data contract</title></head><body></body></html>"
     if gx_json is not None:
         result = ExpectationSuiteValidationResultSchema().load(json.loads(json.dumps(gx_json, default=str)))
-        page = DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(result))
+        page = _page_view().render(ValidationResultsPageRenderer().render(result))
     ours = [f for f in summary.get("failures", []) if str(f.get("expectation", "")).startswith("retrain_")]
     if summary.get("error"):
         ours.append({"severity": "block", "expectation": "unreadable data", "column": None, "observed": summary["error"]})

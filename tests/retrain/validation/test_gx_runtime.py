@@ -105,3 +105,24 @@ def test_ids_are_shared_only_between_equal_plain_kwargs() -> None:
     assert None not in keys and len(set(keys)) == len(values)
     assert _plain_key({"a": [1, "b"]}) == _plain_key({"a": [1, "b"]})
     assert _plain_key({"a": pd.Timestamp("2026-01-01")}) is None and _plain_key([object()]) is None
+
+
+def test_data_docs_from_the_process_wide_page_view_match_a_fresh_ones() -> None:
+    import re
+
+    from retrain.validation import contract
+
+    frames = _broken_frames()
+    suite = load_suite(ROOT / "include/expectations/ecommerce_impressions.yaml")
+    reports = [validate_frame(frames[name], suite, partition=name) for name in ("out_of_range", "clean")]
+    # what differs between any two renders: the render time in GX's logo URL, random element ids
+    varies = re.compile(r"\?d=\d{8}T[\d.]+Z|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+    def page(report) -> str:
+        return varies.sub("", contract.render_data_docs(report.gx_result.to_json_dict(), report.to_dict()))
+
+    reused = [page(report) for report in reports]
+    assert "price" in reused[0] and "FAILED" in reused[0] and "PASSED" in reused[1]
+    for report, html in zip(reports, reused, strict=True):
+        contract._page_view.cache_clear()
+        assert page(report) == html
