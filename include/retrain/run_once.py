@@ -9,11 +9,13 @@ left ``running``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -231,6 +233,64 @@ def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
+def _fork_airflow(arguments: list[str], log_file: Path) -> int:
+    """``airflow <arguments>`` in a forked child, its own session, its output in ``log_file``: the child shares
+    what this process has imported (a second interpreter importing Airflow again cost 3-6 s of CPU)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 1
+    try:
+        os.setsid()  # Ctrl-C reaches this CLI only; it stops the run's whole session (_stop)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        log = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.close(log)
+        sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115  (whatever sys.stdout was)
+        sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+        sys.argv = [str(Path(sys.executable).parent / "airflow"), *arguments]
+        from airflow.__main__ import main
+
+        main()
+        code = 0
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _wait(pid: int, timeout: float | None = None) -> int | None:
+    """The child's exit code (negative: the signal that ended it); None when ``timeout`` passes first."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, 0 if deadline is None else os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.1)
+
+
+def _stop(pid: int) -> None:
+    """SIGTERM to the run's session, SIGKILL after STOP_GRACE_SECONDS, and reap the child."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+    if _wait(pid, STOP_GRACE_SECONDS) is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        _wait(pid)
+
+
 def run_model(model: str, as_of: date | None = None, wait_minutes: float | None = None,
               promote: str | None = None, epochs: int | None = None) -> int:
     from retrain.settings import get_settings
@@ -249,27 +309,22 @@ def run_model(model: str, as_of: date | None = None, wait_minutes: float | None 
     log_file.parent.mkdir(parents=True, exist_ok=True)
     print(f"Running DAG {dag_id} once with `airflow dags test` (conf {json.dumps(conf)}; log: {log_file}) ...")
     started_ms = int(datetime.now(UTC).timestamp() * 1000)
-    command = [str(Path(sys.executable).parent / "airflow"), "dags", "test", dag_id, logical.isoformat(),
-               "-c", json.dumps(conf)]
-    with log_file.open("w") as handle:
-        proc = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        previous = signal.signal(signal.SIGTERM, _interrupt)
-        try:
-            returncode = proc.wait()
-        except KeyboardInterrupt:
-            # `airflow dags test` finishes the task it is running before it acts on SIGTERM (seen: a whole
-            # training run), so a short grace and then SIGKILL: Ctrl-C means now.
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=STOP_GRACE_SECONDS)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-            changed = fail_leftovers(dag_id, logical)
-            print(f"Interrupted: the run was stopped and marked failed ({changed} records); nothing is left running.")
-            return 130
-        finally:
-            signal.signal(signal.SIGTERM, previous)
+    arguments = ["dags", "test", dag_id, logical.isoformat(), "-c", json.dumps(conf)]
+    import airflow.models.dagrun  # noqa: F401  (once, here: the forked run shares it, the summary reads with it)
+
+    pid = _fork_airflow(arguments, log_file)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        returncode = _wait(pid)
+    except KeyboardInterrupt:
+        # `airflow dags test` finishes the task it is running before it acts on SIGTERM (seen: a whole
+        # training run), so a short grace and then SIGKILL: Ctrl-C means now.
+        _stop(pid)
+        changed = fail_leftovers(dag_id, logical)
+        print(f"Interrupted: the run was stopped and marked failed ({changed} records); nothing is left running.")
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     run_id, states = run_and_task_states(dag_id, logical)
     if run_id is None:
         print(f"The DAG {dag_id} did not start a run (exit code {returncode}); the last lines of {log_file}:")

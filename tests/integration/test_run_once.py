@@ -23,6 +23,7 @@ import pytest
 import yaml
 from retrain_demo.data import generate_demo_data
 
+from tests.support import warm_process
 from tests.support.mlflow_db import migrated_mlflow
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -69,8 +70,9 @@ def home(tmp_path_factory) -> tuple[Path, dict]:
 
 
 def _retrain_run(env: dict, *args: str) -> tuple[int, str]:
-    done = subprocess.run([sys.executable, "-m", "retrain.cli", "run", *args], env=env, capture_output=True,
-                          text=True, timeout=900)
+    """``retrain run`` in a warm process (tests/support/warm_process.py); the interrupt tests below start it
+    fresh, as from a terminal."""
+    done = warm_process.run([Path(sys.executable).parent / "retrain", "run", *args], env=env, timeout=900)
     return done.returncode, done.stdout + done.stderr
 
 

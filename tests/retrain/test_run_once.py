@@ -84,3 +84,16 @@ def test_the_embedded_database_is_migrated_once_per_airflow_release(tmp_path) ->
     (home / "airflow.cfg").write_text("[database]\nsql_alchemy_conn = postgresql://u@db/airflow\n")
     assert _embedded_sqlite(env) is None and needs_migration(env)  # another database: always migrated
     assert _embedded_sqlite({**env, "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{db}"}) == db
+
+
+def test_the_forked_airflow_command_reports_its_exit_code_and_writes_its_log(tmp_path, monkeypatch) -> None:
+    from importlib.metadata import version
+
+    from retrain.run_once import _fork_airflow, _wait
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "airflow"))
+    ok, bad = tmp_path / "ok.log", tmp_path / "bad.log"
+    assert _wait(_fork_airflow(["version"], ok)) == 0
+    assert version("apache-airflow") in ok.read_text()
+    assert _wait(_fork_airflow(["no-such-command"], bad)) == 2  # argparse's usage error
+    assert "invalid choice" in bad.read_text()

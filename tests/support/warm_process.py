@@ -4,9 +4,9 @@ torch, MLflow and GX once, the way Airflow's own LocalExecutor forks tasks from 
 A fresh ``airflow dags test`` of the demo DAG spent about half of its 29-31 s of CPU importing those libraries
 and mapping the installed packages (docs/benchmarks.md, "Developer loop, seventh round"); forked, it takes
 13-15 s. The script runs unchanged, as ``python <script>`` would run it, in the caller's environment; Airflow is
-imported after that environment is set. The product's own path to a fresh ``airflow dags test`` (``retrain run``) keeps being
-tested in fresh processes (tests/integration/test_run_once.py). ``RETRAIN_TESTS_FRESH_PROCESSES=1`` runs every
-script in a fresh process instead.
+imported after that environment is set. ``retrain run`` as a user starts it from a terminal keeps being tested in fresh
+processes (the interrupt tests of tests/integration/test_run_once.py, and ``make demo``).
+``RETRAIN_TESTS_FRESH_PROCESSES=1`` runs every script in a fresh process instead.
 """
 
 from __future__ import annotations
