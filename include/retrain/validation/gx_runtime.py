@@ -159,10 +159,10 @@ def built_once_per_validation() -> bool:
 
     def to_id(self, id_keys=None, id_ignore_keys=None) -> Any:
         built = _BUILT.get()
-        key = None if built is None or id_keys is not None or id_ignore_keys is not None else (
-            type(self), _plain_key(dict(self)))
-        if key is None or key[1] is None:
+        plain = None if built is None or id_keys is not None or id_ignore_keys is not None else _plain_key(self)
+        if plain is None:
             return own_to_id(self, id_keys, id_ignore_keys)
+        key = (type(self), plain)
         if key not in built[1]:
             built[1][key] = own_to_id(self)
         return built[1][key]
