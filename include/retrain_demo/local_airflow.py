@@ -254,16 +254,21 @@ class LocalAirflow:
         path = self.logs / f"{component}.log"
         return path.read_text(errors="replace")[-chars:] if path.exists() else ""
 
-    def wait_for(self, check: Callable[[], T], *, timeout: float, what: str, interval: float = 1) -> T:
-        """Poll ``check`` until it returns something truthy; raise TimeoutError naming ``what`` after ``timeout``."""
+    def wait_for(self, check: Callable[[], T], *, timeout: float, what: str, interval: float | None = None) -> T:
+        """Poll ``check`` until it returns something truthy; raise TimeoutError naming ``what`` after ``timeout``.
+
+        Without ``interval`` the polls start 0.5 s apart and space out to 2 s: a run takes tens of seconds, and
+        every poll is a request the api-server serves (docs/benchmarks.md, "Developer loop, ninth round")."""
         deadline = time.monotonic() + timeout
+        pause = interval or 0.5
         while True:
             value = check()
             if value:
                 return value
             if time.monotonic() > deadline:
                 raise TimeoutError(f"waited {timeout:g} s for {what}")
-            time.sleep(interval)
+            time.sleep(pause)
+            pause = interval or min(2.0, pause * 1.5)
 
     def wait_for_dag(self, dag_id: str, timeout: float = 180) -> dict:
         def parsed():

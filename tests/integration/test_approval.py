@@ -8,14 +8,15 @@ The approve path in a real browser is tests/integration/test_data_arrival.py's l
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from datetime import date, timedelta
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 from retrain_demo.data import generate_demo_data
 
+from tests.support import warm_process
 from tests.support.arrival_stack import small_esmm_spec
 from tests.support.shared_airflow import share_airflow
 
@@ -62,8 +63,7 @@ def _trigger(stack, name: str, promote: str, as_of: date = AS_OF) -> str:
 def _cli(stack, *args: str) -> str:
     env = {**os.environ, "MLFLOW_TRACKING_URI": stack.tracking_uri, "AIRFLOW__API__BASE_URL": stack.airflow.base_url,
            "AIRFLOW_USERNAME": stack.airflow.username, "AIRFLOW_PASSWORD": stack.airflow.password}
-    done = subprocess.run([sys.executable, "-m", "retrain.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=300)
+    done = warm_process.run([Path(sys.executable).parent / "retrain", *args], env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import shutil
 from datetime import date, timedelta
+from urllib.parse import quote
 
 import pytest
 from retrain.assets import dataset_asset_uri
@@ -105,6 +106,10 @@ def test_rest_asset_event_starts_a_run_that_trains_and_promotes(stack, dataset):
     states = stack.states(MODEL, run["dag_run_id"])
     assert run["state"] == "success", states
     assert states["train"] == "success" and states["promote"] == "success" and states["reject"] == "skipped"
+    # each stage's result is one XCom (the task's XCom tab), not one more per key of its dict
+    for task_id in ("validate_data", "train", "evaluate", "gate", "promote"):
+        path = f"dags/{MODEL}/dagRuns/{quote(run['dag_run_id'], safe='')}/taskInstances/{task_id}/xcomEntries"
+        assert [e["key"] for e in stack.api.call("GET", path)["xcom_entries"]] == ["return_value"], task_id
 
     (trained,) = stack.mlflow_runs("ecommerce_esmm")
     tags = trained.data.tags

@@ -93,6 +93,13 @@ def _champion(client, name="ecommerce_esmm"):
     return client.get_model_version_by_alias(name, "champion")
 
 
+def _python_script(stack, code: str, *args: str) -> subprocess.CompletedProcess:
+    """``python -c code *args`` in the stack's environment, as a script run by the warm process."""
+    script = stack.root / "probe.py"
+    script.write_text("\n".join(line.strip() for line in code.split(";")))  # the probes hold no ";" of their own
+    return warm_process.run([script, *args], env=stack.env, timeout=120)
+
+
 def test_first_run_trains_logs_and_promotes(stack):
     run_id, states = stack.run_dag("2026-11-22T03:00:00+00:00")
     failed = {t: s["state"] for t, s in states.items() if s["state"] not in ("success", "skipped")}
@@ -175,8 +182,8 @@ def test_second_run_is_gated_against_the_champion(stack):
     assert "candidate is identical to the champion" in runs[0].data.tags["retrain.gate_reasons"]
     assert str(_champion(client).version) == "1"
     assert str(client.get_model_version_by_alias("ecommerce_esmm", "challenger").version) == "2"
-    history = subprocess.run([str(Path(sys.executable).parent / "retrain"), "history", "ecommerce_esmm", "--json"],
-                             env=stack.env, capture_output=True, text=True, timeout=120)
+    history = warm_process.run([Path(sys.executable).parent / "retrain", "history", "ecommerce_esmm", "--json"],
+                               env=stack.env, timeout=120)
     moves = json.loads(history.stdout)
     assert [(m["from_version"], m["to_version"]) for m in moves] == [(None, "1")]
 
@@ -188,8 +195,7 @@ def test_second_run_is_gated_against_the_champion(stack):
         f"key = TaskInstanceKey('{DAG_ID}', 'evaluate', sys.argv[2], 1);"
         "print(MlflowRunLink().get_link(None, ti_key=key)); print(ModelVersionLink().get_link(None, ti_key=key))"
     )
-    links = subprocess.run([sys.executable, "-c", code, str(ROOT / "plugins"), run_id], env=stack.env,
-                           capture_output=True, text=True, timeout=120)
+    links = _python_script(stack, code, str(ROOT / "plugins"), run_id)
     run_link, version_link = links.stdout.strip().splitlines()[-2:]
     assert run_link.endswith(f"/runs/{runs[0].info.run_id}") and "/#/experiments/" in run_link
     assert version_link.endswith("/#/models/ecommerce_esmm/versions/2")
@@ -261,8 +267,7 @@ def test_shifted_distribution_is_blocked_by_drift_against_the_champion(stack):
         "from airflow.models.taskinstancekey import TaskInstanceKey;"
         f"print(DataDocsLink().get_link(None, ti_key=TaskInstanceKey('{DAG_ID}', 'validate_data', sys.argv[2], 1)))"
     )
-    link = subprocess.run([sys.executable, "-c", code, str(ROOT / "plugins"), run_id], env=stack.env,
-                          capture_output=True, text=True, timeout=120)
+    link = _python_script(stack, code, str(ROOT / "plugins"), run_id)
     assert link.stdout.strip().splitlines()[-1].endswith("/dt%3D2026-11-23/data_docs/index.html"), link.stderr[-2000:]
 
 

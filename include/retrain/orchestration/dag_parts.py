@@ -93,7 +93,7 @@ def data_tasks(loaded: LoadedSpec):
         task_id="check_freshness", loaded=loaded, doc_md=task_doc("check_freshness") + FRESHNESS_DOC
     )
 
-    @task(doc_md=task_doc("validate_data"))
+    @task(multiple_outputs=False, doc_md=task_doc("validate_data"))
     def validate_data(snapshot: dict) -> dict:
         from retrain.pipeline.data_stages import validate_data as stage
 

@@ -69,7 +69,7 @@ def build_landing_dag(location: str, readers: list[LoadedSpec]):
     ) as dag:
         landed = PartitionLandedSensor(task_id="wait_for_partition", location=location, prefix=prefix, marker=marker)
 
-        @task(outlets=[asset])
+        @task(multiple_outputs=False, outlets=[asset])
         def announce_partition(day: str) -> dict:
             from retrain.data.arrival import partition_event_extra
             from retrain.data.landing import parse_partition_day

@@ -46,7 +46,7 @@ def build_scoring_dag(loaded: LoadedSpec):
                       **default_task_args()},
     ) as dag:
 
-        @task(outlets=[predictions])
+        @task(multiple_outputs=False, outlets=[predictions])
         def score_newest_partition() -> dict:
             from retrain.pipeline.scoring_stage import score_newest_partition as stage
 

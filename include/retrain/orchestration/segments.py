@@ -73,7 +73,7 @@ def build_segment_dag(loaded: LoadedSpec):
             # outcomes travel as XCom: a few short fields per segment, no tracebacks
             return [{k: v for k, v in o.items() if k != "traceback"} for o in outcomes]
 
-        @task(trigger_rule=TriggerRule.ALL_DONE)
+        @task(multiple_outputs=False, trigger_rule=TriggerRule.ALL_DONE)
         def report(outcomes) -> dict:
             from retrain.pipeline.notify_stage import notify_digest
             from retrain.pipeline.segment_stage import report as stage

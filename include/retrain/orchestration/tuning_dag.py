@@ -49,38 +49,38 @@ def build_tuning_dag(loaded: LoadedSpec):
         default_args={"owner": spec.owner, "on_failure_callback": failure_callback(spec), **default_task_args()},
     ) as dag:
 
-        @task(doc_md=task_doc("check_freshness"))
+        @task(multiple_outputs=False, doc_md=task_doc("check_freshness"))
         def check_freshness() -> dict:
             from retrain.orchestration.sensors import interval_as_of
             from retrain.pipeline.data_stages import check_freshness as stage
 
             return stage(loaded, interval_as_of(get_current_context()))
 
-        @task(doc_md=task_doc("validate_data"))
+        @task(multiple_outputs=False, doc_md=task_doc("validate_data"))
         def validate_data(snapshot: dict) -> dict:
             from retrain.pipeline.data_stages import validate_data as stage
 
             return stage(loaded, snapshot)
 
-        @task(doc_md=TUNE_DOC, **train_task_kwargs(spec))
+        @task(multiple_outputs=False, doc_md=TUNE_DOC, **train_task_kwargs(spec))
         def tune(snapshot: dict, validation: dict) -> dict:
             from retrain.pipeline.tuning_stage import tune as stage
 
             return stage(loaded, snapshot, _run_info(get_current_context(), snapshot))
 
-        @task(doc_md=task_doc("train"), **train_task_kwargs(spec))
+        @task(multiple_outputs=False, doc_md=task_doc("train"), **train_task_kwargs(spec))
         def train(snapshot: dict, validation: dict, tuned: dict) -> dict:
             from retrain.pipeline.training_stage import train_candidate
 
             return train_candidate(loaded, snapshot, _run_info(get_current_context(), snapshot), validation, tuned=tuned)
 
-        @task(doc_md=task_doc("evaluate"))
+        @task(multiple_outputs=False, doc_md=task_doc("evaluate"))
         def evaluate(snapshot: dict, trained: dict) -> dict:
             from retrain.pipeline.gating_stage import evaluate as stage
 
             return stage(loaded, snapshot, trained)
 
-        @task(doc_md=task_doc("gate"))
+        @task(multiple_outputs=False, doc_md=task_doc("gate"))
         def gate(evaluation: dict, trained: dict) -> dict:
             from retrain.pipeline.gating_stage import gate as stage
 
@@ -90,13 +90,13 @@ def build_tuning_dag(loaded: LoadedSpec):
         def decide(decision: dict) -> str:
             return "promote" if decision["promote"] else "reject"
 
-        @task(doc_md=task_doc("promote"))
+        @task(multiple_outputs=False, doc_md=task_doc("promote"))
         def promote(trained: dict, evaluation: dict, decision: dict) -> dict:
             from retrain.pipeline.gating_stage import promote as stage
 
             return stage(loaded, trained, evaluation, decision, actor=f"airflow:{dag_id}/{get_current_context()['run_id']}")
 
-        @task(doc_md=task_doc("reject"))
+        @task(multiple_outputs=False, doc_md=task_doc("reject"))
         def reject(trained: dict, evaluation: dict, decision: dict) -> dict:
             from retrain.pipeline.gating_stage import reject as stage
 

@@ -12,7 +12,8 @@ from retrain.orchestration.task_preload import CELERY_ENV, LIBRARIES_MODULE, LOC
 
 ROOT = Path(__file__).resolve().parents[3]
 HEAVY = ("torch", "torch._dynamo", "mlflow", "mlflow.store.tracking.sqlalchemy_store", "great_expectations",
-         "pandas", "pyarrow", "matplotlib.figure", "airflow.dag_processing.dagbag")
+         "pandas", "pyarrow", "pyarrow.dataset", "matplotlib.figure", "airflow.dag_processing.dagbag",
+         "mlflow.tracing.processor.base_mlflow", "git")
 
 
 def _what_a_forked_task_finds(queue) -> None:
