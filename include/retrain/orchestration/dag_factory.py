@@ -63,6 +63,7 @@ def build_dag(loaded: LoadedSpec):
     ) as dag:
         check_freshness, validate_data = data_tasks(loaded)
 
+        # multiple_outputs=False on every stage: its dict result is one XCom, not one per key (docs/architecture.md)
         # GPU specs: queue "gpu", pool "gpu", a Kubernetes pod asking for nvidia.com/gpu (orchestration/resources.py)
         @task(multiple_outputs=False, doc_md=task_doc("train"), **train_task_kwargs(spec))
         def train(snapshot: dict, validation: dict) -> dict:

@@ -48,6 +48,7 @@ def build_tuning_dag(loaded: LoadedSpec):
         params={"model_name": spec.name},
         default_args={"owner": spec.owner, "on_failure_callback": failure_callback(spec), **default_task_args()},
     ) as dag:
+        # multiple_outputs=False on every stage: its dict result is one XCom, not one per key (docs/architecture.md)
 
         @task(multiple_outputs=False, doc_md=task_doc("check_freshness"))
         def check_freshness() -> dict:
