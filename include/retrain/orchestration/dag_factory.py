@@ -13,7 +13,13 @@ from pathlib import Path
 
 from retrain.config import BrokenSpec, LoadedSpec
 from retrain.contracts import Decision, Evaluation, Outcome, TrainedCandidate
-from retrain.orchestration.dag_parts import _failure_callback, _run_info, data_tasks, model_dag_kwargs
+from retrain.orchestration.dag_parts import (
+    _failure_callback,
+    _run_info,
+    data_tasks,
+    model_dag_kwargs,
+    stage_task,
+)
 from retrain.orchestration.parsing import shard_filter, specs_to_build
 from retrain.orchestration.resources import train_task_kwargs
 from retrain.orchestration.retries import default_task_args, task_doc
@@ -63,9 +69,8 @@ def build_dag(loaded: LoadedSpec):
     ) as dag:
         check_freshness, validate_data = data_tasks(loaded)
 
-        # multiple_outputs=False on every stage: its dict result is one XCom, not one per key (docs/architecture.md)
         # GPU specs: queue "gpu", pool "gpu", a Kubernetes pod asking for nvidia.com/gpu (orchestration/resources.py)
-        @task(multiple_outputs=False, doc_md=task_doc("train"), **train_task_kwargs(spec))
+        @stage_task(doc_md=task_doc("train"), **train_task_kwargs(spec))
         def train(snapshot: dict, validation: dict) -> dict:
             from retrain.orchestration.run_params import choices_from_context
             from retrain.pipeline.run_overrides import record_overrides, with_overrides
@@ -77,13 +82,13 @@ def build_dag(loaded: LoadedSpec):
             record_overrides(trained["run_id"], overrides, spec.training)
             return TrainedCandidate.model_validate(trained).model_dump()
 
-        @task(multiple_outputs=False, doc_md=task_doc("evaluate"))
+        @stage_task(doc_md=task_doc("evaluate"))
         def evaluate(snapshot: dict, trained: dict) -> dict:
             from retrain.pipeline.gating_stage import evaluate as stage
 
             return Evaluation.model_validate(stage(loaded, snapshot, trained)).model_dump()
 
-        @task(multiple_outputs=False, doc_md=task_doc("gate"))
+        @stage_task(doc_md=task_doc("gate"))
         def gate(evaluation: dict, trained: dict) -> dict:
             from retrain.pipeline.gating_stage import gate as stage
 
@@ -101,7 +106,7 @@ def build_dag(loaded: LoadedSpec):
         )
 
         # After decide (directly) or after approve_promotion: whichever ran and chose this task.
-        @task(multiple_outputs=False, doc_md=task_doc("promote"), trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
+        @stage_task(doc_md=task_doc("promote"), trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
         def promote(trained: dict, evaluation: dict, decision: dict) -> dict:
             from retrain.orchestration.approval import approval_from_context
             from retrain.pipeline.approval import actor_for
@@ -112,7 +117,7 @@ def build_dag(loaded: LoadedSpec):
             actor = actor_for(approval, f"airflow:{spec.dag_id}/{context['run_id']}")
             return Outcome.model_validate(stage(loaded, trained, evaluation, decision, actor=actor)).model_dump()
 
-        @task(multiple_outputs=False, doc_md=task_doc("reject"), trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
+        @stage_task(doc_md=task_doc("reject"), trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
         def reject(trained: dict, evaluation: dict, decision: dict) -> dict:
             from retrain.orchestration.approval import approval_from_context
             from retrain.orchestration.run_params import choices_from_context
@@ -128,7 +133,7 @@ def build_dag(loaded: LoadedSpec):
                 outcome["reasons"] = [record_hold(spec.name, evaluation["challenger_version"], trained["run_id"])]
             return Outcome.model_validate(outcome).model_dump()
 
-        @task(multiple_outputs=False, outlets=[model_asset(spec.name)], doc_md=task_doc("announce_champion") + ANNOUNCE_DOC)
+        @stage_task(outlets=[model_asset(spec.name)], doc_md=task_doc("announce_champion") + ANNOUNCE_DOC)
         def announce_champion(outcome: dict, trained: dict) -> dict:
             from retrain.orchestration.champion_asset import announce
 

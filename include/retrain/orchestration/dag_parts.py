@@ -83,9 +83,16 @@ def model_dag_kwargs(spec: ModelSpec) -> dict:
     }
 
 
+def stage_task(**kwargs):
+    """``@task`` for a task that returns a dict: the dict is one XCom (``return_value``). A ``-> dict`` annotation
+    alone makes Airflow push every key as an XCom of its own too (docs/architecture.md)."""
+    from airflow.sdk import task
+
+    return task(multiple_outputs=False, **kwargs)
+
+
 def data_tasks(loaded: LoadedSpec):
     """``check_freshness`` (the sensor) and ``validate_data`` (a task to call with its snapshot), inside a DAG."""
-    from airflow.sdk import task
 
     from retrain.orchestration.sensors import FreshDataSensor
 
@@ -93,7 +100,7 @@ def data_tasks(loaded: LoadedSpec):
         task_id="check_freshness", loaded=loaded, doc_md=task_doc("check_freshness") + FRESHNESS_DOC
     )
 
-    @task(multiple_outputs=False, doc_md=task_doc("validate_data"))
+    @stage_task(doc_md=task_doc("validate_data"))
     def validate_data(snapshot: dict) -> dict:
         from retrain.pipeline.data_stages import validate_data as stage
 

@@ -22,7 +22,7 @@ import re
 from datetime import datetime
 
 from retrain.config import LoadedSpec, discover_specs
-from retrain.orchestration.dag_parts import alert_on_failure
+from retrain.orchestration.dag_parts import alert_on_failure, stage_task
 from retrain.orchestration.retries import default_task_args
 from retrain.settings import get_settings
 
@@ -36,7 +36,7 @@ def landing_dag_id(location: str) -> str:
 
 
 def build_landing_dag(location: str, readers: list[LoadedSpec]):
-    from airflow.sdk import DAG, Param, get_current_context, task
+    from airflow.sdk import DAG, Param, get_current_context
 
     from retrain.assets import dataset_asset
     from retrain.orchestration.sensors import PartitionLandedSensor
@@ -69,7 +69,7 @@ def build_landing_dag(location: str, readers: list[LoadedSpec]):
     ) as dag:
         landed = PartitionLandedSensor(task_id="wait_for_partition", location=location, prefix=prefix, marker=marker)
 
-        @task(multiple_outputs=False, outlets=[asset])
+        @stage_task(outlets=[asset])
         def announce_partition(day: str) -> dict:
             from retrain.data.arrival import partition_event_extra
             from retrain.data.landing import parse_partition_day

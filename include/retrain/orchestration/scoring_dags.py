@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from retrain.config import LoadedSpec, discover_specs
-from retrain.orchestration.dag_parts import alert_on_failure
+from retrain.orchestration.dag_parts import alert_on_failure, stage_task
 from retrain.orchestration.retries import default_task_args
 from retrain.settings import get_settings
 
@@ -23,7 +23,7 @@ def scoring_dag_id(model_name: str) -> str:
 
 
 def build_scoring_dag(loaded: LoadedSpec):
-    from airflow.sdk import DAG, get_current_context, task
+    from airflow.sdk import DAG, get_current_context
 
     from retrain.assets import dataset_asset, model_asset, predictions_asset
 
@@ -46,7 +46,7 @@ def build_scoring_dag(loaded: LoadedSpec):
                       **default_task_args()},
     ) as dag:
 
-        @task(multiple_outputs=False, outlets=[predictions])
+        @stage_task(outlets=[predictions])
         def score_newest_partition() -> dict:
             from retrain.pipeline.scoring_stage import score_newest_partition as stage
 

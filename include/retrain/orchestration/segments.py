@@ -37,7 +37,7 @@ def chunk_task_kwargs(loaded: LoadedSpec) -> dict:
 def build_segment_dag(loaded: LoadedSpec):
     from airflow.sdk import DAG, TriggerRule, get_current_context, task
 
-    from retrain.orchestration.dag_parts import _run_info, data_tasks, model_dag_kwargs
+    from retrain.orchestration.dag_parts import _run_info, data_tasks, model_dag_kwargs, stage_task
 
     spec = loaded.spec
     with DAG(
@@ -73,7 +73,7 @@ def build_segment_dag(loaded: LoadedSpec):
             # outcomes travel as XCom: a few short fields per segment, no tracebacks
             return [{k: v for k, v in o.items() if k != "traceback"} for o in outcomes]
 
-        @task(multiple_outputs=False, trigger_rule=TriggerRule.ALL_DONE)
+        @stage_task(trigger_rule=TriggerRule.ALL_DONE)
         def report(outcomes) -> dict:
             from retrain.pipeline.notify_stage import notify_digest
             from retrain.pipeline.segment_stage import report as stage

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 
 from retrain.config import LoadedSpec, discover_specs
-from retrain.orchestration.dag_parts import _run_info, dag_start, failure_callback
+from retrain.orchestration.dag_parts import _run_info, dag_start, failure_callback, stage_task
 from retrain.orchestration.resources import train_task_kwargs
 from retrain.orchestration.retries import default_task_args, task_doc
 from retrain.settings import get_settings
@@ -48,40 +48,39 @@ def build_tuning_dag(loaded: LoadedSpec):
         params={"model_name": spec.name},
         default_args={"owner": spec.owner, "on_failure_callback": failure_callback(spec), **default_task_args()},
     ) as dag:
-        # multiple_outputs=False on every stage: its dict result is one XCom, not one per key (docs/architecture.md)
 
-        @task(multiple_outputs=False, doc_md=task_doc("check_freshness"))
+        @stage_task(doc_md=task_doc("check_freshness"))
         def check_freshness() -> dict:
             from retrain.orchestration.sensors import interval_as_of
             from retrain.pipeline.data_stages import check_freshness as stage
 
             return stage(loaded, interval_as_of(get_current_context()))
 
-        @task(multiple_outputs=False, doc_md=task_doc("validate_data"))
+        @stage_task(doc_md=task_doc("validate_data"))
         def validate_data(snapshot: dict) -> dict:
             from retrain.pipeline.data_stages import validate_data as stage
 
             return stage(loaded, snapshot)
 
-        @task(multiple_outputs=False, doc_md=TUNE_DOC, **train_task_kwargs(spec))
+        @stage_task(doc_md=TUNE_DOC, **train_task_kwargs(spec))
         def tune(snapshot: dict, validation: dict) -> dict:
             from retrain.pipeline.tuning_stage import tune as stage
 
             return stage(loaded, snapshot, _run_info(get_current_context(), snapshot))
 
-        @task(multiple_outputs=False, doc_md=task_doc("train"), **train_task_kwargs(spec))
+        @stage_task(doc_md=task_doc("train"), **train_task_kwargs(spec))
         def train(snapshot: dict, validation: dict, tuned: dict) -> dict:
             from retrain.pipeline.training_stage import train_candidate
 
             return train_candidate(loaded, snapshot, _run_info(get_current_context(), snapshot), validation, tuned=tuned)
 
-        @task(multiple_outputs=False, doc_md=task_doc("evaluate"))
+        @stage_task(doc_md=task_doc("evaluate"))
         def evaluate(snapshot: dict, trained: dict) -> dict:
             from retrain.pipeline.gating_stage import evaluate as stage
 
             return stage(loaded, snapshot, trained)
 
-        @task(multiple_outputs=False, doc_md=task_doc("gate"))
+        @stage_task(doc_md=task_doc("gate"))
         def gate(evaluation: dict, trained: dict) -> dict:
             from retrain.pipeline.gating_stage import gate as stage
 
@@ -91,13 +90,13 @@ def build_tuning_dag(loaded: LoadedSpec):
         def decide(decision: dict) -> str:
             return "promote" if decision["promote"] else "reject"
 
-        @task(multiple_outputs=False, doc_md=task_doc("promote"))
+        @stage_task(doc_md=task_doc("promote"))
         def promote(trained: dict, evaluation: dict, decision: dict) -> dict:
             from retrain.pipeline.gating_stage import promote as stage
 
             return stage(loaded, trained, evaluation, decision, actor=f"airflow:{dag_id}/{get_current_context()['run_id']}")
 
-        @task(multiple_outputs=False, doc_md=task_doc("reject"))
+        @stage_task(doc_md=task_doc("reject"))
         def reject(trained: dict, evaluation: dict, decision: dict) -> dict:
             from retrain.pipeline.gating_stage import reject as stage
 

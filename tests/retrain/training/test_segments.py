@@ -47,6 +47,7 @@ def test_segment_dag_fans_out_over_chunks():
     chunk_task = dag.get_task("train_chunk")
     assert type(chunk_task).__name__.endswith("MappedOperator")
     assert dag.get_task("report").trigger_rule == "all_done"
+    assert [t.task_id for t in dag.tasks if getattr(t, "multiple_outputs", False)] == []  # one XCom per result
     assert sorted(t.task_id for t in dag.get_task("plan_chunks").upstream_list) == ["check_freshness", "validate_data"]
 
 
