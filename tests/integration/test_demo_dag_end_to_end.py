@@ -94,9 +94,9 @@ def _champion(client, name="ecommerce_esmm"):
 
 
 def _python_script(stack, code: str, *args: str) -> subprocess.CompletedProcess:
-    """``python -c code *args`` in the stack's environment, as a script run by the warm process."""
+    """``code`` run as a script with ``args`` in the stack's environment, by the warm process."""
     script = stack.root / "probe.py"
-    script.write_text("\n".join(line.strip() for line in code.split(";")))  # the probes hold no ";" of their own
+    script.write_text(code)
     return warm_process.run([script, *args], env=stack.env, timeout=120)
 
 
@@ -189,11 +189,11 @@ def test_second_run_is_gated_against_the_champion(stack):
 
     # The plugin's extra links resolve, from the Airflow metadata DB, to this run's MLflow run and version.
     code = (
-        "import sys; sys.path.insert(0, sys.argv[1]);"
-        "from retrain_links import MlflowRunLink, ModelVersionLink;"
-        "from airflow.models.taskinstancekey import TaskInstanceKey;"
-        f"key = TaskInstanceKey('{DAG_ID}', 'evaluate', sys.argv[2], 1);"
-        "print(MlflowRunLink().get_link(None, ti_key=key)); print(ModelVersionLink().get_link(None, ti_key=key))"
+        "import sys; sys.path.insert(0, sys.argv[1])\n"
+        "from retrain_links import MlflowRunLink, ModelVersionLink\n"
+        "from airflow.models.taskinstancekey import TaskInstanceKey\n"
+        f"key = TaskInstanceKey('{DAG_ID}', 'evaluate', sys.argv[2], 1)\n"
+        "print(MlflowRunLink().get_link(None, ti_key=key)); print(ModelVersionLink().get_link(None, ti_key=key))\n"
     )
     links = _python_script(stack, code, str(ROOT / "plugins"), run_id)
     run_link, version_link = links.stdout.strip().splitlines()[-2:]
@@ -262,10 +262,10 @@ def test_shifted_distribution_is_blocked_by_drift_against_the_champion(stack):
     assert report["drift"]["psi"]["price"] >= 0.25
 
     code = (
-        "import sys; sys.path.insert(0, sys.argv[1]);"
-        "from retrain_links import DataDocsLink;"
-        "from airflow.models.taskinstancekey import TaskInstanceKey;"
-        f"print(DataDocsLink().get_link(None, ti_key=TaskInstanceKey('{DAG_ID}', 'validate_data', sys.argv[2], 1)))"
+        "import sys; sys.path.insert(0, sys.argv[1])\n"
+        "from retrain_links import DataDocsLink\n"
+        "from airflow.models.taskinstancekey import TaskInstanceKey\n"
+        f"print(DataDocsLink().get_link(None, ti_key=TaskInstanceKey('{DAG_ID}', 'validate_data', sys.argv[2], 1)))\n"
     )
     link = _python_script(stack, code, str(ROOT / "plugins"), run_id)
     assert link.stdout.strip().splitlines()[-1].endswith("/dt%3D2026-11-23/data_docs/index.html"), link.stderr[-2000:]
