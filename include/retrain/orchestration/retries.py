@@ -11,12 +11,16 @@ that, an Airflow 3.3 ``ExceptionRetryPolicy`` sorts failures, first matching rul
    next try lands on a freer GPU. The retry runs with the same batch size (no automatic reduction yet).
 3. **MLflow server unavailable: retry.** An ``MlflowException`` caused by a connection failure or a
    timeout, or saying the server answered 5xx/429 (the REST client's "API request ... failed" errors,
-   ``TEMPORARILY_UNAVAILABLE``). Other MlflowExceptions (an unknown run, a bad parameter) fall to rule 5.
+   ``TEMPORARILY_UNAVAILABLE``).
 4. **Connection errors: retry.** ``ConnectionError``, ``TimeoutError``, DNS failures, and the
    ``requests``/``urllib3`` connection and timeout errors, found anywhere in the exception's cause chain.
-5. Anything else: Airflow's standard retries, since an unknown error may be transient too.
+5. **MLflow refused the request: fail at once.** An ``MlflowException`` with ``INVALID_PARAMETER_VALUE``,
+   ``BAD_REQUEST`` or ``MALFORMED_REQUEST`` (a model whose input example breaks its signature, a value over
+   a limit): MLflow judged the request itself, so the same request fails again. Other MlflowExceptions (an
+   unknown run) fall to rule 6.
+6. Anything else: Airflow's standard retries, since an unknown error may be transient too.
 
-Rules 2 to 4 say explicitly what rule 5 would do anyway; the difference is the reason Airflow logs with
+Rules 2 to 4 say explicitly what rule 6 would do anyway; the difference is the reason Airflow logs with
 the decision ("Retry policy decision ... reason=..."), which tells whoever reads the log why it retried.
 
 None of the rules imports a heavy library: the exception classes are looked up only in modules the task
@@ -54,6 +58,7 @@ CONNECTION_ERRORS = [
 ]
 MLFLOW_EXCEPTION = "mlflow.exceptions.MlflowException"
 MLFLOW_UNAVAILABLE_CODES = frozenset({"TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED", "DEADLINE_EXCEEDED"})
+MLFLOW_REFUSED_CODES = frozenset({"INVALID_PARAMETER_VALUE", "BAD_REQUEST", "MALFORMED_REQUEST"})
 MLFLOW_UNAVAILABLE_MARKERS = (
     "failed with exception",  # rest_utils: the request itself failed (connection refused, retries used up)
     "failed with timeout exception",
@@ -149,7 +154,17 @@ def _make_rule_classes():
                 for error in exception_chain(exc)
             )
 
-    return LoadedModuleRetryRule, MlflowUnavailableRule
+    @dataclass
+    class MlflowRefusedRule(LoadedModuleRetryRule):
+        """An MlflowException whose error code says the request itself was wrong (see the module's rule 5)."""
+
+        def matches(self, exc: BaseException) -> bool:
+            classes = tuple(self._resolve_exception_classes())
+            return bool(classes) and any(isinstance(error, classes)
+                                         and str(getattr(error, "error_code", "")) in MLFLOW_REFUSED_CODES
+                                         for error in exception_chain(exc))
+
+    return LoadedModuleRetryRule, MlflowUnavailableRule, MlflowRefusedRule
 
 
 def _says_unavailable(error: BaseException) -> bool:
@@ -160,7 +175,7 @@ def _says_unavailable(error: BaseException) -> bool:
 def retry_rules() -> list:
     from airflow.sdk import RetryAction, RetryRule
 
-    LoadedModuleRetryRule, MlflowUnavailableRule = _make_rule_classes()  # noqa: N806 - classes
+    LoadedModuleRetryRule, MlflowUnavailableRule, MlflowRefusedRule = _make_rule_classes()  # noqa: N806 - classes
     return [
         RetryRule(
             exception=DETERMINISTIC,
@@ -197,6 +212,11 @@ def retry_rules() -> list:
             action=RetryAction.RETRY,
             match_chain=True,
             reason="transient: connection error or timeout, retrying with backoff",
+        ),
+        MlflowRefusedRule(
+            exception=MLFLOW_EXCEPTION,
+            action=RetryAction.FAIL,
+            reason="deterministic failure: MLflow refused the request itself (invalid parameter or bad request)",
         ),
     ]
 
@@ -256,6 +276,7 @@ TASK_FAILURES: dict[str, tuple[str, list[str], list[str]]] = {
         [
             "`GpuUnavailableError`: the spec requires a GPU (`training.device: cuda`) and the worker has none",
             "`DataReadError`: the snapshot's files cannot be read",
+            "an `MlflowException` refusing the request (`INVALID_PARAMETER_VALUE`, `BAD_REQUEST`)",
         ],
         [
             "MLflow tracking server unavailable (connection refused, timeout, HTTP 5xx/429)",

@@ -205,7 +205,7 @@ def _train_segment(client, exp_id: str, loaded: LoadedSpec, snapshot: DataSnapsh
                                         on_epoch=lambda _: meter.epoch_done(train_table.num_rows))
         client.log_dict(run_id, manifest, MANIFEST_PATH)
         trained = {"run_id": run_id, "experiment_id": exp_id, "manifest": manifest, "validation": None,
-                   "model_uri": log_servable_model(client, run_id, exp_id, spec, bundle, train_table, holdout_table)[0]}
+                   "model_uri": log_servable_model(client, run_id, exp_id, spec, bundle, holdout_table)[0]}
         usage = meter.usage()
         trained["cost_usd"] = usage.cost_usd(settings.prices)
         mlflow_store.log_batch(client, run_id, usage.metrics(settings.prices),

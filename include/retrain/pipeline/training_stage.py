@@ -213,7 +213,7 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
             spec, train_table, holdout_table, device, on_epoch=log_epoch, checkpoint_dir=checkpoints
         )
         mlflow.log_figure(loss_curves([h.__dict__ for h in history]), "plots/loss_curves.png")
-        model_uri, model_tags = log_servable_model(client, active.info.run_id, exp_id, spec, bundle, train_table,
+        model_uri, model_tags = log_servable_model(client, active.info.run_id, exp_id, spec, bundle,
                                                    holdout_table, write_tags=False)
         # the usage rides on the model's tags: one store write
         cost = costs.log_usage(client, active.info.run_id, meter.usage(), settings.prices, model_tags)
@@ -228,8 +228,8 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
         return result
 
 
-def log_servable_model(client, run_id: str, experiment_id: str, spec: ModelSpec, bundle, train_table,
-                       holdout_table, write_tags: bool = True) -> tuple[str, list]:
+def log_servable_model(client, run_id: str, experiment_id: str, spec: ModelSpec, bundle, holdout_table,
+                       write_tags: bool = True) -> tuple[str, list]:
     """Log the bundle to run ``run_id`` as a pyfunc model (``mlflow.pyfunc.load_model`` serves it) with the
     sha256 of every file, which promotion and every load check. Single and segment models both come here.
     Returns the model's URI and its run tags (digests, package version, model URI); with ``write_tags=False``
@@ -255,7 +255,7 @@ def log_servable_model(client, run_id: str, experiment_id: str, spec: ModelSpec,
                 loader_module=artifacts.LOADER_MODULE,  # from the installed package: the model ships no code
                 data_path=str(bundle.save(Path(tmp) / "bundle")),
                 model_config=artifacts.model_config(),
-                signature=_signature(spec, train_table),
+                signature=_signature(spec),
                 input_example=example,
                 pip_requirements=list(_pip_requirements()),
                 mlflow_model=Model(artifact_path=logged.artifact_location, model_uuid=logged.model_id,
@@ -289,19 +289,19 @@ def _log_dataset_inputs(spec: ModelSpec, snapshot: DataSnapshot, train_table, ho
                       contexts=list(contexts), tags_list=[None] * len(contexts))
 
 
-def _signature(spec: ModelSpec, train_table):
-    """Inputs as the model was trained on them, all optional: integer columns without nulls as longs
-    (so integer data scores as it is), other numeric columns as doubles, categoricals as strings."""
-    import pyarrow as pa
+def _signature(spec: ModelSpec):
+    """Every feature by name, optional and of MLflow's ``Any`` type; one double output per head.
+
+    MLflow's column types cannot say "a number, maybe null": its enforcement refuses pandas' nullable ``Int64``
+    for both ``long`` and ``double``, ``int64`` for ``double``, and ``bool`` or integer codes for ``string``, all
+    of which real tables read back with pandas hold. The model's encoder is the contract instead: numeric
+    features must cast to float (an error names the column), nulls become the training mean, and categoricals
+    are compared as strings (docs/architecture.md)."""
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
+    from mlflow.types.schema import AnyType
 
-    def numeric_type(name: str) -> str:
-        column = train_table.column(name)
-        return "long" if pa.types.is_integer(column.type) and column.null_count == 0 else "double"
-
-    inputs = [ColSpec(numeric_type(name), name, required=False) for name in spec.features.numeric]
-    inputs += [ColSpec("string", name, required=False) for name in spec.features.categorical]
+    inputs = [ColSpec(AnyType(), name, required=False) for name in spec.features.columns]
     outputs = [ColSpec("double", head.name) for head in spec.heads]
     return ModelSignature(inputs=Schema(inputs), outputs=Schema(outputs))
 

@@ -110,6 +110,19 @@ def test_mlflow_unavailable_answers_retry_but_other_mlflow_errors_take_the_defau
     assert _decide(missing).action == RetryAction.DEFAULT
 
 
+def test_mlflow_refusing_the_request_itself_fails_at_once() -> None:
+    """What ``mlflow.pyfunc.save_model`` raises for an input example its signature refuses: retrying the same
+    training three times (minutes of GPU each) could only refuse it again."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import BAD_REQUEST
+
+    refused = MlflowException.invalid_parameter_value("Input example does not match the model signature.")
+    assert _decide(refused).action == RetryAction.FAIL
+    assert "refused the request" in _decide(refused).reason
+    assert _decide(_raised(RuntimeError("train failed"), refused)).action == RetryAction.FAIL
+    assert _decide(MlflowException("too long", error_code=BAD_REQUEST)).action == RetryAction.FAIL
+
+
 def test_cuda_out_of_memory_retries() -> None:
     import torch
 

@@ -58,7 +58,7 @@ def test_a_logged_model_ships_no_code_and_serves_with_the_core_alone(tmp_path, m
     experiment = mlflow.create_experiment("serve", artifact_location=(tmp_path / "artifacts").as_uri())
     client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
     run_id = client.create_run(experiment).info.run_id
-    model_uri, _ = log_servable_model(client, run_id, experiment, spec, bundle, train, holdout)
+    model_uri, _ = log_servable_model(client, run_id, experiment, spec, bundle, holdout)
 
     folder = Path(mlflow.artifacts.download_artifacts(model_uri, dst_path=str(tmp_path / "copy")))
     flavor = yaml.safe_load((folder / "MLmodel").read_text())["flavors"]["python_function"]
