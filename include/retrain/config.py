@@ -414,6 +414,13 @@ class ModelSpec(_Strict):
     def registered_model_name(self) -> str:
         return self.name
 
+    @property
+    def columns_read(self) -> list[str]:
+        """Every data column training reads: features, labels, the holdout key and the segment column."""
+        segment = [self.segments.column] if self.segments is not None else []
+        return list(dict.fromkeys([*self.features.columns, *(h.label for h in self.heads),
+                                   *self.data.holdout_key, *segment]))
+
     def head(self, name: str) -> HeadSpec:
         for head in self.heads:
             if head.name == name:

@@ -9,6 +9,7 @@ which check that the champion alias does not move.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -274,3 +275,18 @@ def test_unlabeled_rows_are_dropped_and_counted_per_partition_when_the_spec_asks
     train, holdout = load_split(spec, DataSnapshot.from_dict(snapshot))
     assert train.num_rows + holdout.num_rows == 2 * ROWS - ROWS // 3
     assert holdout.column("add_to_cart").null_count == train.column("add_to_cart").null_count == 0
+
+
+def test_a_column_the_spec_reads_but_no_partition_has_is_a_contract_failure(loaded, reference, env):
+    """A feature the suite does not mention, absent from every file (a spec typo, a column dropped upstream
+    long ago): caught by the contract, before ``train`` takes a worker slot only to fail reading."""
+    features = loaded.spec.features.model_copy(update={"numeric": [*loaded.spec.features.numeric, "basket_value"]})
+    typo = dataclasses.replace(loaded, spec=loaded.spec.model_copy(update={"features": features}))
+    snapshot = _snapshot(typo, env, None)
+    with pytest.raises(DataContractError) as caught:
+        validate_data(typo, snapshot, reference=reference)
+    message = str(caught.value)
+    assert "retrain_spec_columns_present on column 'basket_value'" in message
+    assert "the spec reads ['basket_value'], which the data does not have" in message
+    report = json.loads((report_dir(typo, DataSnapshot.from_dict(snapshot)) / "report.json").read_text())
+    assert report["success"] is False and report["failures"][-1]["column"] == "basket_value"

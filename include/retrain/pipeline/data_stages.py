@@ -175,8 +175,8 @@ def _parts(partitions: list[str], names) -> list:
 def validate_data(loaded: LoadedSpec, snapshot: dict, *, reference: dict | None = None) -> dict:
     """Run the spec's contract on the snapshot. Raises DataContractError on a blocking failure.
 
-    GX expectations, the suite's retrain checks (row count against the previous partition, event times
-    within their partition's day), one schema across the snapshot's files and, with ``validation.drift`` in
+    Every column the spec reads present, GX expectations, the suite's retrain checks (row count against the
+    previous partition, event times within their partition's day), one schema across the snapshot's files and, with ``validation.drift`` in
     the spec, PSI per column of the newest partition against the champion's training data (``reference``: those statistics, looked up in the registry when None).
     The report (JSON and Data Docs) is written under ``report_dir`` before anything is raised, so a
     rejected partition's report is kept; the returned dict carries its paths and this data's
@@ -214,6 +214,13 @@ def validate_data(loaded: LoadedSpec, snapshot: dict, *, reference: dict | None 
         report = add_failures(empty, schema_failure)
         report.raise_for_blocking(data_docs_url(write_report(report, out)))
     spec = loaded.spec
+    absent = [c for c in spec.columns_read if c not in table.column_names]
+    if absent:  # caught here, before train takes a worker slot (a GPU one, maybe) only to fail reading
+        have = [c for c in table.column_names if c != PARTITION_COLUMN]
+        failure = ExpectationFailure("retrain_spec_columns_present", ", ".join(absent), "block",
+                                     f"the spec reads {absent}, which the data does not have; it has {have}", -1)
+        report = add_failures(replace(empty, rows=table.num_rows), [*schema_failure, failure])
+        report.raise_for_blocking(data_docs_url(write_report(report, out)))
     labels = [h.label for h in spec.heads]
     unlabeled = unlabeled_per_partition(table, labels, PARTITION_COLUMN)
     if spec.data.drop_unlabeled_rows and unlabeled:

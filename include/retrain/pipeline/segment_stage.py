@@ -97,9 +97,7 @@ def _read(spec: ModelSpec, snapshot: DataSnapshot):
     from retrain.data.loading import read_table
     from retrain.data.split import PARTITION_COLUMN
 
-    columns = list(dict.fromkeys([*spec.features.columns, *[h.label for h in spec.heads], spec.segments.column,
-                                  *spec.data.holdout_key]))
-    table = read_table(snapshot.files, columns=columns, partition_column=PARTITION_COLUMN)
+    table = read_table(snapshot.files, columns=spec.columns_read, partition_column=PARTITION_COLUMN)
     if spec.data.drop_unlabeled_rows:
         from retrain.data.loading import drop_unlabeled
 

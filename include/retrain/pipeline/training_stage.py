@@ -103,11 +103,9 @@ def load_split(spec: ModelSpec, snapshot: DataSnapshot):
     from retrain.data import split
     from retrain.data.loading import drop_unlabeled, read_table
 
-    labels = [h.label for h in spec.heads]
-    columns = list(dict.fromkeys([*spec.features.columns, *labels, *spec.data.holdout_key]))
-    table = read_table(snapshot.files, columns=columns, partition_column=split.PARTITION_COLUMN)
+    table = read_table(snapshot.files, columns=spec.columns_read, partition_column=split.PARTITION_COLUMN)
     if spec.data.drop_unlabeled_rows:
-        table = drop_unlabeled(table, labels)
+        table = drop_unlabeled(table, [h.label for h in spec.heads])
     return split.split(table, split.rule_for(spec), [Path(p).name for p in snapshot.partitions])
 
 
