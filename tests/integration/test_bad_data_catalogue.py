@@ -63,7 +63,8 @@ CATALOGUE = {
     "empty_partition": (lambda t: t.slice(0, 0), DataContractError,
                         ["retrain_row_count_vs_previous", "dt=2026-11-21 has 0 rows, -100.0%"]),
     "labels_outside_0_1": (lambda t: _every_third(t, "conversion", 2, pa.int64()), DataContractError,
-                           ["expect_column_values_to_be_in_set on column 'conversion'", "not in [0, 1]", "e.g. [2]"]),
+                           ["expect_column_values_to_be_in_set on column 'conversion'", "not in [0, 1]", "e.g. [2]",
+                            "retrain_binary_label_0_1 on column 'conversion'"]),
     "event_time_outside_partition_day": (
         lambda t: _set(t, "event_time", pa.array(t.column("event_time").to_pandas() - pd.Timedelta(days=2))),
         DataContractError, ["retrain_event_time_within_partition on column 'event_time'", "2026-11-19"]),

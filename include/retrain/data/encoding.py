@@ -81,12 +81,27 @@ class FeatureEncoder:
         return cls(**data)
 
 
-def label_array(table: pa.Table, column: str) -> np.ndarray:
-    """A target column as float32; nulls in a label are a data error, not something to impute."""
+def label_array(table: pa.Table, column: str, binary: bool = False) -> np.ndarray:
+    """A target column as float32; nulls in a label are a data error, not something to impute, and so is a
+    ``binary`` label other than 0/1 (1/2 or -1/1 codes would otherwise reach the loss)."""
     values = _as_float(table, column)
     if values.null_count:
         raise DataReadError(f"label column '{column}' has {values.null_count} null values")
+    problem = binary_label_problem(table, column) if binary else None
+    if problem:
+        raise DataReadError(problem)
     return values.to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+
+
+def binary_label_problem(table: pa.Table, column: str) -> str | None:
+    """Why ``column`` cannot be a binary head's label (values other than 0/1 or true/false), or None."""
+    values = _as_float(table, column)
+    wrong = pc.filter(values, pc.invert(pc.is_in(values, value_set=pa.array([0.0, 1.0]))))
+    if len(wrong) == 0:
+        return None
+    seen = sorted(set(pc.unique(wrong).to_pylist()) - {None}, key=str)[:5]
+    return (f"label column '{column}' of a binary head must hold 0/1 (or true/false); {len(wrong)} rows hold "
+            f"other values, e.g. {[int(v) if float(v).is_integer() else v for v in seen]}")
 
 
 def _column(table: pa.Table, name: str) -> pa.ChunkedArray:

@@ -175,7 +175,7 @@ def _parts(partitions: list[str], names) -> list:
 def validate_data(loaded: LoadedSpec, snapshot: dict, *, reference: dict | None = None) -> dict:
     """Run the spec's contract on the snapshot. Raises DataContractError on a blocking failure.
 
-    Every column the spec reads present, GX expectations, the suite's retrain checks (row count against the
+    Every column the spec reads present, binary heads' labels 0/1, GX expectations, the suite's retrain checks (row count against the
     previous partition, event times within their partition's day), one schema across the snapshot's files and, with ``validation.drift`` in
     the spec, PSI per column of the newest partition against the champion's training data (``reference``: those statistics, looked up in the registry when None).
     The report (JSON and Data Docs) is written under ``report_dir`` before anything is raised, so a
@@ -184,6 +184,7 @@ def validate_data(loaded: LoadedSpec, snapshot: dict, *, reference: dict | None 
     """
     import pyarrow as pa
 
+    from retrain.data.encoding import binary_label_problem
     from retrain.data.loading import drop_unlabeled, read_table, unlabeled_per_partition
     from retrain.data.split import PARTITION_COLUMN, PARTITIONS_TAG
     from retrain.errors import DataReadError
@@ -206,12 +207,12 @@ def validate_data(loaded: LoadedSpec, snapshot: dict, *, reference: dict | None 
     except pa.ArrowException as exc:  # files that cannot be combined, e.g. a column whose type changed
         table, combine_error = None, f"{type(exc).__name__}: {exc}"
     mismatch = schema_drift(data.files)
-    schema_failure = [ExpectationFailure("retrain_schema_consistent", None, "block", mismatch, -1)] if mismatch else []
+    built_in_failures = [ExpectationFailure("retrain_schema_consistent", None, "block", mismatch, -1)] if mismatch else []
     if table is None:
-        if not schema_failure:
+        if not built_in_failures:
             write_report(empty, out, error=combine_error)
             raise DataReadError(f"{label}: the partitions' files cannot be read together ({combine_error})")
-        report = add_failures(empty, schema_failure)
+        report = add_failures(empty, built_in_failures)
         report.raise_for_blocking(data_docs_url(write_report(report, out)))
     spec = loaded.spec
     absent = [c for c in spec.columns_read if c not in table.column_names]
@@ -219,13 +220,17 @@ def validate_data(loaded: LoadedSpec, snapshot: dict, *, reference: dict | None 
         have = [c for c in table.column_names if c != PARTITION_COLUMN]
         failure = ExpectationFailure("retrain_spec_columns_present", ", ".join(absent), "block",
                                      f"the spec reads {absent}, which the data does not have; it has {have}", -1)
-        report = add_failures(replace(empty, rows=table.num_rows), [*schema_failure, failure])
+        report = add_failures(replace(empty, rows=table.num_rows), [*built_in_failures, failure])
         report.raise_for_blocking(data_docs_url(write_report(report, out)))
     labels = [h.label for h in spec.heads]
     unlabeled = unlabeled_per_partition(table, labels, PARTITION_COLUMN)
     if spec.data.drop_unlabeled_rows and unlabeled:
         log.warning("dropping rows without a label (data.drop_unlabeled_rows): %s", unlabeled)
         table = drop_unlabeled(table, labels)
+    for head in (h for h in spec.heads if h.kind == "binary"):
+        problem = binary_label_problem(table, head.label)
+        if problem:
+            built_in_failures.append(ExpectationFailure("retrain_binary_label_0_1", head.label, "block", problem, -1))
     parts = _parts(data.partitions, table.column(PARTITION_COLUMN))
     frame = _as_pandas(table.drop_columns([PARTITION_COLUMN]))
     window = validate_frame(frame, suite, partition=label, partitions=parts)
@@ -237,7 +242,7 @@ def validate_data(loaded: LoadedSpec, snapshot: dict, *, reference: dict | None 
         drop_unlabeled=spec.data.drop_unlabeled_rows,
     )
     merged = merge_window_and_partitions(window.failures, day_failures)
-    report = add_failures(replace(window, failures=[]), [*merged, *schema_failure])
+    report = add_failures(replace(window, failures=[]), [*merged, *built_in_failures])
     extra: dict = {"partitions_checked": days, "unlabeled_rows": unlabeled,
                    "unlabeled_rows_dropped": spec.data.drop_unlabeled_rows}
 

@@ -58,8 +58,8 @@ def build_and_fit(spec: ModelSpec, train_table, holdout_table, device, on_epoch=
     from retrain.training.trainer import TrainingData, fit, set_seed
 
     encoder = FeatureEncoder.fit(train_table, spec.features.numeric, spec.features.categorical)
-    train_labels = {h.name: label_array(train_table, h.label) for h in spec.heads}
-    holdout_labels = {h.name: label_array(holdout_table, h.label) for h in spec.heads}
+    train_labels = {h.name: label_array(train_table, h.label, h.kind == "binary") for h in spec.heads}
+    holdout_labels = {h.name: label_array(holdout_table, h.label, h.kind == "binary") for h in spec.heads}
     heads = []
     for h in spec.heads:
         y = train_labels[h.name]

@@ -31,6 +31,13 @@ def test_null_label_is_an_error():
         label_array(pa.table({"y": [1, None]}), "y")
 
 
+def test_a_binary_label_coded_other_than_0_1_is_an_error_naming_the_values():
+    assert label_array(pa.table({"y": [True, False]}), "y", binary=True).tolist() == [1.0, 0.0]
+    assert label_array(pa.table({"y": [1, 2]}), "y").tolist() == [1.0, 2.0]  # a regression label: any number
+    with pytest.raises(DataReadError, match=r"label column 'y' of a binary head must hold 0/1.*2 rows .*\[-1, 2\]"):
+        label_array(pa.table({"y": [1, 2, -1, 0]}), "y", binary=True)
+
+
 def test_read_table_names_missing_column_and_file(tmp_path):
     folder = write_partition(generate_day(date(2026, 11, 1), 50), tmp_path, date(2026, 11, 1))
     files = sorted(folder.glob("*.parquet"))
