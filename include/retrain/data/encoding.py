@@ -87,7 +87,7 @@ def label_array(table: pa.Table, column: str, binary: bool = False) -> np.ndarra
     values = _as_float(table, column)
     if values.null_count:
         raise DataReadError(f"label column '{column}' has {values.null_count} null values")
-    problem = binary_label_problem(table, column) if binary else None
+    problem = _not_0_1(values, column) if binary else None
     if problem:
         raise DataReadError(problem)
     return values.to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
@@ -95,7 +95,10 @@ def label_array(table: pa.Table, column: str, binary: bool = False) -> np.ndarra
 
 def binary_label_problem(table: pa.Table, column: str) -> str | None:
     """Why ``column`` cannot be a binary head's label (values other than 0/1 or true/false), or None."""
-    values = _as_float(table, column)
+    return _not_0_1(_as_float(table, column), column)
+
+
+def _not_0_1(values: pa.ChunkedArray, column: str) -> str | None:
     wrong = pc.filter(values, pc.invert(pc.is_in(values, value_set=pa.array([0.0, 1.0]))))
     if len(wrong) == 0:
         return None

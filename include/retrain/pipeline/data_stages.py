@@ -177,7 +177,9 @@ def validate_data(loaded: LoadedSpec, snapshot: dict, *, reference: dict | None 
 
     Every column the spec reads present, binary heads' labels 0/1, GX expectations, the suite's retrain
     checks (row count against the previous partition, event times within their partition's day), one schema
-    across the snapshot's files and, with ``validation.drift`` in the spec, PSI per column of the newest partition against the champion's training data (``reference``: those statistics, looked up in the registry when None).
+    across the snapshot's files and, with ``validation.drift`` in the spec, PSI per column of the newest
+    partition against the champion's training data (``reference``: those statistics, looked up in the registry
+    when None).
     The report (JSON and Data Docs) is written under ``report_dir`` before anything is raised, so a
     rejected partition's report is kept; the returned dict carries its paths and this data's
     ``reference_stats`` for the next run.
