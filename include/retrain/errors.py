@@ -63,6 +63,10 @@ class DataReadError(DeterministicFailure):
     """A partition file cannot be read (corrupt, truncated, missing column)."""
 
 
+class PartitionsIncompatibleError(DataReadError):
+    """The partitions' files cannot be read as one table: a column holds different kinds of values."""
+
+
 class DataContractError(DeterministicFailure):
     """A blocking expectation of the data contract failed."""
 

@@ -63,6 +63,27 @@ def did_nothing(states: dict[str, str]) -> str | None:
     return None
 
 
+def spec_problem(model: str, specs_dir: Path) -> str | None:
+    """Why `retrain run <model>` cannot start, said before Airflow starts (a broken or missing spec), or None."""
+    from retrain.config import BrokenSpec, discover_specs
+
+    found = discover_specs(specs_dir)
+    dag_id = f"retrain_{model}"
+    for item in found:
+        if isinstance(item, BrokenSpec) and dag_id in (item.dag_id, f"retrain_{item.declared_name}"):
+            return str(item.error)
+        if not isinstance(item, BrokenSpec) and item.spec.dag_id == dag_id:
+            return None
+    names = ", ".join(sorted(item.spec.name for item in found if not isinstance(item, BrokenSpec))) or "none"
+    return f"no spec in {specs_dir} names the model {model!r} (models there: {names})"
+
+
+def failure_reasons(log_text: str) -> list[str]:
+    """The one-line errors the run's alerts gave (``Error: ...``), each once, in order."""
+    lines = (line.strip() for line in log_text.splitlines())
+    return list(dict.fromkeys(line for line in lines if line.startswith("Error: ")))
+
+
 def _airflow(env: dict, *args: str) -> subprocess.CompletedProcess:
     command = [str(Path(sys.executable).parent / "airflow"), *args]
     return subprocess.run(command, capture_output=True, text=True, check=False, env=env)
@@ -295,6 +316,10 @@ def run_model(model: str, as_of: date | None = None, wait_minutes: float | None 
               promote: str | None = None, epochs: int | None = None) -> int:
     from retrain.settings import get_settings
 
+    problem = spec_problem(model, get_settings().specs_dir)
+    if problem:
+        print(f"Cannot run {model}: {problem}")
+        return 2
     os.environ.update(embedded_environment(get_settings().project_root))  # before Airflow or MLflow read it
     env = dict(os.environ)
     Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
@@ -342,8 +367,11 @@ def run_model(model: str, as_of: date | None = None, wait_minutes: float | None 
         print(f"The run did NOTHING: {nothing}.")
         return 3
     if returncode != 0 or failed or not ok:
+        log_text = log_file.read_text()
         print(f"The run did not succeed (tasks not successful: {', '.join(failed) or 'none'}); the last lines of "
               f"{log_file}:")
-        print("\n".join(log_file.read_text().splitlines()[-40:]))
+        print("\n".join(log_text.splitlines()[-40:]))
+        for reason in failure_reasons(log_text):
+            print(f"Why: {reason.removeprefix('Error: ')}")
         return 1
     return 0

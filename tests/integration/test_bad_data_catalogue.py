@@ -50,7 +50,7 @@ CATALOGUE = {
     "renamed_column": (lambda t: t.rename_columns(["device_type" if c == "device" else c for c in t.column_names]),
                        DataContractError, ["missing column(s) ['device']", "unexpected column(s) ['device_type']"]),
     "numbers_as_strings": (lambda t: _set(t, "price", pc.cast(t.column("price"), pa.string())), DataContractError,
-                           ["retrain_schema_consistent", "type changed 'price' double -> string"]),
+                           ["retrain_schema_consistent", "type changed 'price' from double to string"]),
     "all_nulls_in_a_feature": (lambda t: _set(t, "discount_pct", pa.nulls(t.num_rows, pa.float64())),
                                DataContractError,
                                ["expect_column_values_to_not_be_null on column 'discount_pct'", "are null"]),

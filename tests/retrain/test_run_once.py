@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 from retrain.cli import build_parser
 from retrain.run_once import did_nothing, run_conf
@@ -97,3 +98,31 @@ def test_the_forked_airflow_command_reports_its_exit_code_and_writes_its_log(tmp
     assert version("apache-airflow") in ok.read_text()
     assert _wait(_fork_airflow(["no-such-command"], bad)) == 2  # argparse's usage error
     assert "invalid choice" in bad.read_text()
+
+
+def test_a_broken_or_missing_spec_is_named_before_airflow_starts(tmp_path) -> None:
+    import shutil
+
+    import yaml
+    from retrain.run_once import spec_problem
+
+    shipped = Path(__file__).resolve().parents[2] / "include" / "specs" / "ecommerce_dwell_time.yaml"
+    shutil.copy(shipped, tmp_path / "dwell.yaml")
+    broken = yaml.safe_load(shipped.read_text())
+    broken["name"] = "credit_default"
+    del broken["validation"]
+    (tmp_path / "credit.yaml").write_text(yaml.safe_dump(broken))
+
+    assert spec_problem("ecommerce_dwell_time", tmp_path) is None
+    problem = spec_problem("credit_default", tmp_path)
+    assert "credit.yaml" in problem and "field 'validation'" in problem
+    missing = spec_problem("churn", tmp_path)
+    assert "names the model 'churn'" in missing and "ecommerce_dwell_time" in missing
+
+
+def test_a_failed_run_names_its_errors_once_each() -> None:
+    from retrain.run_once import failure_reasons
+
+    log = ("[info] task started\nTask failed: retrain_x.train\nError: DataReadError: column 'temp' must be numeric\n"
+           "  Error: DataReadError: column 'temp' must be numeric\nError: SpecError: field 'gate'\n")
+    assert failure_reasons(log) == ["Error: DataReadError: column 'temp' must be numeric", "Error: SpecError: field 'gate'"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from retrain.errors import DataReadError
+from retrain.errors import DataReadError, PartitionsIncompatibleError
 
 
 def read_table(files: list[str] | list[Path], columns: list[str] | None = None, partition_column: str | None = None
@@ -40,8 +40,17 @@ def read_table(files: list[str] | list[Path], columns: list[str] | None = None, 
         raise DataReadError("no files to read")
     try:
         return pa.concat_tables(tables, promote_options="permissive")
-    except pa.ArrowInvalid as exc:
-        raise DataReadError(f"partitions have incompatible schemas: {exc}") from None
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        pass
+    try:  # a categorical written as a dictionary on some days and as plain text on others
+        return pa.concat_tables([_without_dictionaries(t) for t in tables], promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise PartitionsIncompatibleError(f"partitions have incompatible schemas: {exc}") from None
+
+
+def _without_dictionaries(table: pa.Table) -> pa.Table:
+    fields = [f.with_type(f.type.value_type) if pa.types.is_dictionary(f.type) else f for f in table.schema]
+    return table.cast(pa.schema(fields, table.schema.metadata))
 
 
 def _unlabeled_mask(table: pa.Table, labels: list[str]):

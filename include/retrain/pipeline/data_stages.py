@@ -184,12 +184,10 @@ def validate_data(loaded: LoadedSpec, snapshot: dict, *, reference: dict | None 
     rejected partition's report is kept; the returned dict carries its paths and this data's
     ``reference_stats`` for the next run.
     """
-    import pyarrow as pa
-
     from retrain.data.encoding import binary_label_problem
     from retrain.data.loading import drop_unlabeled, read_table, unlabeled_per_partition
     from retrain.data.split import PARTITION_COLUMN, PARTITIONS_TAG
-    from retrain.errors import DataReadError
+    from retrain.errors import DataReadError, PartitionsIncompatibleError
     from retrain.validation import load_suite, validate_frame
     from retrain.validation.checks import schema_drift
     from retrain.validation.contract import ExpectationFailure, ValidationReport, add_failures, write_report
@@ -203,11 +201,11 @@ def validate_data(loaded: LoadedSpec, snapshot: dict, *, reference: dict | None 
     empty = ValidationReport(suite=suite.name, partition=label, rows=0, evaluated=1, suite_sha256=suite.sha256)
     try:
         table = read_table(data.files, partition_column=PARTITION_COLUMN)
+    except PartitionsIncompatibleError as exc:  # files that cannot be combined, e.g. a column whose type changed
+        table, combine_error = None, str(exc)
     except DataReadError as exc:  # keep a report of the rejected partition even when it cannot be read
         write_report(empty, out, error=str(exc))
         raise
-    except pa.ArrowException as exc:  # files that cannot be combined, e.g. a column whose type changed
-        table, combine_error = None, f"{type(exc).__name__}: {exc}"
     mismatch = schema_drift(data.files)
     built_in_failures = [ExpectationFailure("retrain_schema_consistent", None, "block", mismatch, -1)] if mismatch else []
     if table is None:

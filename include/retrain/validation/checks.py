@@ -115,7 +115,8 @@ def _event_time(check: EventTimeWithinPartition, frame: Any, parts: list[Partiti
 
 def schema_drift(files: Sequence[str]) -> str | None:
     """Files of one snapshot must share a schema. Reading them together would fill a dropped or renamed
-    column with nulls for some partitions and hide the cause; say which file differs, and how, instead."""
+    column with nulls for some partitions and hide the cause; say which file differs, and how, instead.
+    Types that mean the same column are not drift (``same_kind_of_values``)."""
     import pyarrow.parquet as pq
 
     if len(files) < 2:
@@ -132,8 +133,8 @@ def schema_drift(files: Sequence[str]) -> str | None:
             parts.append(f"missing column(s) {sorted(base_names - names)}")
         if names - base_names:
             parts.append(f"unexpected column(s) {sorted(names - base_names)}")
-        changed = [f"'{n}' {base.field(n).type} -> {schema.field(n).type}" for n in base.names
-                   if n in names and not schema.field(n).type.equals(base.field(n).type)]
+        changed = [f"'{n}' from {base.field(n).type} to {schema.field(n).type}" for n in base.names
+                   if n in names and not same_kind_of_values(base.field(n).type, schema.field(n).type)]
         if changed:
             parts.append("type changed " + ", ".join(changed))
         if parts:
@@ -143,3 +144,21 @@ def schema_drift(files: Sequence[str]) -> str | None:
         return None
     first = "/".join(Path(files[0]).parts[-2:])
     return f"schemas differ from {first}: " + " | ".join(problems)
+
+
+def same_kind_of_values(a, b) -> bool:
+    """Whether two partitions' types for one column hold the same kind of values, as writers vary them from day
+    to day: pandas writes an integer column with nulls as double, an all-null column as null, and ``category``
+    as a dictionary. Numbers stay numbers and text stays text; anything else (text to number, a time zone
+    added) is drift."""
+    import pyarrow as pa
+
+    a, b = (t.value_type if pa.types.is_dictionary(t) else t for t in (a, b))
+    if a.equals(b) or pa.types.is_null(a) or pa.types.is_null(b):
+        return True
+    kinds = (
+        lambda t: pa.types.is_integer(t) or pa.types.is_floating(t),
+        lambda t: pa.types.is_string(t) or pa.types.is_large_string(t),
+        lambda t: pa.types.is_timestamp(t) and t.tz == (a.tz if pa.types.is_timestamp(a) else None),
+    )
+    return any(kind(a) and kind(b) for kind in kinds)

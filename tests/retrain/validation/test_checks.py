@@ -68,7 +68,53 @@ def test_schema_drift_names_the_file_and_what_changed(tmp_path: Path):
     found = schema_drift(files)
     assert found == (
         "schemas differ from dt=2026-11-20/part-00000.parquet: dt=2026-11-21/part-00000.parquet: "
-        "missing column(s) ['device']; unexpected column(s) ['device_type']; type changed 'price' double -> string"
+        "missing column(s) ['device']; unexpected column(s) ['device_type']; type changed 'price' from double to string"
     )
     assert schema_drift(files[:1]) is None
     assert schema_drift([files[0], files[0]]) is None
+
+
+def _write_days(tmp_path: Path, tables: list[pa.Table]) -> list[str]:
+    files = []
+    for i, table in enumerate(tables):
+        day = tmp_path / f"dt=2005-08-{i + 1:02d}"
+        day.mkdir(parents=True)
+        pq.write_table(table, day / "part-00000.parquet")
+        files.append(str(day / "part-00000.parquet"))
+    return files
+
+
+def test_a_column_pandas_writes_differently_from_day_to_day_is_not_drift(tmp_path: Path):
+    from retrain.data.loading import read_table
+
+    # What pandas writes for one table on different days: an integer column as double on a day with nulls, an
+    # all-null column as null, a category column as a dictionary, text as large_string.
+    days = [
+        pd.DataFrame({"age": [30, 41], "sex": [1, 2], "plan": ["basic", "pro"]}),
+        pd.DataFrame({"age": [None, 52.0], "sex": [2, 1], "plan": [None, None]}),
+        pd.DataFrame({"age": [33, 35], "sex": [1, 1], "plan": pd.Categorical(["pro", "basic"])}),
+    ]
+    tables = [pa.Table.from_pandas(d, preserve_index=False) for d in days]
+    tables.append(pa.table({"age": pa.array([60], pa.int32()), "sex": [2], "plan": pa.array(["pro"], pa.large_string())}))
+    files = _write_days(tmp_path, tables)
+
+    assert schema_drift(files) is None
+    table = read_table(files)
+    assert table.column("age").to_pylist() == [30, 41, None, 52, 33, 35, 60]
+    assert table.column("plan").to_pylist() == ["basic", "pro", None, None, "pro", "basic", "pro"]
+
+
+@pytest.mark.parametrize(("other", "change"), [
+    (pa.table({"x": pa.array(["1"])}), "'x' from int64 to string"),
+    (pa.table({"x": pa.array([True])}), "'x' from int64 to bool"),
+])
+def test_a_column_that_changes_kind_is_drift(tmp_path: Path, other, change):
+    files = _write_days(tmp_path, [pa.table({"x": pa.array([1])}), other])
+    assert f"type changed {change}" in schema_drift(files)
+
+
+def test_a_time_zone_appearing_is_drift(tmp_path: Path):
+    naive = pa.table({"t": pa.array([0], pa.timestamp("us"))})
+    files = _write_days(tmp_path, [naive, pa.table({"t": pa.array([0], pa.timestamp("ns", "UTC"))})])
+    assert "type changed 't' from timestamp[us] to timestamp[ns, tz=UTC]" in schema_drift(files)
+    assert schema_drift(_write_days(tmp_path / "ns", [naive, pa.table({"t": pa.array([0], pa.timestamp("ns"))})])) is None
