@@ -69,6 +69,21 @@ def fingerprint_files(files: list[Path], root: Path) -> str:
 LATE_REASONS = frozenset({"no_partition", "too_old", "incomplete_partition"})
 
 
+def _what_is_there(dataset_dir: Path, data: DataSpec) -> str:
+    """Why a dataset folder holds no complete partition at all, when the cause is a name or a missing marker."""
+    if not dataset_dir.is_dir():
+        return "; the folder does not exist"
+    folders = sorted(p.name for p in dataset_dir.iterdir() if p.is_dir())
+    named = [f for f in folders if f.startswith(data.partition_prefix)]
+    if not folders:
+        return "; the folder is empty"
+    if not named:
+        return (f"; it holds {len(folders)} folder(s) such as {folders[-1]!r} but none named "
+                f"'{data.partition_prefix}YYYY-MM-DD' (data.partition_prefix)")
+    unmarked = [f for f in named if not (dataset_dir / f / data.completion_marker).exists()]
+    return f"; {len(unmarked)} of its {len(named)} partition folder(s) have no marker, e.g. {named[-1]!r}" if unmarked else ""
+
+
 def partition_end(day: date) -> datetime:
     """The end of a day partition (UTC): the earliest ``as_of`` whose window can include it."""
     return datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC)
@@ -143,7 +158,8 @@ def select_snapshot(
         newest = complete[-1].day.isoformat() if complete else "none"
         raise StaleDataError(
             f"{dataset_dir}: no complete partition in the training window {window_start}..{as_of:%Y-%m-%d %H:%M} UTC "
-            f"(newest complete partition: {newest}; a partition counts once its '{data.completion_marker}' marker exists)",
+            f"(newest complete partition: {newest}; a partition counts once its '{data.completion_marker}' marker exists)"
+            + ("" if complete else _what_is_there(dataset_dir, data)),
             reason="no_partition", dataset=str(dataset_dir), newest_partition=None if newest == "none" else newest,
             as_of=as_of.isoformat(), max_age_hours=data.freshness.max_age_hours, min_rows=data.freshness.min_rows,
         )

@@ -51,6 +51,23 @@ def test_no_data_at_all(tmp_path):
         select_snapshot(RULE, tmp_path, datetime(2026, 11, 22, tzinfo=UTC))
 
 
+def test_a_dataset_without_any_complete_partition_says_what_it_holds(tmp_path):
+    at = datetime(2005, 9, 5, tzinfo=UTC)
+    with pytest.raises(StaleDataError, match="the folder does not exist"):
+        select_snapshot(RULE, tmp_path / "credit", at)
+    (tmp_path / "credit").mkdir()
+    with pytest.raises(StaleDataError, match="the folder is empty"):
+        select_snapshot(RULE, tmp_path / "credit", at)
+    # Hive-style folders under another key than the spec's prefix: the usual first mistake
+    write_partition(generate_day(date(2005, 9, 4), 200), tmp_path / "credit", date(2005, 9, 4), prefix="date=")
+    with pytest.raises(StaleDataError, match=r"1 folder\(s\) such as 'date=2005-09-04' but none named "
+                                             r"'dt=YYYY-MM-DD' \(data.partition_prefix\)"):
+        select_snapshot(RULE, tmp_path / "credit", at)
+    write_partition(generate_day(date(2005, 9, 4), 200), tmp_path / "credit", date(2005, 9, 4), complete=False)
+    with pytest.raises(StaleDataError, match="1 of its 1 partition folder\\(s\\) have no marker, e.g. 'dt=2005-09-04'"):
+        select_snapshot(RULE, tmp_path / "credit", at)
+
+
 def test_corrupt_file_is_named(dataset):
     target = dataset / "dt=2026-11-21" / "part-00000.parquet"
     target.write_bytes(target.read_bytes()[:100])
