@@ -80,6 +80,12 @@ CATALOGUE = {
                                          "(at most 10% allowed)"]),
     "labels_missing": (lambda t: _every_third(t, "add_to_cart", None, pa.int64()), DataContractError,
                        ["retrain_labels_not_null", "rows have no label", "data.drop_unlabeled_rows"]),
+    "infinite_values_in_a_feature": (lambda t: _every_third(t, "price", float("inf"), pa.float64()),
+                                     DataContractError,
+                                     ["retrain_numeric_values on column 'price'", "infinite values"]),
+    # NaN, not null, as polars and Spark write a missing value: still a row without a label
+    "nan_labels": (lambda t: _every_third(t, "add_to_cart", float("nan"), pa.float64()), DataContractError,
+                   ["retrain_labels_not_null", "rows have no label"]),
     # an integer feature with nulls is read as a nullable Int64 column: its type check holds, its nulls are caught
     "nulls_in_an_integer_column": (lambda t: _every_third(t, "session_page_views", None, pa.int64()),
                                    DataContractError,

@@ -93,9 +93,13 @@ def label_array(table: pa.Table, column: str, binary: bool = False) -> np.ndarra
     return values.to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
 
 
-def binary_label_problem(table: pa.Table, column: str) -> str | None:
-    """Why ``column`` cannot be a binary head's label (values other than 0/1 or true/false), or None."""
-    return _not_0_1(_as_float(table, column), column)
+def numeric_column_problem(table: pa.Table, column: str, binary: bool = False) -> str | None:
+    """Why ``column`` cannot be read as a number (text, infinite values) or, ``binary``, as a 0/1 label; or None."""
+    try:
+        values = _as_float(table, column)
+    except DataReadError as exc:
+        return str(exc)
+    return _not_0_1(values, column) if binary else None
 
 
 def _not_0_1(values: pa.ChunkedArray, column: str) -> str | None:
@@ -114,11 +118,23 @@ def _column(table: pa.Table, name: str) -> pa.ChunkedArray:
 
 
 def _as_float(table: pa.Table, name: str) -> pa.ChunkedArray:
+    """The column as float64 with NaN as null (pandas' missing value, as polars and Spark write it); an infinite
+    value cannot be standardised or learnt from, and is an error naming the column."""
     column = _column(table, name)
     try:
-        return pc.cast(column, pa.float64())
+        values = pc.cast(column, pa.float64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise DataReadError(f"column '{name}' must be numeric, found {column.type}: {exc}") from None
+    if not pc.any(pc.invert(pc.is_finite(values))).as_py():
+        return values
+    infinite = infinite_count(values)
+    if infinite:
+        raise DataReadError(f"column '{name}' holds {infinite} infinite values")
+    return pc.if_else(pc.is_nan(values), pa.scalar(None, pa.float64()), values)
+
+
+def infinite_count(values: pa.ChunkedArray) -> int:
+    return int(pc.sum(pc.is_inf(values)).as_py() or 0)
 
 
 def _as_string(table: pa.Table, name: str) -> pa.ChunkedArray:

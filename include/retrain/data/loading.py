@@ -59,9 +59,9 @@ def _unlabeled_mask(table: pa.Table, labels: list[str]):
     present = [c for c in labels if c in table.column_names]
     if not present:
         return None
-    missing = pc.is_null(table.column(present[0]))
+    missing = pc.is_null(table.column(present[0]), nan_is_null=True)
     for name in present[1:]:
-        missing = pc.or_(missing, pc.is_null(table.column(name)))
+        missing = pc.or_(missing, pc.is_null(table.column(name), nan_is_null=True))
     return missing
 
 

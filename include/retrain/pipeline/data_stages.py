@@ -184,7 +184,7 @@ def validate_data(loaded: LoadedSpec, snapshot: dict, *, reference: dict | None 
     rejected partition's report is kept; the returned dict carries its paths and this data's
     ``reference_stats`` for the next run.
     """
-    from retrain.data.encoding import binary_label_problem
+    from retrain.data.encoding import numeric_column_problem
     from retrain.data.loading import drop_unlabeled, read_table, unlabeled_per_partition
     from retrain.data.split import PARTITION_COLUMN, PARTITIONS_TAG
     from retrain.errors import DataReadError, PartitionsIncompatibleError
@@ -227,10 +227,12 @@ def validate_data(loaded: LoadedSpec, snapshot: dict, *, reference: dict | None 
     if spec.data.drop_unlabeled_rows and unlabeled:
         log.warning("dropping rows without a label (data.drop_unlabeled_rows): %s", unlabeled)
         table = drop_unlabeled(table, labels)
-    for head in (h for h in spec.heads if h.kind == "binary"):
-        problem = binary_label_problem(table, head.label)
+    binary = {h.label for h in spec.heads if h.kind == "binary"}
+    for name in dict.fromkeys([*spec.features.numeric, *labels]):
+        problem = numeric_column_problem(table, name, binary=name in binary)
         if problem:
-            built_in_failures.append(ExpectationFailure("retrain_binary_label_0_1", head.label, "block", problem, -1))
+            check = "retrain_binary_label_0_1" if name in binary else "retrain_numeric_values"
+            built_in_failures.append(ExpectationFailure(check, name, "block", problem, -1))
     parts = _parts(data.partitions, table.column(PARTITION_COLUMN))
     frame = _as_pandas(table.drop_columns([PARTITION_COLUMN]))
     window = validate_frame(frame, suite, partition=label, partitions=parts)

@@ -38,6 +38,21 @@ def test_a_binary_label_coded_other_than_0_1_is_an_error_naming_the_values():
         label_array(pa.table({"y": [1, 2, -1, 0]}), "y", binary=True)
 
 
+def test_nan_is_a_missing_value_and_infinity_an_error_naming_the_column():
+    # NaN is how polars and Spark write a missing float: it gets the training mean, as a null does
+    table = pa.table({"x": [1.0, float("nan"), 3.0, None]})
+    encoder = FeatureEncoder.fit(table, ["x"], [])
+    assert encoder.means["x"] == 2.0
+    assert encoder.transform(table).numeric[:, 0].tolist() == [-1.0, 0.0, 1.0, 0.0]
+    with pytest.raises(DataReadError, match="label column 'x' has 2 null"):
+        label_array(table, "x")
+    infinite = pa.table({"x": [1.0, float("inf"), float("-inf")]})
+    with pytest.raises(DataReadError, match="column 'x' holds 2 infinite values"):
+        FeatureEncoder.fit(infinite, ["x"], [])
+    with pytest.raises(DataReadError, match="column 'x' holds 1 infinite values"):
+        encoder.transform(infinite.slice(1, 1))
+
+
 def test_read_table_names_missing_column_and_file(tmp_path):
     folder = write_partition(generate_day(date(2026, 11, 1), 50), tmp_path, date(2026, 11, 1))
     files = sorted(folder.glob("*.parquet"))
