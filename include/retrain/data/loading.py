@@ -53,6 +53,15 @@ def _without_dictionaries(table: pa.Table) -> pa.Table:
     return table.cast(pa.schema(fields, table.schema.metadata))
 
 
+def segment_keys(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A segment column as the text that names its segments, one rule wherever segments are planned or their
+    rows selected: Arrow's cast, so 1.0 and 1 are both '1' and booleans 'true'/'false', whatever type the
+    window's files gave the column."""
+    import pyarrow.compute as pc
+
+    return pc.cast(column, pa.string())
+
+
 def _unlabeled_mask(table: pa.Table, labels: list[str]):
     import pyarrow.compute as pc
 

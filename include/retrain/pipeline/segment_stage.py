@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import logging
 import math
@@ -56,8 +57,13 @@ class SegmentFailures(Exception):
 
 
 def registered_name(spec: ModelSpec, segment: str) -> str:
-    """``<model>__<segment>``, with characters MLflow names dislike replaced."""
-    return f"{spec.registered_model_name}__{re.sub(r'[^A-Za-z0-9_.-]', '_', segment)}"
+    """``<model>__<segment>``. A segment with characters MLflow names dislike gets them replaced and a hash of
+    its value appended, so two segments never share a model ('New York' and 'New_York', or '北京' and '上海')."""
+    clean = re.sub(r"[^A-Za-z0-9_.-]", "_", segment)
+    if clean != segment:
+        clean += "-" + hashlib.sha256(segment.encode()).hexdigest()[:8]
+    return f"{spec.registered_model_name}__{clean}"
+
 
 
 def chunk(segments: list[str], max_per_task: int, max_map_length: int = MAX_MAP_LENGTH) -> list[list[str]]:
@@ -72,12 +78,12 @@ def chunk(segments: list[str], max_per_task: int, max_map_length: int = MAX_MAP_
 def segment_values(spec: ModelSpec, snapshot: DataSnapshot) -> list[str]:
     import pyarrow.compute as pc
 
-    from retrain.data.loading import read_table
+    from retrain.data.loading import read_table, segment_keys
 
     if spec.segments.values is not None:
         return list(spec.segments.values)
     column = read_table(snapshot.files, columns=[spec.segments.column]).column(spec.segments.column)
-    return sorted(str(v) for v in pc.unique(pc.drop_null(column)).to_pylist())
+    return sorted(pc.unique(pc.drop_null(segment_keys(column))).to_pylist())
 
 
 def plan_chunks(loaded: LoadedSpec, snapshot_dict: dict) -> list[list[str]]:
@@ -113,6 +119,7 @@ def train_chunk(loaded: LoadedSpec, snapshot_dict: dict, segments: list[str], ru
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    from retrain.data.loading import segment_keys
     from retrain.tracking import mlflow_store
     from retrain.tracking.lineage import build_manifest
     from retrain.training.devices import resolve_device
@@ -124,9 +131,9 @@ def train_chunk(loaded: LoadedSpec, snapshot_dict: dict, segments: list[str], ru
     done = _finished_segments(client, exp_id, run)
     manifest = build_manifest(loaded, snapshot, run, settings, resolve_device(spec.training.device, spec.resources.gpu))
     table = _read(spec, snapshot)
-    keys = pc.cast(table.column(spec.segments.column), pa.string())
+    keys = segment_keys(table.column(spec.segments.column))
     table = table.filter(pc.is_in(keys, value_set=pa.array(segments, pa.string())))  # this chunk's rows only
-    keys = pc.cast(table.column(spec.segments.column), pa.string())
+    keys = segment_keys(table.column(spec.segments.column))
     outcomes = []
     with _torch_threads(chunk_threads()):
         for segment in segments:

@@ -97,7 +97,9 @@ def review(loaded: LoadedSpec, client, snapshot: DataSnapshot, actor: str) -> di
     columns = [*spec.features.columns, *labels, *([segment] if segment else [])]
     table = read_table(files, columns=list(dict.fromkeys(columns)), partition_column=split.PARTITION_COLUMN)
     if segment is not None:  # a segment model (segment_stage) is scored on its own segment's rows only
-        keys = pc.cast(table.column(segment), pa.string())
+        from retrain.data.loading import segment_keys
+
+        keys = segment_keys(table.column(segment))
         table = table.filter(pc.is_in(keys, value_set=pa.array(spec.segments.values, pa.string())))
     if spec.data.drop_unlabeled_rows:
         table = drop_unlabeled(table, labels)

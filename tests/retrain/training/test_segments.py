@@ -34,9 +34,38 @@ def test_chunks_respect_max_map_length():
     assert segment_stage.chunk([], 50) == []
 
 
-def test_registered_names_are_safe():
+def test_registered_names_are_safe_and_never_shared():
+    import re
+
     spec = _loaded().spec
-    assert segment_stage.registered_name(spec, "store 7/a") == "ecommerce_dwell_time__store_7_a"
+    assert segment_stage.registered_name(spec, "DE") == "ecommerce_dwell_time__DE"  # a clean value is kept
+    assert segment_stage.registered_name(spec, "store 7/a").startswith("ecommerce_dwell_time__store_7_a-")
+    values = ["store 7/a", "store_7_a", "store 7_a", "北京", "上海", "Zürich", "Zarich", "Z_rich"]
+    names = {segment_stage.registered_name(spec, v) for v in values}
+    assert len(names) == len(values)  # two segments never share a registered model, so never a champion
+    assert all(re.fullmatch(r"ecommerce_dwell_time__[A-Za-z0-9_.-]+", n) for n in names)
+
+
+@pytest.mark.parametrize(("values", "segments"), [
+    ([1.0, 2.0, None, 1.0], ["1", "2"]),  # an integer code that pandas wrote as double on a day with nulls
+    ([True, False, True, True], ["false", "true"]),
+    ([3, 3, 4, 4], ["3", "4"]),
+])
+def test_segments_are_named_the_way_their_rows_are_selected(tmp_path, values, segments):
+    import pyarrow as pa
+    from retrain.data.freshness import DataSnapshot
+    from retrain.data.landing import write_partition
+    from retrain.data.loading import read_table, segment_keys
+
+    folder = write_partition(pa.table({"store": values, "y": [1.0, 2.0, 3.0, 4.0]}), tmp_path, date(2005, 9, 1))
+    files = [str(folder / "part-00000.parquet")]
+    snapshot = DataSnapshot(dataset=str(tmp_path), as_of="2005-09-02T00:00:00+00:00", partitions=[str(folder)],
+                            files=files, newest_partition="2005-09-01", newest_rows=4, total_rows=4, fingerprint="x")
+    loaded = _loaded()
+    spec = loaded.spec.model_copy(update={"segments": SegmentsSpec(column="store")})
+    assert segment_stage.segment_values(spec, snapshot) == segments
+    keys = segment_keys(read_table(files).column("store")).to_pylist()
+    assert all(sum(k == s for k in keys) > 0 for s in segments)  # every planned segment selects its rows
 
 
 def test_segment_dag_fans_out_over_chunks():
