@@ -170,6 +170,23 @@ class HeadSpec(_Strict):
     label: str = Field(description="column holding the target")
     kind: HeadKind
     loss_weight: float = Field(default=1.0, gt=0)
+    positive: str | None = Field(
+        default=None, description="binary heads whose label is text or a code: the value that means 1 ('yes', "
+        "'>50K', 2), compared as trimmed text; every other value means 0. Without it the label must be 0/1")
+
+    @field_validator("positive", mode="before")
+    @classmethod
+    def _positive_as_text(cls, value: object) -> object:
+        if isinstance(value, bool):
+            raise ValueError('write it in quotes, e.g. positive: "yes": YAML reads yes/no/true/false unquoted as '
+                             "a boolean, not as the text in your column")
+        return str(value) if isinstance(value, int | float) else value
+
+    @model_validator(mode="after")
+    def _positive_for_binary(self) -> HeadSpec:
+        if self.positive is not None and self.kind != "binary":
+            raise ValueError(f"head '{self.name}': only a binary head has a positive value")
+        return self
 
 
 class ArchitectureSpec(_Strict):

@@ -142,6 +142,17 @@ def test_the_good_partition_passes_and_carries_reference_stats(loaded, reference
     assert "<html" in Path(result["report_paths"]["data_docs"]).read_text().lower()
 
 
+def test_a_day_written_as_a_database_exports_it_passes_like_the_others(loaded, reference, env):
+    """Money as decimal(12, 2), an integer column as double (pandas, on a day with nulls), text as a dictionary:
+    the same columns, not drift; GX's ranges and PSI read the decimals as numbers."""
+    day = generate_day(NEW, ROWS)
+    day = _set(day, "price", pc.cast(pc.round(day.column("price"), 2), pa.decimal128(12, 2)))
+    day = _set(day, "hour_of_day", pc.cast(day.column("hour_of_day"), pa.float64()))
+    day = _set(day, "device", pc.dictionary_encode(day.column("device")))
+    result = validate_data(loaded, _snapshot(loaded, env, day), reference=reference)
+    assert result["success"] and max(result["drift"]["psi"].values()) < 0.1
+
+
 @pytest.mark.parametrize("case", sorted(CATALOGUE))
 def test_bad_partition_is_caught_named_and_kept(case, loaded, reference, env):
     breaker, error_type, phrases = CATALOGUE[case]

@@ -65,6 +65,20 @@ def test_label_used_as_feature_is_rejected(tmp_path):
         load_spec(_write(tmp_path, "leak.yaml", data))
 
 
+def test_a_positive_label_value_is_text_and_only_for_binary_heads(tmp_path):
+    data = _demo_spec()
+    data["heads"][0]["positive"] = 2  # a 1/2 code
+    assert load_spec(_write(tmp_path, "code.yaml", data)).spec.heads[0].positive == "2"
+    text = _write(tmp_path, "yes.yaml", data).read_text().replace("positive: 2", "positive: yes")  # unquoted
+    (tmp_path / "yes.yaml").write_text(text)
+    with pytest.raises(SpecError, match=r"field 'heads\[0\]\.positive'.*write it in quotes"):
+        load_spec(tmp_path / "yes.yaml")
+    data = yaml.safe_load((SPECS / "ecommerce_dwell_time.yaml").read_text())
+    data["heads"][0]["positive"] = "long"  # the regression head
+    with pytest.raises(SpecError, match="only a binary head has a positive value"):
+        load_spec(_write(tmp_path, "regression.yaml", data))
+
+
 def test_typo_in_key_is_rejected(tmp_path):
     data = _demo_spec()
     data["trainig"] = data.pop("training")

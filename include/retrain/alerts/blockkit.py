@@ -44,6 +44,11 @@ def escape_mrkdwn(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def unescape_mrkdwn(text: str) -> str:
+    """The alert as a person reads it outside Slack (the task log, `retrain run`)."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def code(text: str) -> str:
     """Inline code, safe for any text (backticks would end the span)."""
     return "`" + escape_mrkdwn(text).replace("`", "'") + "`"

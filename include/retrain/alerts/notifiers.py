@@ -33,7 +33,9 @@ class SlackNotifier:
 
 class TaskLogNotifier:
     def notify(self, alert: Alert) -> bool:
-        log.warning("alert for %s:\n%s", alert.channel, alert.text)
+        from retrain.alerts.blockkit import unescape_mrkdwn
+
+        log.warning("alert for %s:\n%s", alert.channel, unescape_mrkdwn(alert.text))
         return True
 
 

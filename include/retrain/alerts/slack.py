@@ -116,8 +116,10 @@ def send_alert(
         try:
             client, token = connect(conn_id, policy)
         except NotConfigured:
+            from retrain.alerts.blockkit import unescape_mrkdwn
+
             log.warning("Slack is not configured (no Airflow connection %r); alert for %s not sent:\n%s",
-                        conn_id, channel, text)
+                        conn_id, channel, unescape_mrkdwn(text))
             return False
         text, blocks = redact(text, token), redact_blocks(blocks, token)
         box = _resolve_outbox(outbox)

@@ -81,24 +81,42 @@ class FeatureEncoder:
         return cls(**data)
 
 
-def label_array(table: pa.Table, column: str, binary: bool = False) -> np.ndarray:
+def label_array(table: pa.Table, column: str, binary: bool = False, positive: str | None = None) -> np.ndarray:
     """A target column as float32; nulls in a label are a data error, not something to impute, and so is a
-    ``binary`` label other than 0/1 (1/2 or -1/1 codes would otherwise reach the loss)."""
-    values = _as_float(table, column)
+    ``binary`` label other than 0/1 (1/2 or -1/1 codes would otherwise reach the loss). With ``positive`` (a
+    binary head's ``positive:``), rows whose label is that text are 1 and the others 0."""
+    values = _as_float(table, column) if positive is None else _is_positive(table, column, positive)
     if values.null_count:
         raise DataReadError(f"label column '{column}' has {values.null_count} null values")
-    problem = _not_0_1(values, column) if binary else None
+    problem = _not_0_1(values, column) if binary and positive is None else None
     if problem:
         raise DataReadError(problem)
     return values.to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
 
 
-def numeric_column_problem(table: pa.Table, column: str, binary: bool = False) -> str | None:
-    """Why ``column`` cannot be read as a number (text, infinite values) or, ``binary``, as a 0/1 label; or None."""
+def head_labels(table: pa.Table, heads) -> dict[str, np.ndarray]:
+    """Every head's target (``label_array``), by head name: what training, evaluation and scoring compare with."""
+    return {h.name: label_array(table, h.label, h.kind == "binary", h.positive) for h in heads}
+
+
+def _is_positive(table: pa.Table, column: str, positive: str) -> pa.ChunkedArray:
+    text = pc.utf8_trim_whitespace(_as_string(table, column))
+    return pc.cast(pc.equal(text, positive.strip()), pa.float64())
+
+
+def numeric_column_problem(table: pa.Table, column: str, binary: bool = False, positive: str | None = None
+                           ) -> str | None:
+    """Why ``column`` cannot be read as a number (text, infinite values) or, ``binary``, as a 0/1 label, or holds
+    no row of its ``positive`` value; or None."""
+    if positive is not None:
+        if table.num_rows and not pc.max(_is_positive(table, column, positive)).as_py():
+            seen = pc.unique(pc.drop_null(_as_string(table, column))).to_pylist()[:5]
+            return f"no row of label column '{column}' holds the positive value {positive!r}; it holds e.g. {seen}"
+        return None
     try:
         values = _as_float(table, column)
     except DataReadError as exc:
-        return str(exc)
+        return str(exc) + ("; a text label needs the head's positive: value" if binary else "")
     return _not_0_1(values, column) if binary else None
 
 
@@ -108,7 +126,8 @@ def _not_0_1(values: pa.ChunkedArray, column: str) -> str | None:
         return None
     seen = sorted(set(pc.unique(wrong).to_pylist()) - {None}, key=str)[:5]
     return (f"label column '{column}' of a binary head must hold 0/1 (or true/false); {len(wrong)} rows hold "
-            f"other values, e.g. {[int(v) if float(v).is_integer() else v for v in seen]}")
+            f"other values, e.g. {[int(v) if float(v).is_integer() else v for v in seen]}; a head's positive: value "
+            f"names the one that means 1")
 
 
 def _column(table: pa.Table, name: str) -> pa.ChunkedArray:

@@ -38,6 +38,8 @@ def read_table(files: list[str] | list[Path], columns: list[str] | None = None, 
             raise DataReadError(f"{path}: cannot read parquet data ({type(exc).__name__}: {exc})") from None
     if not tables:
         raise DataReadError("no files to read")
+    if any(not t.schema.equals(tables[0].schema) for t in tables[1:]):
+        tables = _whole_numbers_as_integers(tables)
     try:
         return pa.concat_tables(tables, promote_options="permissive")
     except (pa.ArrowInvalid, pa.ArrowTypeError):
@@ -46,6 +48,34 @@ def read_table(files: list[str] | list[Path], columns: list[str] | None = None, 
         return pa.concat_tables([_without_dictionaries(t) for t in tables], promote_options="permissive")
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise PartitionsIncompatibleError(f"partitions have incompatible schemas: {exc}") from None
+
+
+def _whole_numbers_as_integers(tables: list[pa.Table]) -> list[pa.Table]:
+    """A column that is integer in some files and float in others stays integer when the floats are whole
+    numbers: pandas writes an integer column as double on a day with nulls, and the column is still the
+    integers a suite's type check expects (not doubles on every day)."""
+    import pyarrow.compute as pc
+
+    names = dict.fromkeys(n for t in tables for n in t.column_names)
+    for name in names:
+        types = [t.schema.field(name).type for t in tables if name in t.column_names]
+        if not (any(map(pa.types.is_integer, types)) and any(map(pa.types.is_floating, types))
+                and all(pa.types.is_integer(x) or pa.types.is_floating(x) for x in types)):
+            continue
+        try:
+            cast = [_floats_to_int64(t, name, pc) for t in tables]
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # a fraction or an infinity: keep them doubles
+            continue
+        tables = cast
+    return tables
+
+
+def _floats_to_int64(table: pa.Table, name: str, pc) -> pa.Table:
+    if name not in table.column_names or not pa.types.is_floating(table.schema.field(name).type):
+        return table
+    column = table.column(name)
+    whole = pc.cast(pc.if_else(pc.is_nan(column), pa.scalar(None, column.type), column), pa.int64())
+    return table.set_column(table.schema.get_field_index(name), name, whole)
 
 
 def _without_dictionaries(table: pa.Table) -> pa.Table:

@@ -143,10 +143,14 @@ def _drift_reference(loaded: LoadedSpec, champion, champion_tags: dict | None, d
 
 def _as_pandas(table):
     """The table as pandas, with integer columns that hold nulls as nullable integers (``Int64``...) rather
-    than pandas' default float64, so a type check sees the integer column the parquet file holds."""
+    than pandas' default float64, so a type check sees the integer column the parquet file holds, and decimals
+    (a database's money columns) as float64 rather than objects, so ranges and drift read them as numbers."""
     import pandas as pd
     import pyarrow as pa
 
+    decimals = [f.name for f in table.schema if pa.types.is_decimal(f.type)]
+    if decimals:
+        table = table.cast(pa.schema([f.with_type(pa.float64()) if f.name in decimals else f for f in table.schema]))
     frame = table.to_pandas()
     nullable = {pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(), pa.int32(): pd.Int32Dtype(),
                 pa.int64(): pd.Int64Dtype()}
@@ -227,9 +231,9 @@ def validate_data(loaded: LoadedSpec, snapshot: dict, *, reference: dict | None 
     if spec.data.drop_unlabeled_rows and unlabeled:
         log.warning("dropping rows without a label (data.drop_unlabeled_rows): %s", unlabeled)
         table = drop_unlabeled(table, labels)
-    binary = {h.label for h in spec.heads if h.kind == "binary"}
+    binary = {h.label: h.positive for h in spec.heads if h.kind == "binary"}
     for name in dict.fromkeys([*spec.features.numeric, *labels]):
-        problem = numeric_column_problem(table, name, binary=name in binary)
+        problem = numeric_column_problem(table, name, binary=name in binary, positive=binary.get(name))
         if problem:
             check = "retrain_binary_label_0_1" if name in binary else "retrain_numeric_values"
             built_in_failures.append(ExpectationFailure(check, name, "block", problem, -1))

@@ -49,6 +49,7 @@ def evaluate(loaded: LoadedSpec, snapshot_dict: dict, trained: dict, *, holdout=
     skips the per-head figures (seconds each; segment models are many)."""
     import mlflow
 
+    from retrain.data.encoding import head_labels
     from retrain.data.split import champion_seen_rows_from_tags, same_spec_and_data
     from retrain.pipeline.training_stage import load_split
     from retrain.tracking import mlflow_store, registry, tags
@@ -69,7 +70,7 @@ def evaluate(loaded: LoadedSpec, snapshot_dict: dict, trained: dict, *, holdout=
     )
     if holdout is None:
         _, holdout = load_split(spec, DataSnapshot.from_dict(snapshot_dict))
-    labels = {h.name: holdout.column(h.label).to_numpy(zero_copy_only=False) for h in spec.heads}
+    labels = head_labels(holdout, spec.heads)
     candidate_pred = _predict(client, name, challenger, holdout, spec)
     candidate = _scores(spec, labels, candidate_pred)
     slices = _slice_scores(spec, holdout, labels, candidate_pred)

@@ -70,6 +70,7 @@ def reproduce(client, run_id: str) -> Reproduction:
     import torch
 
     from retrain.config import load_spec
+    from retrain.data.encoding import head_labels
     from retrain.data.freshness import DataSnapshot, fingerprint_files
     from retrain.pipeline.training_stage import build_and_fit, load_split
     from retrain.tracking.mlflow_store import git_commit
@@ -101,9 +102,9 @@ def reproduce(client, run_id: str) -> Reproduction:
     bundle, _ = build_and_fit(spec, train, holdout, torch.device("cpu"))
     predictions = bundle.predict_table(holdout)
     reproduced, original = {}, {}
+    labels = head_labels(holdout, spec.heads)
     for head in spec.heads:
-        y = holdout.column(head.label).to_numpy(zero_copy_only=False)
-        for metric, value in head_metrics(head.kind, y, predictions[head.name]).items():
+        for metric, value in head_metrics(head.kind, labels[head.name], predictions[head.name]).items():
             key = f"{head.name}.{metric}"
             if key in run.data.metrics:
                 original[key] = run.data.metrics[key]

@@ -65,9 +65,10 @@ def start(loaded: LoadedSpec, client, version: str, champion_version: str, after
 
 
 def _score(spec, client, version: str, table, loaded_models: dict) -> dict:
+    from retrain.data.encoding import head_labels
     from retrain.pipeline.scoring import head_scores, predict_version
 
-    labels = {h.name: table.column(h.label).to_numpy(zero_copy_only=False) for h in spec.heads}
+    labels = head_labels(table, spec.heads)
     return head_scores(spec, labels,
                        predict_version(client, spec.registered_model_name, version, table, spec, loaded_models))
 

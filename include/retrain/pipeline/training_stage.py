@@ -52,14 +52,13 @@ def build_and_fit(spec: ModelSpec, train_table, holdout_table, device, on_epoch=
 
     With ``checkpoint_dir``, every epoch is checkpointed there and a checkpoint already there is resumed
     from (the encoder and heads are refit from the same rows, so they come out the same)."""
-    from retrain.data.encoding import FeatureEncoder, label_array
+    from retrain.data.encoding import FeatureEncoder, head_labels
     from retrain.models.base import HeadConfig, ModelConfig, build_model
     from retrain.models.bundle import ModelBundle
     from retrain.training.trainer import TrainingData, fit, set_seed
 
     encoder = FeatureEncoder.fit(train_table, spec.features.numeric, spec.features.categorical)
-    train_labels = {h.name: label_array(train_table, h.label, h.kind == "binary") for h in spec.heads}
-    holdout_labels = {h.name: label_array(holdout_table, h.label, h.kind == "binary") for h in spec.heads}
+    train_labels, holdout_labels = head_labels(train_table, spec.heads), head_labels(holdout_table, spec.heads)
     heads = []
     for h in spec.heads:
         y = train_labels[h.name]

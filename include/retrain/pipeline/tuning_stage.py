@@ -36,13 +36,14 @@ def _metric_direction(spec: ModelSpec) -> str:
 def _score(spec: ModelSpec, bundle, history, validation_table) -> float:
     if spec.tuning.metric == "holdout_loss":
         return float(history[-1].holdout_loss)
-    from retrain.data.encoding import label_array
+    from retrain.data.encoding import head_labels
     from retrain.training.metrics import head_metrics
 
     head_name, _, metric = spec.tuning.metric.partition(".")
     head = spec.head(head_name)
     predictions = bundle.predict_table(validation_table)
-    return float(head_metrics(head.kind, label_array(validation_table, head.label), predictions[head_name])[metric])
+    labels = head_labels(validation_table, [head])
+    return float(head_metrics(head.kind, labels[head_name], predictions[head_name])[metric])
 
 
 def _spec_point(spec: ModelSpec) -> dict[str, Any] | None:

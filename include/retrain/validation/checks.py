@@ -149,8 +149,8 @@ def schema_drift(files: Sequence[str]) -> str | None:
 def same_kind_of_values(a, b) -> bool:
     """Whether two partitions' types for one column hold the same kind of values, as writers vary them from day
     to day: pandas writes an integer column with nulls as double, an all-null column as null, and ``category``
-    as a dictionary. Numbers stay numbers and text stays text; anything else (text to number, a time zone
-    added) is drift."""
+    as a dictionary; a database export, decimals of another precision. Numbers stay numbers and text stays text;
+    anything else (text to number, a time zone added) is drift."""
     import pyarrow as pa
 
     a, b = (t.value_type if pa.types.is_dictionary(t) else t for t in (a, b))
@@ -158,6 +158,7 @@ def same_kind_of_values(a, b) -> bool:
         return True
     kinds = (
         lambda t: pa.types.is_integer(t) or pa.types.is_floating(t),
+        lambda t: pa.types.is_decimal(t) or pa.types.is_floating(t),  # money from a database, as decimal(p, s)
         lambda t: pa.types.is_string(t) or pa.types.is_large_string(t),
         lambda t: pa.types.is_timestamp(t) and t.tz == (a.tz if pa.types.is_timestamp(a) else None),
     )

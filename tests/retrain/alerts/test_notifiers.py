@@ -65,3 +65,13 @@ def test_a_spec_without_notifiers_keeps_slack(slack_connection: SlackStandIn, mo
     with caplog.at_level(logging.WARNING, logger="retrain.alerts.notifiers"):
         text = notify_outcome(_loaded(), "manual__4", TRAINED, EVALUATION, OUTCOME)
     assert [m.text for m in slack_connection.messages] == [text] and "alert for" not in caplog.text
+
+
+def test_the_task_log_shows_the_alert_as_written_not_as_slack_escapes_it(caplog):
+    from retrain.alerts.blockkit import escape_mrkdwn
+    from retrain.alerts.notifiers import TaskLogNotifier
+
+    error = "type changed 'AGE' int64 -> double & label ' >50K' <unparsed>"
+    with caplog.at_level(logging.WARNING, logger="retrain.alerts.notifiers"):
+        TaskLogNotifier().notify(Alert("#ml-alerts", f"Error: {escape_mrkdwn(error)}"))
+    assert f"Error: {error}" in caplog.text and "&gt;" not in caplog.text

@@ -3,7 +3,7 @@ from datetime import date
 import numpy as np
 import pyarrow as pa
 import pytest
-from retrain.data.encoding import UNKNOWN_ID, FeatureEncoder, label_array
+from retrain.data.encoding import UNKNOWN_ID, FeatureEncoder, label_array, numeric_column_problem
 from retrain.data.landing import write_partition
 from retrain.data.loading import read_table
 from retrain.errors import DataReadError
@@ -36,6 +36,18 @@ def test_a_binary_label_coded_other_than_0_1_is_an_error_naming_the_values():
     assert label_array(pa.table({"y": [1, 2]}), "y").tolist() == [1.0, 2.0]  # a regression label: any number
     with pytest.raises(DataReadError, match=r"label column 'y' of a binary head must hold 0/1.*2 rows .*\[-1, 2\]"):
         label_array(pa.table({"y": [1, 2, -1, 0]}), "y", binary=True)
+
+
+def test_a_text_label_is_1_where_it_holds_the_positive_value():
+    table = pa.table({"income": [" >50K", "<=50K", ">50K", "<=50K."], "code": [1, 2, 2, 1]})
+    assert label_array(table, "income", binary=True, positive=">50K").tolist() == [1.0, 0.0, 1.0, 0.0]
+    assert label_array(table, "code", binary=True, positive="2").tolist() == [0.0, 1.0, 1.0, 0.0]
+    with pytest.raises(DataReadError, match="label column 'income' has 1 null"):
+        label_array(pa.table({"income": [">50K", None]}), "income", binary=True, positive=">50K")
+    assert "no row of label column 'income' holds the positive value 'yes'" in numeric_column_problem(
+        table, "income", binary=True, positive="yes")
+    assert numeric_column_problem(table, "income", binary=True, positive=">50K") is None
+    assert "a text label needs the head's positive: value" in numeric_column_problem(table, "income", binary=True)
 
 
 def test_nan_is_a_missing_value_and_infinity_an_error_naming_the_column():

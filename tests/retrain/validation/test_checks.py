@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
@@ -96,10 +97,15 @@ def test_a_column_pandas_writes_differently_from_day_to_day_is_not_drift(tmp_pat
     ]
     tables = [pa.Table.from_pandas(d, preserve_index=False) for d in days]
     tables.append(pa.table({"age": pa.array([60], pa.int32()), "sex": [2], "plan": pa.array(["pro"], pa.large_string())}))
+    prices = [pa.decimal128(10, 2), pa.decimal128(12, 2), pa.float64(), pa.decimal128(10, 2)]  # a database export
+    tables = [t.append_column("price", pa.array([Decimal("1.00")] * t.num_rows, pa.decimal128(38, 2)).cast(p))
+              for t, p in zip(tables, prices, strict=True)]
     files = _write_days(tmp_path, tables)
 
     assert schema_drift(files) is None
     table = read_table(files)
+    assert table.column("price").to_pylist() == [1.0] * 7
+    assert table.schema.field("age").type == pa.int64()  # whole numbers stay integers
     assert table.column("age").to_pylist() == [30, 41, None, 52, 33, 35, 60]
     assert table.column("plan").to_pylist() == ["basic", "pro", None, None, "pro", "basic", "pro"]
 
@@ -107,6 +113,7 @@ def test_a_column_pandas_writes_differently_from_day_to_day_is_not_drift(tmp_pat
 @pytest.mark.parametrize(("other", "change"), [
     (pa.table({"x": pa.array(["1"])}), "'x' from int64 to string"),
     (pa.table({"x": pa.array([True])}), "'x' from int64 to bool"),
+    (pa.table({"x": pa.array([Decimal("1.00")], pa.decimal128(10, 2))}), "'x' from int64 to decimal128(10, 2)"),
 ])
 def test_a_column_that_changes_kind_is_drift(tmp_path: Path, other, change):
     files = _write_days(tmp_path, [pa.table({"x": pa.array([1])}), other])
@@ -118,3 +125,12 @@ def test_a_time_zone_appearing_is_drift(tmp_path: Path):
     files = _write_days(tmp_path, [naive, pa.table({"t": pa.array([0], pa.timestamp("ns", "UTC"))})])
     assert "type changed 't' from timestamp[us] to timestamp[ns, tz=UTC]" in schema_drift(files)
     assert schema_drift(_write_days(tmp_path / "ns", [naive, pa.table({"t": pa.array([0], pa.timestamp("ns"))})])) is None
+
+
+def test_an_integer_column_with_fractions_on_one_day_is_read_as_doubles(tmp_path: Path):
+    from retrain.data.loading import read_table
+
+    files = _write_days(tmp_path, [pa.table({"x": [1, 2]}), pa.table({"x": [0.5, float("nan")]})])
+    assert schema_drift(files) is None
+    table = read_table(files)
+    assert table.schema.field("x").type == pa.float64() and table.column("x").to_pylist()[:3] == [1.0, 2.0, 0.5]
