@@ -92,7 +92,8 @@ def render_model_card(
     cost_usd: float | None = None,
     hyperparameters: dict | None = None,
 ) -> str:
-    heads = ", ".join(f"`{h.name}` ({h.kind}, label `{h.label}`)" for h in spec.heads)
+    heads = ", ".join(f"`{h.name}` ({h.kind}, label `{h.label}`"
+                      + (f", 1 where it is `{h.positive}`)" if h.positive is not None else ")") for h in spec.heads)
     data = manifest["data"]
     verdict = "promoted to champion" if decision["promote"] else "not promoted"
     if decision.get("shadow"):

@@ -42,3 +42,11 @@ def test_the_model_card_says_how_hyperparameters_were_chosen_and_the_cost():
     fixed = render_model_card(spec, "3", MANIFEST, EVALUATION, DECISION, None,
                               hyperparameters={"source": "spec", "params": {"learning_rate": 0.003}})
     assert "Hyperparameters are **fixed** by the spec (its tuning has not won the gate yet)" in fixed
+
+
+def test_the_model_card_says_which_label_value_means_1():
+    spec = load_spec(SPEC).spec
+    heads = [h.model_copy(update={"positive": "yes"}) if h.kind == "binary" else h for h in spec.heads]
+    card = render_model_card(spec.model_copy(update={"heads": heads}), "3", MANIFEST, EVALUATION, DECISION, None)
+    assert "`click` (binary, label `click`, 1 where it is `yes`)" in card
+    assert "`dwell` (regression, label `dwell_seconds`)" in card
