@@ -52,7 +52,14 @@ class GateCheck:
                 f"confidence-interval lower bound of {self.candidate:+.4f} (must be > {self.limit:+.4f}) {verdict}"
             )
         sign = ">=" if self.rule == "min" else "<="
+        if not _finite(self.candidate):
+            return (f"{self.head}.{self.metric}: undefined on the holdout rows ({self.metric} needs "
+                    f"{_DEFINED_WHEN.get(self.metric, 'more holdout rows')}), so not {sign} {self.limit:.4f} {verdict}")
         return f"{self.head}.{self.metric}: {self.candidate:.4f} {sign} {self.limit:.4f} {verdict}"
+
+
+# Why a metric can come out NaN: what the holdout rows lacked.
+_DEFINED_WHEN = {"roc_auc": "both label classes among them", "r2": "a label that varies among them"}
 
 
 @dataclass(frozen=True)

@@ -32,9 +32,11 @@ def test_regression_against_champion_blocks_per_head():
     assert decision.to_dict()["champion_version"] == "4"
 
 
-def test_nan_metric_never_passes():
+def test_nan_metric_never_passes_and_says_what_the_holdout_lacked():
     decision = decide(GATE, HEADS, {"atc": {"roc_auc": float("nan")}, "dwell": {"rmse": 1.0}}, champion=None)
     assert not decision.promote
+    assert decision.reasons == ["atc.roc_auc: undefined on the holdout rows (roc_auc needs both label classes "
+                                "among them), so not >= 0.6000 FAILED"]
 
 
 def test_bootstrap_interval_separates_a_real_improvement_from_noise():
