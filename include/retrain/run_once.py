@@ -40,10 +40,8 @@ def run_conf(as_of: date | None, wait_minutes: float | None, promote: str | None
     conf: dict = {}
     if as_of is not None:
         conf["as_of"] = as_of.isoformat()
-        # a date in the past never waits for data unless asked
-        conf["wait_minutes"] = 0.0 if wait_minutes is None else wait_minutes
-    elif wait_minutes is not None:
-        conf["wait_minutes"] = wait_minutes
+    # run by hand, a run never waits for data unless asked (a scheduled run waits freshness.wait_minutes)
+    conf["wait_minutes"] = 0.0 if wait_minutes is None else wait_minutes
     if promote:
         conf["promote"] = promote
     if epochs:
@@ -76,6 +74,27 @@ def spec_problem(model: str, specs_dir: Path) -> str | None:
             return None
     names = ", ".join(sorted(item.spec.name for item in found if not isinstance(item, BrokenSpec))) or "none"
     return f"no spec in {specs_dir} names the model {model!r} (models there: {names})"
+
+
+def stale_data_hint(model: str, specs_dir: Path) -> str | None:
+    """When the data there is older than the window a run for now reads: the ``--as-of`` that trains on it."""
+    from datetime import timedelta
+
+    from retrain.config import LoadedSpec, discover_specs
+    from retrain.data.landing import list_complete_partitions
+    from retrain.settings import get_settings
+
+    spec = next((i.spec for i in discover_specs(specs_dir) if isinstance(i, LoadedSpec) and i.spec.name == model), None)
+    if spec is None:
+        return None
+    data = spec.data
+    found = list_complete_partitions(get_settings().resolve_data_path(data.location), data.partition_prefix,
+                                     data.completion_marker)
+    if not found or (datetime.now(UTC).date() - found[-1].day).days <= data.training_window_days:
+        return None
+    after = found[-1].day + timedelta(days=1)
+    return (f"the newest complete partition is {found[-1].day}, older than the {data.training_window_days}-day window "
+            f"that ends now; `retrain run {model} --as-of {after}` trains on the window that ends with it")
 
 
 def failure_reasons(log_text: str) -> list[str]:
@@ -373,5 +392,8 @@ def run_model(model: str, as_of: date | None = None, wait_minutes: float | None 
         print("\n".join(log_text.splitlines()[-40:]))
         for reason in failure_reasons(log_text):
             print(f"Why: {reason.removeprefix('Error: ')}")
+        hint = stale_data_hint(model, get_settings().specs_dir) if states.get("check_freshness") == "failed" else None
+        if hint and as_of is None:
+            print(f"Hint: {hint}")
         return 1
     return 0

@@ -9,11 +9,30 @@ from retrain.cli import build_parser
 from retrain.run_once import did_nothing, run_conf
 
 
-def test_a_past_date_never_waits_unless_asked() -> None:
+def test_a_run_by_hand_never_waits_for_data_unless_asked() -> None:
     assert run_conf(date(2013, 6, 10), None) == {"as_of": "2013-06-10", "wait_minutes": 0.0}
     assert run_conf(date(2013, 6, 10), 15) == {"as_of": "2013-06-10", "wait_minutes": 15}
-    assert run_conf(None, None) == {}
-    assert run_conf(None, None, promote="approval", epochs=1) == {"promote": "approval", "epochs": 1}
+    assert run_conf(None, None) == {"wait_minutes": 0.0}  # it used to wait an hour, silently, for stale data
+    assert run_conf(None, 5, promote="approval", epochs=1) == {"wait_minutes": 5, "promote": "approval", "epochs": 1}
+
+
+def test_data_years_old_gets_the_as_of_that_trains_on_it(tmp_path, monkeypatch) -> None:
+    import shutil
+
+    from retrain.data.landing import write_partition
+    from retrain.run_once import stale_data_hint
+    from retrain_demo.data import generate_day
+
+    monkeypatch.setenv("RETRAIN_DATA_ROOT", str(tmp_path / "data"))
+    shipped = Path(__file__).resolve().parents[2] / "include" / "specs" / "ecommerce_dwell_time.yaml"
+    (tmp_path / "specs").mkdir()
+    shutil.copy(shipped, tmp_path / "specs" / "dwell.yaml")
+    assert stale_data_hint("ecommerce_dwell_time", tmp_path / "specs") is None  # no data at all: nothing to suggest
+    write_partition(generate_day(date(1994, 5, 30), 50), tmp_path / "data" / "ecommerce" / "impressions",
+                    date(1994, 5, 30))
+    hint = stale_data_hint("ecommerce_dwell_time", tmp_path / "specs")
+    assert "newest complete partition is 1994-05-30, older than the 7-day window" in hint
+    assert "`retrain run ecommerce_dwell_time --as-of 1994-05-31`" in hint
 
 
 def test_a_run_that_did_nothing_says_so() -> None:

@@ -185,7 +185,9 @@ class FreshDataSensor(BaseOperator):
         now = datetime.now(UTC)
         if deadline is None:
             if wait <= 0 or not markers:
-                why = "data.freshness.wait_minutes is 0" if wait <= 0 else "no partition young enough can still land"
+                asked = choices_from_context(context).wait_minutes is not None
+                why = ("no partition young enough can still land" if wait > 0 else
+                       "this run's wait_minutes is 0" if asked else "data.freshness.wait_minutes is 0")
                 raise _restated(error, f"{error} (not waiting: {why})")
             deadline, since = (now + timedelta(minutes=wait)).isoformat(), now.isoformat(timespec="seconds")
         remaining = datetime.fromisoformat(deadline) - now

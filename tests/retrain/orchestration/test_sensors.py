@@ -110,6 +110,9 @@ def test_complete_but_too_small_data_fails_at_once(tmp_path, data_root, no_earli
 def test_wait_minutes_zero_means_stale_at_once(tmp_path, data_root, no_earlier_training):
     with pytest.raises(StaleDataError, match=r"not waiting: data.freshness.wait_minutes is 0"):
         _sensor(tmp_path, wait_minutes=0).execute(context(data_interval_end=AS_OF))
+    # the run's own wait (the trigger form, `retrain run`) is named as the reason, not the spec's
+    with pytest.raises(StaleDataError, match=r"not waiting: this run's wait_minutes is 0"):
+        _sensor(tmp_path).execute(context(data_interval_end=AS_OF, params={"wait_minutes": 0}))
 
 
 def test_asset_run_trains_as_of_the_announced_partition_and_waits_for_its_marker(tmp_path, data_root, no_earlier_training):
