@@ -81,7 +81,10 @@ def _what_is_there(dataset_dir: Path, data: DataSpec) -> str:
         return (f"; it holds {len(folders)} folder(s) such as {folders[-1]!r} but none named "
                 f"'{data.partition_prefix}YYYY-MM-DD' (data.partition_prefix)")
     unmarked = [f for f in named if not (dataset_dir / f / data.completion_marker).exists()]
-    return f"; {len(unmarked)} of its {len(named)} partition folder(s) have no marker, e.g. {named[-1]!r}" if unmarked else ""
+    if not unmarked:
+        return ""
+    return (f"; {len(unmarked)} of its {len(named)} partition folder(s) have no marker, e.g. {unmarked[-1]!r} "
+            f"(an empty '{data.completion_marker}' file written once a partition is complete will do)")
 
 
 def partition_end(day: date) -> datetime:
