@@ -146,14 +146,10 @@ def _as_float(table: pa.Table, name: str) -> pa.ChunkedArray:
         raise DataReadError(f"column '{name}' must be numeric, found {column.type}: {exc}") from None
     if not pc.any(pc.invert(pc.is_finite(values))).as_py():
         return values
-    infinite = infinite_count(values)
+    infinite = int(pc.sum(pc.is_inf(values)).as_py() or 0)
     if infinite:
         raise DataReadError(f"column '{name}' holds {infinite} infinite values")
     return pc.if_else(pc.is_nan(values), pa.scalar(None, pa.float64()), values)
-
-
-def infinite_count(values: pa.ChunkedArray) -> int:
-    return int(pc.sum(pc.is_inf(values)).as_py() or 0)
 
 
 def _as_string(table: pa.Table, name: str) -> pa.ChunkedArray:

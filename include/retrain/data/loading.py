@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from retrain.errors import DataReadError, PartitionsIncompatibleError
@@ -54,8 +55,6 @@ def _whole_numbers_as_integers(tables: list[pa.Table]) -> list[pa.Table]:
     """A column that is integer in some files and float in others stays integer when the floats are whole
     numbers: pandas writes an integer column as double on a day with nulls, and the column is still the
     integers a suite's type check expects (not doubles on every day)."""
-    import pyarrow.compute as pc
-
     names = dict.fromkeys(n for t in tables for n in t.column_names)
     for name in names:
         types = [t.schema.field(name).type for t in tables if name in t.column_names]
@@ -63,14 +62,14 @@ def _whole_numbers_as_integers(tables: list[pa.Table]) -> list[pa.Table]:
                 and all(pa.types.is_integer(x) or pa.types.is_floating(x) for x in types)):
             continue
         try:
-            cast = [_floats_to_int64(t, name, pc) for t in tables]
+            cast = [_floats_to_int64(t, name) for t in tables]
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # a fraction or an infinity: keep them doubles
             continue
         tables = cast
     return tables
 
 
-def _floats_to_int64(table: pa.Table, name: str, pc) -> pa.Table:
+def _floats_to_int64(table: pa.Table, name: str) -> pa.Table:
     if name not in table.column_names or not pa.types.is_floating(table.schema.field(name).type):
         return table
     column = table.column(name)
@@ -87,14 +86,10 @@ def segment_keys(column: pa.ChunkedArray) -> pa.ChunkedArray:
     """A segment column as the text that names its segments, one rule wherever segments are planned or their
     rows selected: Arrow's cast, so 1.0 and 1 are both '1' and booleans 'true'/'false', whatever type the
     window's files gave the column."""
-    import pyarrow.compute as pc
-
     return pc.cast(column, pa.string())
 
 
 def _unlabeled_mask(table: pa.Table, labels: list[str]):
-    import pyarrow.compute as pc
-
     present = [c for c in labels if c in table.column_names]
     if not present:
         return None
@@ -106,8 +101,6 @@ def _unlabeled_mask(table: pa.Table, labels: list[str]):
 
 def unlabeled_per_partition(table: pa.Table, labels: list[str], partition_column: str) -> dict[str, int]:
     """Rows with a null in any label column, per partition (``dt=...``); partitions without any are left out."""
-    import pyarrow.compute as pc
-
     missing = _unlabeled_mask(table, labels)
     if missing is None or table.num_rows == 0:
         return {}
@@ -117,7 +110,5 @@ def unlabeled_per_partition(table: pa.Table, labels: list[str], partition_column
 
 def drop_unlabeled(table: pa.Table, labels: list[str]) -> pa.Table:
     """Only the rows whose every label is present (``data.drop_unlabeled_rows``)."""
-    import pyarrow.compute as pc
-
     missing = _unlabeled_mask(table, labels)
     return table if missing is None else table.filter(pc.invert(missing))

@@ -65,7 +65,6 @@ def registered_name(spec: ModelSpec, segment: str) -> str:
     return f"{spec.registered_model_name}__{clean}"
 
 
-
 def chunk(segments: list[str], max_per_task: int, max_map_length: int = MAX_MAP_LENGTH) -> list[list[str]]:
     """Split into at most ``max_map_length`` chunks of at most ``max_per_task`` segments; when that would
     need more than ``max_map_length`` chunks, chunks grow instead (5,000 segments, 1 per task -> 1,000 x 5)."""
