@@ -116,6 +116,17 @@ def test_a_segment_run_honours_the_trigger_form(home):
         assert version.tags["retrain.promotion"].startswith("held: the run was triggered with promote=never")
 
 
+def test_a_segment_run_whose_data_is_stale_ends_failed_not_green(home):
+    """The segment DAG's only leaf, report, runs whatever happened before it (all_done): it used to succeed with
+    nothing planned, and the run ended green having trained nothing."""
+    _, env = home
+    code, out = _retrain_run(env, "churn_by_country", "--as-of", "2013-08-30")  # no data in that window
+    assert code == 1, out[-4000:]
+    assert "check_freshness=failed" in out and "report=failed" in out and "Why: StaleDataError" in out
+    runs, tasks = _states(Path(env["AIRFLOW_HOME"]), "retrain_churn_by_country")
+    assert runs[-1] == "failed" and tasks["report"] == "failed"
+
+
 def _states(airflow_home: Path, dag_id: str) -> tuple[list[str], dict[str, str]]:
     """Every run's state (oldest first) and the newest run's task states, from the metadata DB (none while the
     database is not there or not migrated yet: the test may be the first to run `retrain run` in its home)."""

@@ -74,16 +74,20 @@ def build_segment_dag(loaded: LoadedSpec):
             return [{k: v for k, v in o.items() if k != "traceback"} for o in outcomes]
 
         @stage_task(trigger_rule=TriggerRule.ALL_DONE)
-        def report(outcomes) -> dict:
+        def report(outcomes, planned) -> dict:
             from retrain.pipeline.notify_stage import notify_digest
+            from retrain.pipeline.segment_stage import SegmentFailures, with_unfinished
             from retrain.pipeline.segment_stage import report as stage
 
-            chunks = [list(o) for o in outcomes if o is not None]
-            notify_digest(loaded, get_current_context()["run_id"], [o for chunk in chunks for o in chunk])
-            return stage(chunks, digest_sent=True)
+            if planned is None:  # the run stopped before planning; that task's own alert said why
+                raise SegmentFailures("no segment was trained: the run stopped before they were planned (see the "
+                                      "failed task before plan_chunks)", digest_sent=True)
+            flat = with_unfinished([list(o) for o in outcomes if o is not None], planned)
+            notify_digest(loaded, get_current_context()["run_id"], flat)
+            return stage([flat], digest_sent=True)
 
         snapshot = check_freshness.output
         validation = validate_data(snapshot)
         chunks = plan_chunks(snapshot, validation)
-        report(train_chunk.partial(snapshot=snapshot).expand(segments=chunks))
+        report(train_chunk.partial(snapshot=snapshot).expand(segments=chunks), chunks)
     return dag

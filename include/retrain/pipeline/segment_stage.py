@@ -87,7 +87,13 @@ def segment_values(spec: ModelSpec, snapshot: DataSnapshot) -> list[str]:
 
 def plan_chunks(loaded: LoadedSpec, snapshot_dict: dict) -> list[list[str]]:
     spec = loaded.spec
-    segments = segment_values(spec, DataSnapshot.from_dict(snapshot_dict))
+    snapshot = DataSnapshot.from_dict(snapshot_dict)
+    segments = segment_values(spec, snapshot)
+    if not segments:  # a run that trains nothing must not end green
+        from retrain.errors import DataReadError
+
+        raise DataReadError(f"{snapshot.label}: the segment column '{spec.segments.column}' holds no value, so there "
+                            f"is no segment to train")
     chunks = chunk(segments, spec.segments.max_per_task)
     log.info("%d segments of %s in %d chunks", len(segments), spec.segments.column, len(chunks))
     return chunks
@@ -240,6 +246,16 @@ def _train_segment(client, exp_id: str, loaded: LoadedSpec, snapshot: DataSnapsh
     except Exception:
         client.set_terminated(run_id, "FAILED")
         raise
+
+
+def with_unfinished(outcomes: list[list[dict]], planned: list[list[str]]) -> list[dict]:
+    """Every chunk's outcomes, plus a failed one for each planned segment that has none (its chunk task crashed
+    or never ran), so the digest names it and no run ends green with segments it did not train."""
+    flat = [o for chunk_outcomes in outcomes for o in chunk_outcomes]
+    reported = {o["segment"] for o in flat}
+    return flat + [{"segment": s, "status": "failed", "run_id": None, "version": None,
+                    "error": "not trained: its chunk task did not finish"}
+                   for chunk_segments in planned for s in chunk_segments if s not in reported]
 
 
 def report(outcomes: list[list[dict]], *, digest_sent: bool = False) -> dict:

@@ -68,6 +68,17 @@ def test_segments_are_named_the_way_their_rows_are_selected(tmp_path, values, se
     assert all(sum(k == s for k in keys) > 0 for s in segments)  # every planned segment selects its rows
 
 
+def test_a_planned_segment_without_an_outcome_is_a_failed_one():
+    trained = [[{"segment": "DE", "status": "promoted"}], [{"segment": "FR", "status": "rejected"}]]
+    assert segment_stage.report([segment_stage.with_unfinished(trained, [["DE"], ["FR"]])])["promoted"] == 1
+    # the chunk task that held US and JP crashed: its outcomes never reached report
+    flat = segment_stage.with_unfinished(trained, [["DE"], ["FR"], ["US", "JP"]])
+    assert [o["segment"] for o in flat if o["status"] == "failed"] == ["US", "JP"]  # the digest names them
+    with pytest.raises(segment_stage.SegmentFailures, match=r"2 of 4 segments failed: US: not trained: its chunk "
+                                                           r"task did not finish; JP: not trained"):
+        segment_stage.report([flat])
+
+
 def test_segment_dag_fans_out_over_chunks():
     from retrain.orchestration.segments import build_segment_dag
 
@@ -190,3 +201,19 @@ def test_segment_dag_has_the_trigger_form_without_approval():
     for bad in ({"promote": "approval"}, {"epochs": 0}, {"slack_channel": "#elsewhere"}):
         with pytest.raises(ParamValidationError):
             validated(bad)
+
+
+def test_a_segment_column_without_values_plans_nothing_and_says_so(tmp_path):
+    import pyarrow as pa
+    from retrain.data.freshness import DataSnapshot
+    from retrain.data.landing import write_partition
+    from retrain.errors import DataReadError
+
+    folder = write_partition(pa.table({"store": pa.array([None, None], pa.string())}), tmp_path, date(2005, 9, 1))
+    snapshot = DataSnapshot(dataset=str(tmp_path), as_of="2005-09-02T00:00:00+00:00", partitions=[str(folder)],
+                            files=[str(folder / "part-00000.parquet")], newest_partition="2005-09-01", newest_rows=2,
+                            total_rows=2, fingerprint="x")
+    loaded = _loaded()
+    loaded = dataclasses.replace(loaded, spec=loaded.spec.model_copy(update={"segments": SegmentsSpec(column="store")}))
+    with pytest.raises(DataReadError, match="the segment column 'store' holds no value, so there is no segment"):
+        segment_stage.plan_chunks(loaded, snapshot.to_dict())
