@@ -87,6 +87,11 @@ def _what_is_there(dataset_dir: Path, data: DataSpec) -> str:
             f"(an empty '{data.completion_marker}' file written once a partition is complete will do)")
 
 
+def _other_files(folder: Path, marker: str) -> str:
+    others = sorted(p.name for p in folder.iterdir() if p.is_file() and p.name != marker and not p.name.startswith("."))
+    return f"; it holds {others[:3]}" if others else ""
+
+
 def partition_end(day: date) -> datetime:
     """The end of a day partition (UTC): the earliest ``as_of`` whose window can include it."""
     return datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC)
@@ -179,7 +184,8 @@ def select_snapshot(
         )
     if not newest.files:
         raise StaleDataError(
-            f"{newest.path}: partition is marked complete but holds no parquet file",
+            f"{newest.path}: partition is marked complete but holds no parquet file (a name ending in .parquet)"
+            + _other_files(newest.path, data.completion_marker),
             reason="empty", dataset=str(dataset_dir), newest_partition=newest.day.isoformat(),
             as_of=as_of.isoformat(), age_hours=age.total_seconds() / 3600,
             max_age_hours=data.freshness.max_age_hours, rows=0, min_rows=data.freshness.min_rows,

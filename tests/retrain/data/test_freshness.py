@@ -68,6 +68,14 @@ def test_a_dataset_without_any_complete_partition_says_what_it_holds(tmp_path):
         select_snapshot(RULE, tmp_path / "credit", at)
 
 
+def test_a_complete_partition_without_parquet_files_says_what_it_holds(dataset):
+    folder = dataset / "dt=2026-11-21"
+    (folder / "part-00000.parquet").rename(folder / "part-00000-c000")  # a writer that adds no suffix
+    with pytest.raises(StaleDataError, match=r"holds no parquet file \(a name ending in \.parquet\); it holds "
+                                             r"\['part-00000-c000'\]"):
+        select_snapshot(RULE, dataset, datetime(2026, 11, 22, 3, tzinfo=UTC))
+
+
 def test_corrupt_file_is_named(dataset):
     target = dataset / "dt=2026-11-21" / "part-00000.parquet"
     target.write_bytes(target.read_bytes()[:100])
