@@ -98,9 +98,12 @@ def stale_data_hint(model: str, specs_dir: Path) -> str | None:
 
 
 def failure_reasons(log_text: str) -> list[str]:
-    """The one-line errors the run's alerts gave (``Error: ...``), each once, in order."""
-    lines = (line.strip() for line in log_text.splitlines())
-    return list(dict.fromkeys(line for line in lines if line.startswith("Error: ")))
+    """The one-line errors the run's alerts gave in the task log (``Error: ...``), each once, in order; when the
+    alerts went elsewhere (Slack), the last lines of the tracebacks of the product's own errors."""
+    lines = [line.strip() for line in log_text.splitlines()]
+    alerted = [line for line in lines if line.startswith("Error: ")]
+    raised = [f"Error: {line.removeprefix('retrain.errors.')}" for line in lines if line.startswith("retrain.errors.")]
+    return list(dict.fromkeys(alerted or raised))
 
 
 def _airflow(env: dict, *args: str) -> subprocess.CompletedProcess:

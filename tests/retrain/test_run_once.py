@@ -144,4 +144,9 @@ def test_a_failed_run_names_its_errors_once_each() -> None:
 
     log = ("[info] task started\nTask failed: retrain_x.train\nError: DataReadError: column 'temp' must be numeric\n"
            "  Error: DataReadError: column 'temp' must be numeric\nError: SpecError: field 'gate'\n")
-    assert failure_reasons(log) == ["Error: DataReadError: column 'temp' must be numeric", "Error: SpecError: field 'gate'"]
+    assert failure_reasons(log) == ["Error: DataReadError: column 'temp' must be numeric",
+                                   "Error: SpecError: field 'gate'"]
+    # alerts sent to Slack leave no Error: line in the task log: the product's own exceptions still say why
+    traceback = ('  File "x.py", line 1, in f\nretrain.errors.StaleDataError: dt=2005-09-06: 400 rows, fewer than 1000\n'
+                 "retrain.pipeline.segment_stage.SegmentFailures: no segment was trained\n")
+    assert failure_reasons(traceback) == ["Error: StaleDataError: dt=2005-09-06: 400 rows, fewer than 1000"]
