@@ -18,6 +18,10 @@ import sys
 import time
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from retrain.config import ModelSpec
 
 FINISHED_OK = {"success", "skipped"}
 
@@ -61,32 +65,29 @@ def did_nothing(states: dict[str, str]) -> str | None:
     return None
 
 
-def spec_problem(model: str, specs_dir: Path) -> str | None:
-    """Why `retrain run <model>` cannot start, said before Airflow starts (a broken or missing spec), or None."""
+def model_spec(model: str, specs_dir: Path) -> tuple[ModelSpec | None, str | None]:
+    """The spec `retrain run <model>` runs, or why it cannot start (a broken or missing spec), said before
+    Airflow starts."""
     from retrain.config import BrokenSpec, discover_specs
 
     found = discover_specs(specs_dir)
     dag_id = f"retrain_{model}"
     for item in found:
         if isinstance(item, BrokenSpec) and dag_id in (item.dag_id, f"retrain_{item.declared_name}"):
-            return str(item.error)
+            return None, str(item.error)
         if not isinstance(item, BrokenSpec) and item.spec.dag_id == dag_id:
-            return None
+            return item.spec, None
     names = ", ".join(sorted(item.spec.name for item in found if not isinstance(item, BrokenSpec))) or "none"
-    return f"no spec in {specs_dir} names the model {model!r} (models there: {names})"
+    return None, f"no spec in {specs_dir} names the model {model!r} (models there: {names})"
 
 
-def stale_data_hint(model: str, specs_dir: Path) -> str | None:
+def stale_data_hint(spec: ModelSpec) -> str | None:
     """When the data there is older than the window a run for now reads: the ``--as-of`` that trains on it."""
     from datetime import timedelta
 
-    from retrain.config import LoadedSpec, discover_specs
     from retrain.data.landing import list_complete_partitions
     from retrain.settings import get_settings
 
-    spec = next((i.spec for i in discover_specs(specs_dir) if isinstance(i, LoadedSpec) and i.spec.name == model), None)
-    if spec is None:
-        return None
     data = spec.data
     found = list_complete_partitions(get_settings().resolve_data_path(data.location), data.partition_prefix,
                                      data.completion_marker)
@@ -94,7 +95,7 @@ def stale_data_hint(model: str, specs_dir: Path) -> str | None:
         return None
     after = found[-1].day + timedelta(days=1)
     return (f"the newest complete partition is {found[-1].day}, older than the {data.training_window_days}-day window "
-            f"that ends now; `retrain run {model} --as-of {after}` trains on the window that ends with it")
+            f"that ends now; `retrain run {spec.name} --as-of {after}` trains on the window that ends with it")
 
 
 def failure_reasons(log_text: str) -> list[str]:
@@ -338,8 +339,8 @@ def run_model(model: str, as_of: date | None = None, wait_minutes: float | None 
               promote: str | None = None, epochs: int | None = None) -> int:
     from retrain.settings import get_settings
 
-    problem = spec_problem(model, get_settings().specs_dir)
-    if problem:
+    spec, problem = model_spec(model, get_settings().specs_dir)
+    if spec is None:
         print(f"Cannot run {model}: {problem}")
         return 2
     os.environ.update(embedded_environment(get_settings().project_root))  # before Airflow or MLflow read it
@@ -395,7 +396,7 @@ def run_model(model: str, as_of: date | None = None, wait_minutes: float | None 
         print("\n".join(log_text.splitlines()[-40:]))
         for reason in failure_reasons(log_text):
             print(f"Why: {reason.removeprefix('Error: ')}")
-        hint = stale_data_hint(model, get_settings().specs_dir) if states.get("check_freshness") == "failed" else None
+        hint = stale_data_hint(spec) if states.get("check_freshness") == "failed" else None
         if hint and as_of is None:
             print(f"Hint: {hint}")
         return 1

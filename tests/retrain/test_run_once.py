@@ -19,6 +19,7 @@ def test_a_run_by_hand_never_waits_for_data_unless_asked() -> None:
 def test_data_years_old_gets_the_as_of_that_trains_on_it(tmp_path, monkeypatch) -> None:
     import shutil
 
+    from retrain.config import load_spec
     from retrain.data.landing import write_partition
     from retrain.run_once import stale_data_hint
     from retrain_demo.data import generate_day
@@ -27,10 +28,11 @@ def test_data_years_old_gets_the_as_of_that_trains_on_it(tmp_path, monkeypatch) 
     shipped = Path(__file__).resolve().parents[2] / "include" / "specs" / "ecommerce_dwell_time.yaml"
     (tmp_path / "specs").mkdir()
     shutil.copy(shipped, tmp_path / "specs" / "dwell.yaml")
-    assert stale_data_hint("ecommerce_dwell_time", tmp_path / "specs") is None  # no data at all: nothing to suggest
+    spec = load_spec(tmp_path / "specs" / "dwell.yaml").spec
+    assert stale_data_hint(spec) is None  # no data at all: nothing to suggest
     write_partition(generate_day(date(1994, 5, 30), 50), tmp_path / "data" / "ecommerce" / "impressions",
                     date(1994, 5, 30))
-    hint = stale_data_hint("ecommerce_dwell_time", tmp_path / "specs")
+    hint = stale_data_hint(spec)
     assert "newest complete partition is 1994-05-30, older than the 7-day window" in hint
     assert "`retrain run ecommerce_dwell_time --as-of 1994-05-31`" in hint
 
@@ -123,7 +125,7 @@ def test_a_broken_or_missing_spec_is_named_before_airflow_starts(tmp_path) -> No
     import shutil
 
     import yaml
-    from retrain.run_once import spec_problem
+    from retrain.run_once import model_spec
 
     shipped = Path(__file__).resolve().parents[2] / "include" / "specs" / "ecommerce_dwell_time.yaml"
     shutil.copy(shipped, tmp_path / "dwell.yaml")
@@ -132,10 +134,11 @@ def test_a_broken_or_missing_spec_is_named_before_airflow_starts(tmp_path) -> No
     del broken["validation"]
     (tmp_path / "credit.yaml").write_text(yaml.safe_dump(broken))
 
-    assert spec_problem("ecommerce_dwell_time", tmp_path) is None
-    problem = spec_problem("credit_default", tmp_path)
-    assert "credit.yaml" in problem and "field 'validation'" in problem
-    missing = spec_problem("churn", tmp_path)
+    spec, problem = model_spec("ecommerce_dwell_time", tmp_path)
+    assert problem is None and spec.name == "ecommerce_dwell_time"
+    spec, problem = model_spec("credit_default", tmp_path)
+    assert spec is None and "credit.yaml" in problem and "field 'validation'" in problem
+    _, missing = model_spec("churn", tmp_path)
     assert "names the model 'churn'" in missing and "ecommerce_dwell_time" in missing
 
 

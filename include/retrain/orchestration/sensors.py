@@ -176,7 +176,8 @@ class FreshDataSensor(BaseOperator):
         from retrain.settings import get_settings
 
         spec = self.loaded.spec
-        wait = choices_from_context(context).effective_wait_minutes(spec)
+        choices = choices_from_context(context)
+        wait = choices.effective_wait_minutes(spec)
         if getattr(error, "reason", None) not in LATE_REASONS:
             raise error  # the data is there and complete, just not good enough: waiting cannot help
         as_of, required_day = self._target(context)
@@ -185,9 +186,9 @@ class FreshDataSensor(BaseOperator):
         now = datetime.now(UTC)
         if deadline is None:
             if wait <= 0 or not markers:
-                asked = choices_from_context(context).wait_minutes is not None
                 why = ("no partition young enough can still land" if wait > 0 else
-                       "this run's wait_minutes is 0" if asked else "data.freshness.wait_minutes is 0")
+                       "this run's wait_minutes is 0" if choices.wait_minutes is not None
+                       else "data.freshness.wait_minutes is 0")
                 raise _restated(error, f"{error} (not waiting: {why})")
             deadline, since = (now + timedelta(minutes=wait)).isoformat(), now.isoformat(timespec="seconds")
         remaining = datetime.fromisoformat(deadline) - now
