@@ -140,16 +140,42 @@ def _as_float(table: pa.Table, name: str) -> pa.ChunkedArray:
     """The column as float64 with NaN as null (pandas' missing value, as polars and Spark write it); an infinite
     value cannot be standardised or learnt from, and is an error naming the column."""
     column = _column(table, name)
+    if pa.types.is_dictionary(column.type):  # pandas' category dtype
+        column = pc.cast(column, column.type.value_type)
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        column = _blank_as_null(pc.utf8_trim_whitespace(column))
     try:
         values = pc.cast(column, pa.float64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise DataReadError(f"column '{name}' must be numeric, found {column.type}: {exc}") from None
+        raise DataReadError(_not_numbers(column, name) or f"column '{name}' must be numeric, found {column.type}: "
+                            f"{exc}") from None
     if not pc.any(pc.invert(pc.is_finite(values))).as_py():
         return values
     infinite = int(pc.sum(pc.is_inf(values)).as_py() or 0)
     if infinite:
         raise DataReadError(f"column '{name}' holds {infinite} infinite values")
     return pc.if_else(pc.is_nan(values), pa.scalar(None, pa.float64()), values)
+
+
+def _blank_as_null(text: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Numbers held as text (a CSV export's, the Telco table's TotalCharges) write a missing value as blank text."""
+    return pc.if_else(pc.equal(text, ""), pa.scalar(None, text.type), text)
+
+
+_NUMBER = r"^[+-]?((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|(?i:nan|inf|infinity))$"  # what Arrow casts to a double
+
+
+def _not_numbers(text: pa.ChunkedArray, name: str) -> str | None:
+    """How many rows of a text column hold something other than a number, and which; None if not text."""
+    if not (pa.types.is_string(text.type) or pa.types.is_large_string(text.type)):
+        return None
+
+    not_number = pc.invert(pc.match_substring_regex(text, _NUMBER))
+    bad_rows = pc.filter(text, pc.fill_null(not_number, False))
+    if len(bad_rows) == 0:
+        return None
+    rows, bad = len(bad_rows), sorted(pc.unique(bad_rows).to_pylist()[:1000])
+    return f"column '{name}' must be numeric: {rows} rows hold text that is not a number, e.g. {bad[:5]}"
 
 
 def _as_string(table: pa.Table, name: str) -> pa.ChunkedArray:

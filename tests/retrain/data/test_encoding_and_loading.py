@@ -26,6 +26,25 @@ def test_numbers_as_strings_are_a_clear_error():
         FeatureEncoder.fit(table, ["x"], [])
 
 
+def test_numbers_held_as_text_read_as_numbers_and_blank_text_is_missing():
+    # the Telco churn table's TotalCharges: text, ' ' for a customer with no bill yet; CSV exports pad with spaces
+    table = pa.table({"x": pa.array(["1.0", " ", "", " 3.0 ", None], pa.large_string())})
+    encoder = FeatureEncoder.fit(table, ["x"], [])
+    assert encoder.means["x"] == 2.0
+    assert encoder.transform(table).numeric[:, 0].tolist() == [-1.0, 0.0, 0.0, 1.0, 0.0]
+    assert numeric_column_problem(table, "x") is None
+    with pytest.raises(DataReadError, match="label column 'x' has 3 null"):
+        label_array(table, "x")
+    category = pa.table({"x": pa.array(["1", " ", "3"]).dictionary_encode()})  # pandas' category dtype
+    assert FeatureEncoder.fit(category, ["x"], []).means["x"] == 2.0
+
+
+def test_text_that_is_not_a_number_is_counted_and_shown():
+    table = pa.table({"x": ["1.0", "n/a", "n/a", "12,5", None]})
+    problem = numeric_column_problem(table, "x")
+    assert problem == "column 'x' must be numeric: 3 rows hold text that is not a number, e.g. ['12,5', 'n/a']"
+
+
 def test_null_label_is_an_error():
     with pytest.raises(DataReadError, match="label column 'y' has 1 null"):
         label_array(pa.table({"y": [1, None]}), "y")
