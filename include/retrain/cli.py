@@ -1,14 +1,16 @@
 """`retrain`: the registry from a terminal.
 
     retrain run <model> [--as-of DATE] [--wait-minutes N] run the model's DAG once, print what happened
-    retrain history <model>                              every champion move and approval: when, who, why
+    retrain history <model> [--segment VALUE]            every champion move and approval: when, who, why
     retrain rollback <model> [--to VERSION] --reason ..  move the champion back, and record it
     retrain reproduce <mlflow-run-id>                    train again from a run's manifest, compare metrics
     retrain costs [--since DATE] [--model NAME]          cost and GPU-hours per model and day, share rejected
     retrain leaderboard <model> [--metric HEAD.METRIC]   gated runs ranked by the gate's metric, with cost
     retrain dag-shards [--shards N] [--dags-dir DIR]     split the model DAGs over N DAG files
 
-They talk to the MLflow store named by MLFLOW_TRACKING_URI (the embedded default without it).
+They talk to the MLflow store named by MLFLOW_TRACKING_URI (the embedded default without it). A spec with
+`segments:` has one model per value: history, rollback and leaderboard take `--segment VALUE`, the value as
+it is in the data.
 """
 
 from __future__ import annotations
@@ -27,10 +29,65 @@ def _client():
     return mlflow_store.connect(get_settings())
 
 
+def _spec_named(model: str):
+    from retrain.config import LoadedSpec, discover_specs
+    from retrain.settings import get_settings
+
+    return next((item.spec for item in discover_specs(get_settings().specs_dir)
+                 if isinstance(item, LoadedSpec) and item.spec.name == model), None)
+
+
+def _is_registered(client, name: str) -> bool:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        return False
+    return True
+
+
+def _model_name(client, args: argparse.Namespace) -> str:
+    """The registered model a command acts on: the name given, or with ``--segment`` that segment's model
+    (``<spec>__<value>``, hashed where the value holds characters MLflow names refuse)."""
+    from retrain.errors import RetrainError
+    from retrain.pipeline.segment_stage import registered_name
+
+    segment = args.segment
+    if segment is None and _is_registered(client, args.model):
+        return args.model
+    spec = _spec_named(args.model)
+    if segment is None:
+        if spec is not None and spec.segments is not None:
+            raise RetrainError(_pick_a_segment(client, spec, args.command))
+        return args.model  # MLflow's own "not found" names it
+    if spec is None or spec.segments is None:
+        raise RetrainError(f"--segment: {args.model!r} has no segments" if spec else
+                           f"--segment: no spec names the model {args.model!r}")
+    name = registered_name(spec, segment)
+    if not _is_registered(client, name):
+        raise RetrainError(f"no model for segment {segment!r} of {args.model!r} (registered as {name!r}): no run "
+                           f"has trained that segment yet")
+    return name
+
+
+def _pick_a_segment(client, spec, command: str) -> str:
+    from retrain.tracking.registry import LOCK_SUFFIX
+
+    prefix = f"{spec.name}__"
+    found = [m.name for m in client.search_registered_models(f"name LIKE '{spec.name}%'", max_results=1000)
+             if m.name.startswith(prefix) and not m.name.endswith(LOCK_SUFFIX)]
+    shown = ", ".join(name.removeprefix(prefix) for name in sorted(found)[:10]) + (", ..." if len(found) > 10 else "")
+    return (f"{spec.name!r} trains one model per value of {spec.segments.column!r}: name one with "
+            f"`retrain {command} {spec.name} --segment VALUE` (the value as it is in the data). "
+            f"{len(found)}{'+' if len(found) == 1000 else ''} segment models so far: {shown or 'none'}")
+
+
 def cmd_history(args: argparse.Namespace) -> int:
     from retrain.tracking.registry import history, outside_move, promotion_lock, record_outside_move
 
     client = _client()
+    args.model = _model_name(client, args)
     if outside_move(client, args.model) is not None:  # recorded, so the history tells the whole story
         with promotion_lock(client, args.model, f"cli:{getpass.getuser()}"):
             record_outside_move(client, args.model)
@@ -68,6 +125,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     from retrain.tracking.registry import rollback
 
     client = _client()
+    args.model = _model_name(client, args)
     move = rollback(client, args.model, to_version=args.to, actor=f"cli:{getpass.getuser()}", reason=args.reason)
     if move is None:
         print(f"{args.model}: version {args.to or 'previous-champion'} is already the champion; nothing changed")
@@ -116,13 +174,16 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     if metric is None:
         raise RetrainError(f"no spec named {args.model!r} to take the gate's metric from; pass --metric head.metric")
     client = _client()
-    rows = leaderboard(client, args.model, metric)
+    spec = _spec_named(args.model)
+    if args.segment is None and spec is not None and spec.segments is not None:
+        raise RetrainError(_pick_a_segment(client, spec, args.command))
+    rows = leaderboard(client, args.model, metric, args.segment)
     if args.json:
         print(json.dumps([asdict(r) for r in rows], indent=2))
     else:
         print(format_leaderboard(rows, metric))
     if rows and not args.no_plot:
-        run_id = log_leaderboard(client, args.model, metric, rows)
+        run_id = log_leaderboard(client, args.model, metric, rows, args.segment)
         print(f"plot ({metric} against cost) logged to MLflow run {run_id}: leaderboard/metric_vs_cost.png",
               file=sys.stderr)
     return 0
@@ -142,6 +203,9 @@ def cmd_dag_shards(args: argparse.Namespace) -> int:
     return 0
 
 
+_SEGMENT_HELP = "a segmented spec's segment, the value as it is in the data (e.g. Berlin)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="retrain", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -155,10 +219,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("history", help="print the champion history of a model")
     p.add_argument("model")
+    p.add_argument("--segment", help=_SEGMENT_HELP)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_history)
     p = sub.add_parser("rollback", help="move the champion back")
     p.add_argument("model")
+    p.add_argument("--segment", help=_SEGMENT_HELP)
     p.add_argument("--to", help="version to make champion (default: the previous champion)")
     p.add_argument("--reason", required=True, help="why; recorded in the history")
     p.set_defaults(func=cmd_rollback)
@@ -173,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("leaderboard", help="a model's gated runs ranked by the gate's metric, with cost")
     p.add_argument("model")
     p.add_argument("--metric", help="head.metric to rank by (default: the gate's metric in the model's spec)")
+    p.add_argument("--segment", help=_SEGMENT_HELP)
     p.add_argument("--json", action="store_true")
     p.add_argument("--no-plot", action="store_true", help="do not log the metric-against-cost plot to MLflow")
     p.set_defaults(func=cmd_leaderboard)

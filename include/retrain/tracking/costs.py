@@ -254,14 +254,28 @@ def _window(partitions: str) -> str:
     return "" if not names else names[0] if len(names) == 1 else f"{names[0]}..{names[-1]}"
 
 
-def leaderboard(client: MlflowClient, model: str, metric: str) -> list[LeaderRow]:
-    """Gated training runs of ``model``, best ``metric`` first."""
-    experiment = client.get_experiment_by_name(model)
+def _experiment(client: MlflowClient, model: str, segment: str | None):
+    """The model's experiment; a segment's runs are in its spec's segments experiment."""
+    from retrain.tracking.mlflow_store import segments_experiment
+
+    name = model if segment is None else segments_experiment(model)
+    experiment = client.get_experiment_by_name(name)
     if experiment is None:
         from retrain.errors import RetrainError
 
-        raise RetrainError(f"no MLflow experiment named {model!r}")
-    runs = [r for r in _all_runs(client, [experiment.experiment_id], f"tags.`{RUN_KIND}` = 'train'")
+        raise RetrainError(f"no MLflow experiment named {name!r}")
+    return experiment
+
+
+def leaderboard(client: MlflowClient, model: str, metric: str, segment: str | None = None) -> list[LeaderRow]:
+    """Gated training runs of ``model`` (of one of its segments), best ``metric`` first."""
+    from retrain.tracking.tags import SEGMENT
+
+    experiment = _experiment(client, model, segment)
+    where = f"tags.`{RUN_KIND}` = 'train'"
+    if segment is not None:
+        where += " and tags.`{}` = '{}'".format(SEGMENT, segment.replace("'", "\\'"))
+    runs = [r for r in _all_runs(client, [experiment.experiment_id], where)
             if r.data.tags.get("retrain.gate_decision") in ("promote", "reject")]
     rows = [
         LeaderRow(
@@ -289,14 +303,15 @@ def format_leaderboard(rows: list[LeaderRow], metric: str) -> str:
     return "\n".join("  ".join(c.ljust(widths[i]) for i, c in enumerate(line)).rstrip() for line in lines)
 
 
-def log_leaderboard(client: MlflowClient, model: str, metric: str, rows: list[LeaderRow]) -> str:
+def log_leaderboard(client: MlflowClient, model: str, metric: str, rows: list[LeaderRow],
+                    segment: str | None = None) -> str:
     """The plot (metric against cost) and the table in the model's experiment, in one ``report`` run. Returns its id."""
     from retrain.tracking.plots import metric_vs_cost
 
-    experiment = client.get_experiment_by_name(model)
-    run = client.create_run(experiment.experiment_id, run_name=f"{model} leaderboard {metric}",
+    title = model if segment is None else f"{model} {segment}"
+    run = client.create_run(_experiment(client, model, segment).experiment_id, run_name=f"{title} leaderboard {metric}",
                             tags={RUN_KIND: "report", "retrain.model": model, "retrain.report": "leaderboard"})
-    client.log_figure(run.info.run_id, metric_vs_cost(model, metric, rows), "leaderboard/metric_vs_cost.png")
+    client.log_figure(run.info.run_id, metric_vs_cost(title, metric, rows), "leaderboard/metric_vs_cost.png")
     client.log_dict(run.info.run_id, [asdict(r) for r in rows], "leaderboard/leaderboard.json")
     client.set_terminated(run.info.run_id, "FINISHED")
     return run.info.run_id

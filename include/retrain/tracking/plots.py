@@ -80,6 +80,7 @@ def metric_vs_cost(model: str, metric: str, rows) -> object:
                 ax.annotate(f"v{r.version}" if r.version else r.run_id[:6], (r.cost_usd, r.value),
                             textcoords="offset points", xytext=(4, 4), fontsize=8)
     ax.set(xlabel="cost per run (USD)", ylabel=metric, title=f"{model}: {metric} against cost")
-    ax.legend()
+    if ax.get_legend_handles_labels()[0]:  # runs from before cost accounting have no point
+        ax.legend()
     fig.tight_layout()
     return fig
