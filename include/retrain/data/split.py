@@ -22,9 +22,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from retrain.errors import DataReadError
+
 PARTITION_COLUMN = "__partition"  # the day partition (``dt=YYYY-MM-DD``) a row came from
 RULE_TAG = "retrain.holdout_rule"
 PARTITIONS_TAG = "retrain.data_partitions"  # comma-separated partition names, also in the lineage manifest
+# window partitions the run had no row from (every label still missing, or none of a segment's rows): neither
+# trained on nor held out; usually empty
+PARTITIONS_WITHOUT_ROWS_TAG = "retrain.partitions_without_rows"
 _BUCKETS = 10_000
 
 
@@ -102,14 +107,46 @@ def holdout_mask(table: pa.Table, rule: HoldoutRule, window_partitions: list[str
     return mask
 
 
+class EmptySplitError(DataReadError):
+    """The rule leaves the holdout or the training set without a row: the gate cannot compare, or nothing trains."""
+
+
+def partitions_without_rows(window_partitions: list[str], *tables: pa.Table) -> list[str]:
+    """The window's partitions that none of ``tables`` holds a row from (``PARTITIONS_WITHOUT_ROWS_TAG``)."""
+    present = set().union(*(pc.unique(t.column(PARTITION_COLUMN)).to_pylist() for t in tables))
+    return [p for p in window_partitions if p not in present]
+
+
 def split(table: pa.Table, rule: HoldoutRule, window_partitions: list[str]) -> tuple[pa.Table, pa.Table]:
-    """(training rows, holdout rows), each sorted by a whole-row hash so row order changes nothing."""
-    mask = holdout_mask(table, rule, window_partitions)
+    """(training rows, holdout rows), each sorted by a whole-row hash so row order changes nothing.
+
+    The newest days held out are the newest partitions with a row in ``table``: with labels that arrive days
+    late, the newest partitions have none once unlabeled rows are dropped, and out-of-time evaluation moves to
+    the newest days it can grade."""
+    empty = partitions_without_rows(window_partitions, table)
+    with_rows = [p for p in window_partitions if p not in set(empty)]
+    mask = holdout_mask(table, rule, with_rows)
+    if mask.all() or not mask.any():
+        raise EmptySplitError(_empty_side(table, rule, with_rows, empty, holdout_empty=not mask.any()))
     order_columns = [c for c in table.column_names if c != PARTITION_COLUMN]
     order = np.argsort(row_hashes(table, order_columns), kind="stable")
     ordered_mask = mask[order]
     ordered = table.take(pa.array(order))
     return ordered.filter(pa.array(~ordered_mask)), ordered.filter(pa.array(ordered_mask))
+
+
+def _empty_side(table: pa.Table, rule: HoldoutRule, with_rows: list[str], empty: list[str], holdout_empty: bool
+                ) -> str:
+    where = f"{with_rows[0]}..{with_rows[-1]}" if len(with_rows) > 1 else (with_rows or ["no partition"])[0]
+    rows = f"{table.num_rows} rows of {where}"
+    if empty:
+        rows += (f" ({len(empty)} of the window's {len(empty) + len(with_rows)} partitions have no row: "
+                 f"no labeled row, or none of this segment)")
+    if holdout_empty:
+        return (f"no holdout rows: {rule.describe() or 'no rule'} selects none of the {rows}; the gate needs rows "
+                f"neither model trained on (raise data.holdout_fraction, or set data.holdout_newest_days)")
+    return (f"no rows left to train on: {rule.describe()} hold out all {rows}; lower data.holdout_newest_days "
+            f"or data.holdout_fraction, or widen data.training_window_days")
 
 
 @dataclass(frozen=True)
@@ -120,16 +157,17 @@ class SeenRows:
     how: str
 
 
-def champion_seen_rows(holdout: pa.Table, champion_rule: HoldoutRule | None, champion_partitions: list[str] | None
-                       ) -> SeenRows:
+def champion_seen_rows(holdout: pa.Table, champion_rule: HoldoutRule | None, champion_partitions: list[str] | None,
+                       champion_without_rows: list[str] = ()) -> SeenRows:
     """Holdout rows that the champion's own split put in its training set.
 
-    A row can only have been seen if its partition was in the champion's window; inside that window the
-    champion's rule says on which side it fell. A champion without a recorded rule (trained with the old
+    A row can only have been seen if its partition was in the champion's window and gave it rows; inside those
+    the champion's rule says on which side it fell. A champion without a recorded rule (trained with the old
     positional split) or without its partition list may have seen any row of its window: they all count."""
     partitions = holdout.column(PARTITION_COLUMN)
     if champion_partitions is None:
         return SeenRows(holdout.num_rows, "the champion's training partitions are not recorded")
+    champion_partitions = [p for p in champion_partitions if p not in set(champion_without_rows)]
     in_window = pc.is_in(partitions, value_set=pa.array(sorted(champion_partitions), pa.string()))
     in_window = in_window.to_numpy(zero_copy_only=False)
     if champion_rule is None:
@@ -146,8 +184,9 @@ def champion_seen_rows_from_tags(holdout: pa.Table, champion_tags: dict[str, str
     if champion_tags is None:
         return SeenRows(0, "no champion")
     partitions = champion_tags.get(PARTITIONS_TAG)
+    without_rows = [p for p in (champion_tags.get(PARTITIONS_WITHOUT_ROWS_TAG) or "").split(",") if p]
     return champion_seen_rows(holdout, HoldoutRule.from_tag(champion_tags.get(RULE_TAG)),
-                              partitions.split(",") if partitions else None)
+                              partitions.split(",") if partitions else None, without_rows)
 
 
 def same_spec_and_data(candidate_tags: dict[str, str], champion_tags: dict[str, str] | None) -> bool:

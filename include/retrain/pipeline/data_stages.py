@@ -141,6 +141,18 @@ def _drift_reference(loaded: LoadedSpec, champion, champion_tags: dict | None, d
         f"({names[0]}..{names[-1]})")
 
 
+def _waiting_for_labels(landed, partitions: list[str]) -> dict:
+    """The rows as landed of partitions without a labeled row, by partition: checked as they landed."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from retrain.data.split import PARTITION_COLUMN
+
+    column = landed.column(PARTITION_COLUMN)
+    return {name: _as_pandas(landed.filter(pc.equal(column, pa.scalar(name))).drop_columns([PARTITION_COLUMN]))
+            for name in partitions}
+
+
 def _as_pandas(table):
     """The table as pandas, with integer columns that hold nulls as nullable integers (``Int64``...) rather
     than pandas' default float64, so a type check sees the integer column the parquet file holds, and decimals
@@ -190,7 +202,12 @@ def validate_data(loaded: LoadedSpec, snapshot: dict, *, reference: dict | None 
     """
     from retrain.data.encoding import numeric_column_problem
     from retrain.data.loading import drop_unlabeled, read_table, unlabeled_per_partition
-    from retrain.data.split import PARTITION_COLUMN, PARTITIONS_TAG
+    from retrain.data.split import (
+        PARTITION_COLUMN,
+        PARTITIONS_TAG,
+        PARTITIONS_WITHOUT_ROWS_TAG,
+        partitions_without_rows,
+    )
     from retrain.errors import DataReadError, PartitionsIncompatibleError
     from retrain.validation import load_suite, validate_frame
     from retrain.validation.checks import schema_drift
@@ -228,9 +245,11 @@ def validate_data(loaded: LoadedSpec, snapshot: dict, *, reference: dict | None 
         report.raise_for_blocking(data_docs_url(write_report(report, out)))
     labels = [h.label for h in spec.heads]
     unlabeled = unlabeled_per_partition(table, labels, PARTITION_COLUMN)
+    waiting_for_labels = None
     if spec.data.drop_unlabeled_rows and unlabeled:
         log.warning("dropping rows without a label (data.drop_unlabeled_rows): %s", unlabeled)
-        table = drop_unlabeled(table, labels)
+        landed, table = table, drop_unlabeled(table, labels)
+        waiting_for_labels = _waiting_for_labels(landed, partitions_without_rows(list(unlabeled), table))
     binary = {h.label: h.positive for h in spec.heads if h.kind == "binary"}
     for name in dict.fromkeys([*spec.features.numeric, *labels]):
         problem = numeric_column_problem(table, name, binary=name in binary, positive=binary.get(name))
@@ -242,10 +261,11 @@ def validate_data(loaded: LoadedSpec, snapshot: dict, *, reference: dict | None 
     window = validate_frame(frame, suite, partition=label, partitions=parts)
     champion, champion_tags = _champion(loaded)
     trained_on = (champion_tags or {}).get(PARTITIONS_TAG)
-    fresh = new_partitions(parts, trained_on.split(",") if trained_on else None)
+    no_rows = set(((champion_tags or {}).get(PARTITIONS_WITHOUT_ROWS_TAG) or "").split(","))
+    fresh = new_partitions(parts, [p for p in trained_on.split(",") if p not in no_rows] if trained_on else None)
     day_failures, days = validate_partitions(
         frame, suite, fresh, dataset=loaded.spec.data.location, unlabeled=unlabeled, labels=labels,
-        drop_unlabeled=spec.data.drop_unlabeled_rows,
+        drop_unlabeled=spec.data.drop_unlabeled_rows, waiting_for_labels=waiting_for_labels,
     )
     merged = merge_window_and_partitions(window.failures, day_failures)
     report = add_failures(replace(window, failures=[]), [*merged, *built_in_failures])

@@ -209,6 +209,9 @@ def _train_segment(client, exp_id: str, loaded: LoadedSpec, snapshot: DataSnapsh
         "name": name, "segments": spec.segments.model_copy(update={"values": [segment]})}))
     run_tags = {**run.tags(), **manifest_tags(manifest), tags.MODEL: spec.name, SEGMENT_TAG: segment,
                 "retrain.registered_model": name, split.RULE_TAG: rule.to_tag(), costs.RUN_KIND: "train"}
+    without_rows = split.partitions_without_rows(partitions, train_table, holdout_table)
+    if without_rows:  # days this segment had no row on: the next run's gate counts what this model trained on
+        run_tags[split.PARTITIONS_WITHOUT_ROWS_TAG] = ",".join(without_rows)
     run_id = client.create_run(exp_id, run_name=f"{name} {run.as_of:%Y-%m-%d}", tags=run_tags).info.run_id
     try:
         bundle, history = build_and_fit(spec, train_table, holdout_table, device,

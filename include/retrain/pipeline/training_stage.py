@@ -133,7 +133,7 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
     (otherwise the champion's tuned hyperparameters or the spec's, see ``retrain.pipeline.tuning_stage``)."""
     import mlflow
 
-    from retrain.data.split import RULE_TAG, rule_for
+    from retrain.data.split import PARTITIONS_WITHOUT_ROWS_TAG, RULE_TAG, partitions_without_rows, rule_for
     from retrain.pipeline.hyperparameters import hyperparameter_tags, hyperparameters_for_training
     from retrain.tracking import costs, mlflow_store
     from retrain.tracking.lineage import (
@@ -192,6 +192,9 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
             _log_validation(validation)
 
         train_table, holdout_table = load_split(spec, snapshot)
+        without_rows = partitions_without_rows([Path(p).name for p in snapshot.partitions], train_table, holdout_table)
+        if without_rows:  # the next run's gate counts what this model trained on from it
+            mlflow.set_tag(PARTITIONS_WITHOUT_ROWS_TAG, ",".join(without_rows))
         _log_dataset_inputs(spec, snapshot, train_table, holdout_table)
 
         def log_epoch(result) -> None:

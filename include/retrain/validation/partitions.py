@@ -3,13 +3,14 @@
 Over a long window, ``mostly`` and a range check are fractions of every day together: one day whose feature
 is entirely null is 3% of a 28-day window and passes ``not_be_null mostly: 0.9``. So each partition the
 champion has not trained on gets the whole suite run on its rows alone, and its failures name it
-(``dt=...``). Partitions the champion trained on were checked when they were new. Checks that need the
+(``dt=...``). Partitions the champion trained on were checked when they were new; one it had no row from
+(every label still missing then) is new until a champion trains on it. Checks that need the
 window (row count against the previous day, keys unique across days, drift) still run over the window.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -34,16 +35,22 @@ def validate_partitions(
     unlabeled: dict[str, int],
     labels: Sequence[str],
     drop_unlabeled: bool,
+    waiting_for_labels: Mapping[str, Any] | None = None,
 ) -> tuple[list[ExpectationFailure], dict[str, dict]]:
     """Run the suite on each of ``parts`` alone. Returns the failures (each naming its partition) and a
-    summary per partition for the report. Without ``drop_unlabeled``, a null label blocks its partition."""
+    summary per partition for the report. Without ``drop_unlabeled``, a null label blocks its partition.
+    ``waiting_for_labels``: the rows as landed of partitions that ``drop_unlabeled`` left without a row (labels
+    that arrive late); those partitions are checked as they landed, not as zero rows."""
     failures: list[ExpectationFailure] = []
     summary: dict[str, dict] = {}
     for part in parts:
         name = Path(part.path).name
-        report: ValidationReport = validate_frame(
-            frame.iloc[part.start:part.start + part.rows], suite, partition=f"{dataset} {name}"
-        )
+        landed = (waiting_for_labels or {}).get(name) if part.rows == 0 else None
+        if landed is None:
+            report: ValidationReport = validate_frame(frame.iloc[part.start:part.start + part.rows], suite,
+                                                      partition=f"{dataset} {name}")
+        else:  # its features now; its labels once they arrive (a champion that had no row from it did not train on it)
+            report = validate_frame(landed, _without_label_checks(suite, labels), partition=f"{dataset} {name}")
         found = [replace(f, partition=name) for f in report.failures]
         if not drop_unlabeled and unlabeled.get(name):
             found.append(ExpectationFailure(
@@ -54,7 +61,13 @@ def validate_partitions(
         failures += found
         summary[name] = {"rows": part.rows, "success": not any(f.severity == "block" for f in found),
                          "failures": [f.to_dict() for f in found]}
+        if landed is not None:
+            summary[name]["waiting_for_labels"] = len(landed)
     return failures, summary
+
+
+def _without_label_checks(suite: ContractSuite, labels: Sequence[str]) -> ContractSuite:
+    return replace(suite, expectations=tuple(e for e in suite.expectations if not set(e.columns) & set(labels)))
 
 
 def merge_window_and_partitions(window: list[ExpectationFailure], per_partition: list[ExpectationFailure]

@@ -138,3 +138,50 @@ def test_the_gate_decision_is_unchanged_by_row_order(slide):
                                 champion_seen_holdout_rows=seen.rows).to_dict())
     assert seen.rows == 0
     assert decisions[0] == decisions[1]
+
+
+def _without_labels(table: pa.Table, partitions: list[str], newest: int) -> pa.Table:
+    """The window as ``drop_unlabeled_rows`` leaves it when the newest days' labels have not arrived yet."""
+    unlabeled = pa.array(partitions[-newest:], pa.string())
+    return table.filter(pa.compute.invert(pa.compute.is_in(table.column(split.PARTITION_COLUMN), value_set=unlabeled)))
+
+
+def test_out_of_time_holds_out_the_newest_days_that_have_labels():
+    # labels arrive 5 days late: the newest 5 partitions have no labeled row, so they hold out nothing
+    rule = split.HoldoutRule(0.0, (), newest_days=2)
+    table, partitions = _window(0)
+    train, holdout = split.split(_without_labels(table, partitions, 5), rule, partitions)
+    assert set(holdout.column(split.PARTITION_COLUMN).to_pylist()) == set(partitions[-7:-5])
+    assert train.num_rows == 21 * 60 and holdout.num_rows == 2 * 60
+
+
+def test_as_labels_arrive_the_champion_is_never_graded_on_its_training_rows_nor_counted_unfairly():
+    rule = split.HoldoutRule(0.1, ("event_id",), newest_days=2)
+    champion_table, champion_partitions = _window(0)
+    champion_rows = _without_labels(champion_table, champion_partitions, 5)
+    champion_train, champion_holdout = split.split(champion_rows, rule, champion_partitions)
+    without = split.partitions_without_rows(champion_partitions, champion_train, champion_holdout)
+    assert without == champion_partitions[-5:]
+    table, partitions = _window(1)  # a day later: one more day's labels have arrived
+    _, holdout = split.split(_without_labels(table, partitions, 5), rule, partitions)
+    seen = set(champion_train.column("event_id").to_pylist()) & set(holdout.column("event_id").to_pylist())
+    assert holdout.num_rows > 0 and seen == set()
+    tags = {split.RULE_TAG: rule.to_tag(), split.PARTITIONS_TAG: ",".join(champion_partitions),
+            split.PARTITIONS_WITHOUT_ROWS_TAG: ",".join(without)}
+    assert split.champion_seen_rows_from_tags(holdout, tags).rows == 0
+    # a champion recorded before partitions without rows were: its whole window counts as trained on
+    old = {k: v for k, v in tags.items() if k != split.PARTITIONS_WITHOUT_ROWS_TAG}
+    assert split.champion_seen_rows_from_tags(holdout, old).rows > 0
+
+
+def test_a_split_with_an_empty_side_is_an_error_naming_the_rule_and_the_rows():
+    table, partitions = _window(0)
+    few = table.slice(0, 5)  # five rows: a 0.01% hash holdout selects none of them
+    with pytest.raises(split.EmptySplitError, match=r"no holdout rows: 0% of rows by a hash of event_id selects none "
+                       r"of the 5 rows of dt=2026-10-01"):
+        split.split(few, split.HoldoutRule(0.0001, ("event_id",)), partitions)
+    # only the 2 newest labeled days are left in the window, and the rule holds out 2 newest days
+    late = _without_labels(table, partitions, 26)
+    with pytest.raises(split.EmptySplitError, match=r"no rows left to train on: the newest 2 day\(s\) hold out all "
+                       r"120 rows of dt=2026-10-01..dt=2026-10-02 \(26 of the window's 28 partitions have no row"):
+        split.split(late, split.HoldoutRule(0.0, (), newest_days=2), partitions)
