@@ -82,9 +82,8 @@ def model_spec(model: str, specs_dir: Path) -> tuple[ModelSpec | None, str | Non
 
 
 def stale_data_hint(spec: ModelSpec) -> str | None:
-    """When the data there is older than the window a run for now reads: the ``--as-of`` that trains on it."""
-    from datetime import timedelta
-
+    """When the data there is older than the window a run for now reads: the ``--as-of`` that trains on it (an
+    ``--as-of`` date includes its own partition)."""
     from retrain.data.landing import list_complete_partitions
     from retrain.settings import get_settings
 
@@ -93,9 +92,10 @@ def stale_data_hint(spec: ModelSpec) -> str | None:
                                      data.completion_marker)
     if not found or (datetime.now(UTC).date() - found[-1].day).days <= data.training_window_days:
         return None
-    after = found[-1].day + timedelta(days=1)
-    return (f"the newest complete partition is {found[-1].day}, older than the {data.training_window_days}-day window "
-            f"that ends now; `retrain run {spec.name} --as-of {after}` trains on the window that ends with it")
+    newest = found[-1].day
+    return (f"the newest complete partition is {newest}, older than the {data.training_window_days}-day window "
+            f"that ends now; `retrain run {spec.name} --as-of {newest}` trains on the {data.training_window_days} "
+            f"days that end with it")
 
 
 def failure_reasons(log_text: str) -> list[str]:

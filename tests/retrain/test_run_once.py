@@ -34,7 +34,8 @@ def test_data_years_old_gets_the_as_of_that_trains_on_it(tmp_path, monkeypatch) 
                     date(1994, 5, 30))
     hint = stale_data_hint(spec)
     assert "newest complete partition is 1994-05-30, older than the 7-day window" in hint
-    assert "`retrain run ecommerce_dwell_time --as-of 1994-05-31`" in hint
+    # an --as-of date includes its own partition: the window that ends with the newest day, not a day after it
+    assert "`retrain run ecommerce_dwell_time --as-of 1994-05-30` trains on the 7 days that end with it" in hint
 
 
 def test_a_run_that_did_nothing_says_so() -> None:
