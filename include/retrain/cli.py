@@ -30,11 +30,10 @@ def _client():
 
 
 def _spec_named(model: str):
-    from retrain.config import LoadedSpec, discover_specs
+    from retrain.run_once import model_spec
     from retrain.settings import get_settings
 
-    return next((item.spec for item in discover_specs(get_settings().specs_dir)
-                 if isinstance(item, LoadedSpec) and item.spec.name == model), None)
+    return model_spec(model, get_settings().specs_dir)[0]
 
 
 def _is_registered(client, name: str) -> bool:
@@ -170,11 +169,11 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from retrain.errors import RetrainError
     from retrain.tracking.costs import default_metric, format_leaderboard, leaderboard, log_leaderboard
 
-    metric = args.metric or default_metric(args.model)
-    if metric is None:
-        raise RetrainError(f"no spec named {args.model!r} to take the gate's metric from; pass --metric head.metric")
-    client = _client()
     spec = _spec_named(args.model)
+    if args.metric is None and spec is None:
+        raise RetrainError(f"no spec named {args.model!r} to take the gate's metric from; pass --metric head.metric")
+    metric = args.metric or default_metric(spec)
+    client = _client()
     if args.segment is None and spec is not None and spec.segments is not None:
         raise RetrainError(_pick_a_segment(client, spec, args.command))
     rows = leaderboard(client, args.model, metric, args.segment)

@@ -124,7 +124,7 @@ def split(table: pa.Table, rule: HoldoutRule, window_partitions: list[str]) -> t
     late, the newest partitions have none once unlabeled rows are dropped, and out-of-time evaluation moves to
     the newest days it can grade."""
     empty = partitions_without_rows(window_partitions, table)
-    with_rows = [p for p in window_partitions if p not in set(empty)]
+    with_rows = [p for p in window_partitions if p not in empty]
     mask = holdout_mask(table, rule, with_rows)
     if mask.all() or not mask.any():
         raise EmptySplitError(_empty_side(table, rule, with_rows, empty, holdout_empty=not mask.any()))
@@ -167,7 +167,7 @@ def champion_seen_rows(holdout: pa.Table, champion_rule: HoldoutRule | None, cha
     partitions = holdout.column(PARTITION_COLUMN)
     if champion_partitions is None:
         return SeenRows(holdout.num_rows, "the champion's training partitions are not recorded")
-    champion_partitions = [p for p in champion_partitions if p not in set(champion_without_rows)]
+    champion_partitions = [p for p in champion_partitions if p not in champion_without_rows]
     in_window = pc.is_in(partitions, value_set=pa.array(sorted(champion_partitions), pa.string()))
     in_window = in_window.to_numpy(zero_copy_only=False)
     if champion_rule is None:

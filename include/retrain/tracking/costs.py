@@ -24,6 +24,8 @@ from retrain.training.usage import PriceTable, Usage
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
+    from retrain.config import ModelSpec
+
 log = logging.getLogger(__name__)
 
 RUN_KIND = "retrain.run_kind"
@@ -223,20 +225,14 @@ class LeaderRow:
     hyperparameters: str
 
 
-def default_metric(model: str) -> str | None:
-    """The gate's metric for ``model``: the first metric its spec's gate compares with the champion (else its
-    first threshold), or None when no spec of that name is found."""
-    from retrain.config import LoadedSpec, discover_specs
-    from retrain.settings import get_settings
-
-    for loaded in discover_specs(get_settings().specs_dir):
-        if isinstance(loaded, LoadedSpec) and loaded.spec.name == model:
-            for head, rules in loaded.spec.gate.heads.items():
-                for metric in [*rules.max_regression, *rules.thresholds]:
-                    return f"{head}.{metric}"
-            head = loaded.spec.heads[0]
-            return f"{head.name}.{'roc_auc' if head.kind == 'binary' else 'rmse'}"
-    return None
+def default_metric(spec: ModelSpec) -> str:
+    """The gate's metric for a model: the first metric its spec's gate compares with the champion (else its
+    first threshold, else its first head's roc_auc or rmse)."""
+    for head, rules in spec.gate.heads.items():
+        for metric in [*rules.max_regression, *rules.thresholds]:
+            return f"{head}.{metric}"
+    head = spec.heads[0]
+    return f"{head.name}.{'roc_auc' if head.kind == 'binary' else 'rmse'}"
 
 
 def higher_is_better(metric: str) -> bool:
