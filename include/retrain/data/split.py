@@ -67,15 +67,23 @@ def rule_for(spec) -> HoldoutRule:
     return HoldoutRule(fraction=data.holdout_fraction, columns=columns, newest_days=data.holdout_newest_days)
 
 
+_EXACT_IN_A_DOUBLE = 2.0**53
+
+
 def _column_hash(column: pa.ChunkedArray) -> np.ndarray:
     """uint64 per value, the same for the same value whatever the window's inferred type (3 == 3.0, null == null)."""
     import pandas as pd
 
     kind = column.type
     if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind) or pa.types.is_decimal(kind):
-        values = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
+        values = pc.cast(column, pa.float64(), safe=not pa.types.is_integer(kind)).to_numpy(zero_copy_only=False)
         values = np.where(np.isnan(values), np.nan, values + 0.0)  # one NaN, and -0.0 == 0.0
-        return pd.util.hash_array(values)
+        hashes = pd.util.hash_array(values)
+        if pa.types.is_integer(kind):  # beyond 2**53 a double is not exact: a 16-digit id hashes as itself
+            beyond = np.abs(values) > _EXACT_IN_A_DOUBLE  # False for nulls (NaN)
+            if beyond.any():
+                hashes[beyond] = pd.util.hash_array(pc.fill_null(column, 0).to_numpy(zero_copy_only=False)[beyond])
+        return hashes
     try:
         values = np.asarray(pc.cast(column, pa.string()).to_pylist(), dtype=object)
     except (pa.ArrowNotImplementedError, pa.ArrowInvalid):

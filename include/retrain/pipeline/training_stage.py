@@ -245,7 +245,7 @@ def log_servable_model(client, run_id: str, experiment_id: str, spec: ModelSpec,
 
     from retrain.tracking import artifacts
 
-    example = holdout_table.select(bundle.feature_columns).slice(0, 5).to_pandas()
+    example = _input_example(holdout_table.select(bundle.feature_columns).slice(0, 5))
     logged = client.create_logged_model(experiment_id, name=MODEL_NAME_IN_RUN, source_run_id=run_id)
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -275,6 +275,17 @@ def log_servable_model(client, run_id: str, experiment_id: str, spec: ModelSpec,
     if write_tags:
         client.log_batch(run_id, tags=model_tags)
     return model_uri, model_tags
+
+
+def _input_example(rows):
+    """A few rows as MLflow can write them to JSON: decimals (a database's money columns) as doubles, which the
+    model reads the same way; pandas would hold them as ``Decimal`` objects, which JSON cannot."""
+    import pyarrow as pa
+
+    for i, field in enumerate(rows.schema):
+        if pa.types.is_decimal(field.type):
+            rows = rows.set_column(i, field.name, rows.column(i).cast(pa.float64()))
+    return rows.to_pandas()
 
 
 def _log_dataset_inputs(spec: ModelSpec, snapshot: DataSnapshot, train_table, holdout_table) -> None:

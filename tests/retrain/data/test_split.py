@@ -90,6 +90,17 @@ def test_a_row_hashes_the_same_whatever_the_window_infers_for_its_type():
     assert len(set(split.row_hashes(ints, ["x", "s"]).tolist())) == 3
 
 
+def test_ids_beyond_what_a_double_holds_split_as_themselves():
+    # 16-digit listing ids and unsigned 64-bit keys, as a database exports them, with a null among them
+    ids = [9_321_694_409_720_220 + i for i in range(200)] + [None]
+    for kind in (pa.int64(), pa.uint64()):
+        table = pa.table({"listing_id": pa.array(ids, kind)})
+        hashes = split.row_hashes(table, ["listing_id"])
+        assert len(set(hashes.tolist())) == len(ids)  # neighbours a double would round together stay apart
+        assert list(split.row_hashes(table.slice(100), ["listing_id"])) == list(hashes[100:])  # a row alone
+        held_out = split.holdout_mask(table, split.HoldoutRule(0.5, ("listing_id",)), [])
+        assert 60 < held_out.sum() < 140
+
 def test_rule_round_trips_through_its_tag_and_describes_itself():
     rule = RULES["hash and out of time"]
     assert split.HoldoutRule.from_tag(rule.to_tag()) == rule
