@@ -325,6 +325,10 @@ class ShadowSpec(_Strict):
 class GateSpec(_Strict):
     heads: dict[str, HeadGate] = Field(default_factory=dict)
     shadow: ShadowSpec | None = None
+    min_holdout_examples: int = Field(
+        default=20, ge=1, description="a gated head is judged only on at least this many holdout rows, and a binary "
+        "head on at least this many of each class: a metric on fewer moves too much by chance to promote on",
+    )
     bootstrap_samples: int = Field(default=200, ge=20, le=10_000)
     confidence: float = Field(default=0.95, gt=0.5, lt=1)
     approval: Literal["never", "always", "borderline"] = Field(

@@ -44,6 +44,9 @@ def _check_line(check: Mapping[str, Any]) -> str:
         body = f"{name}: {_number(candidate)} vs champion {_number(champion)} (must reach {_number(limit)})"
     elif rule == "leak_free_holdout":
         body = f"holdout rows the champion trained on: {int(candidate or 0)} (must be 0; {check.get('note', '')})"
+    elif rule == "min_holdout_examples":
+        body = (f"{check.get('head')}: holdout examples {int(candidate or 0)} (must be >= {int(limit or 0)}; "
+                f"{check.get('note', '')})")
     elif rule == "identical_to_champion":
         body = f"candidate identical to the champion ({check.get('note', '')})"
     elif rule in ("min", "max"):

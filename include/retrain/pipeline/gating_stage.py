@@ -166,6 +166,7 @@ def gate(loaded: LoadedSpec, evaluation: dict, trained: dict) -> dict:
         champion_seen_holdout_rows=evaluation.get("champion_seen_holdout_rows", 0),
         seen_how=evaluation.get("champion_seen_how", ""),
         same_spec_and_data=evaluation.get("same_spec_and_data_as_champion", False),
+        holdout_rows=evaluation.get("holdout_rows"),
     )
     shadow = spec.gate.shadow is not None and decision.promote and evaluation["champion_version"] is not None
     held = (evaluation.get("shadow") or {}).get("status") == "pending"

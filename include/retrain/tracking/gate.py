@@ -32,6 +32,11 @@ class GateCheck:
                 f"holdout: {int(self.candidate)} of its rows were in the champion's training data ({self.note}); "
                 f"the gate does not compare models on rows one of them trained on (must be {int(self.limit)}) {verdict}"
             )
+        if self.rule == "min_holdout_examples":
+            return (f"{self.head}: the holdout holds {self.note}; its metrics are judged on at least {int(self.limit)} "
+                    f"{'of each class' if 'positive' in self.note else 'rows'} (gate.min_holdout_examples), as fewer "
+                    f"move too much by chance; a longer data.training_window_days or a larger "
+                    f"data.holdout_fraction gives more {verdict}")
         if self.rule == "shadow_pending":
             return f"another challenger is in shadow ({self.note}); this one waits for its outcome {verdict}"
         if self.rule == "identical_to_champion":
@@ -115,6 +120,7 @@ def decide(
     champion_seen_holdout_rows: int = 0,
     seen_how: str = "",
     same_spec_and_data: bool = False,
+    holdout_rows: int | None = None,
 ) -> GateDecision:
     """Apply the spec's gate. With no champion yet, only the absolute thresholds apply.
 
@@ -122,6 +128,8 @@ def decide(
     (``low``, ``high``; positive means better), from ``bootstrap_improvement``. The comparison with the
     champion is refused when ``champion_seen_holdout_rows`` (holdout rows the champion trained on) is not 0,
     and a candidate from the champion's spec and data with the champion's metrics does not replace it.
+    With ``holdout_rows``, a gated head whose holdout holds fewer than ``gate.min_holdout_examples`` rows (of
+    each class, for a binary head: counted from its ``positive_rate``) fails.
     """
     checks: list[GateCheck] = []
     if champion is not None and champion_seen_holdout_rows:
@@ -135,6 +143,8 @@ def decide(
         if rules is None:
             continue
         directions = METRIC_DIRECTIONS[head.kind]
+        if holdout_rows is not None:
+            checks.append(_enough_examples(head, holdout_rows, candidate.get(head.name, {}), gate.min_holdout_examples))
         for metric, bound in rules.thresholds.items():
             value = candidate.get(head.name, {}).get(metric, float("nan"))
             if bound.min is not None:
@@ -170,6 +180,17 @@ def decide(
                           champion=reference)
             )
     return GateDecision(promote=all(c.passed for c in checks), checks=checks, champion_version=champion_version)
+
+
+def _enough_examples(head: HeadSpec, rows: int, metrics: dict[str, float], minimum: int) -> GateCheck:
+    """Whether the holdout holds enough rows (of each class, for a binary head) to judge the head at all."""
+    if head.kind != "binary" or not _finite(metrics.get("positive_rate")):
+        return GateCheck(head.name, "holdout_rows", "min_holdout_examples", float(rows), float(minimum),
+                         rows >= minimum, note=f"{rows:,} rows")
+    positives = round(metrics["positive_rate"] * rows)
+    fewest = min(positives, rows - positives)
+    return GateCheck(head.name, "holdout_rows_per_class", "min_holdout_examples", float(fewest), float(minimum),
+                     fewest >= minimum, note=f"{positives:,} positive and {rows - positives:,} negative rows")
 
 
 def bootstrap_improvement(

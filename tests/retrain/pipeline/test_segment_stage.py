@@ -93,7 +93,8 @@ def test_a_segment_challenger_is_held_in_shadow_and_promoted_on_its_own_rows(seg
                                        "thresholds": {"r2" if h == "dwell" else "roc_auc": MetricBound(min=-1e6)}})
                for h, g in spec.gate.heads.items()}  # every candidate passes: the shadow then decides
     shadowed = dataclasses.replace(segmented, spec=spec.model_copy(update={
-        "gate": spec.gate.model_copy(update={"heads": lenient, "shadow": ShadowSpec(partitions=1)})}))
+        "gate": spec.gate.model_copy(update={"heads": lenient, "shadow": ShadowSpec(partitions=1),
+                                             "min_holdout_examples": 1})}))
     name = segment_stage.registered_name(spec, "DE")
     days = [FIRST + timedelta(days=2 + i) for i in range(3)]
     client = _client()

@@ -107,3 +107,28 @@ def test_min_improvement_per_metric_in_its_own_direction():
     assert [c.rule for c in worse_rmse.checks if not c.passed] == ["min_improvement"]
     # first model: nothing to improve on
     assert decide(gate, HEADS, {"atc": {"roc_auc": 0.5}, "dwell": {"rmse": 9.0}}, None).promote
+
+
+def test_a_rare_class_with_too_few_holdout_rows_is_not_promoted_on():
+    # card fraud at 0.2 %: 1,695 holdout rows hold 3 frauds, and an AUC of 0.80 on 3 positives is chance
+    scores = {"atc": {"roc_auc": 0.80, "positive_rate": 3 / 1695}, "dwell": {"rmse": 4.0}}
+    decision = decide(GATE, HEADS, scores, champion=None, holdout_rows=1695)
+    assert not decision.promote
+    assert decision.reasons == [
+        "atc: the holdout holds 3 positive and 1,692 negative rows; its metrics are judged on at least 20 of each "
+        "class (gate.min_holdout_examples), as fewer move too much by chance; a longer data.training_window_days "
+        "or a larger data.holdout_fraction gives more FAILED"]
+    enough = {"atc": {"roc_auc": 0.80, "positive_rate": 40 / 1695}, "dwell": {"rmse": 4.0}}
+    assert decide(GATE, HEADS, enough, champion=None, holdout_rows=1695).promote
+    lowered = GATE.model_copy(update={"min_holdout_examples": 3})
+    assert decide(lowered, HEADS, scores, champion=None, holdout_rows=1695).promote  # the team's own call
+
+
+def test_a_regression_head_needs_enough_holdout_rows_and_ungated_heads_are_not_counted():
+    scores = {"atc": {"roc_auc": 0.8, "positive_rate": 0.5}, "dwell": {"rmse": 4.0}}
+    decision = decide(GATE, HEADS, scores, champion=None, holdout_rows=12)
+    assert [(c.head, c.passed) for c in decision.checks if c.rule == "min_holdout_examples"] == [
+        ("atc", False), ("dwell", False)]
+    assert "dwell: the holdout holds 12 rows; its metrics are judged on at least 20 rows" in decision.reasons[1]
+    only_dwell = GateSpec(heads={"dwell": GATE.heads["dwell"]})
+    assert [c.head for c in decide(only_dwell, HEADS, scores, None, holdout_rows=12).checks] == ["dwell", "dwell"]
