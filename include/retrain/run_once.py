@@ -246,6 +246,8 @@ def print_summary(model_name: str, dag_id: str, started_ms: int) -> tuple[bool, 
         against = ", ".join(f"{m}={v:.4f}" for m, v in champion.items() if v is not None)
         print(f"  head {head:<6} {candidate}" + (f"   (champion: {against})" if against else ""))
     print(f"Gate decision: {tags.get('retrain.gate_decision', 'none')}: {tags.get('retrain.gate_reasons', '')}")
+    if tags.get("retrain.training_note"):
+        print(f"Note:          {tags['retrain.training_note']}")
     champion = mlflow_store.champion_version(client, model_name)
     print(f"Champion:      {model_name} version {champion.version if champion else 'none'}")
     return tags.get("retrain.gate_decision") in {"promote", "reject"}, airflow_run_id

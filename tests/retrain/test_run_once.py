@@ -68,7 +68,8 @@ def test_the_summary_lists_heads_not_other_dotted_metrics(tmp_path, monkeypatch,
     mlflow.set_tracking_uri(uri)
     mlflow.set_experiment("churn")
     with mlflow.start_run(tags={"airflow.dag_id": "retrain_churn", "airflow.run_id": "manual__1",
-                                "retrain.gate_decision": "reject", "retrain.gate_reasons": "regression"}):
+                                "retrain.gate_decision": "reject", "retrain.gate_reasons": "regression",
+                                "retrain.training_note": "the candidate took only 15 optimizer steps"}):
         mlflow.log_metrics({"churn.roc_auc": 0.71, "champion.churn.roc_auc": 0.73, "churn.mobile.roc_auc": 0.6,
                             "gate.champion_seen_holdout_rows": 0, "resources.wall_seconds": 12.0})
     ok, run_id = print_summary("churn", "retrain_churn", 0)
@@ -76,6 +77,7 @@ def test_the_summary_lists_heads_not_other_dotted_metrics(tmp_path, monkeypatch,
     assert ok and run_id == "manual__1"
     assert "head churn  roc_auc=0.7100   (champion: roc_auc=0.7300)" in out
     assert [line.split()[1] for line in out.splitlines() if line.strip().startswith("head ")] == ["churn"]
+    assert "Note:          the candidate took only 15 optimizer steps" in out  # why it may have learnt little
 
 
 def test_the_embedded_database_is_migrated_once_per_airflow_release(tmp_path) -> None:

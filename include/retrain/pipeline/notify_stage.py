@@ -66,6 +66,8 @@ def notify_outcome(
         from retrain.tracking.model_card import describe
 
         evaluation = {**evaluation, "notes": [*evaluation.get("notes", []), *describe(evaluation["shadow"])]}
+    if trained.get("training_note"):
+        evaluation = {**evaluation, "notes": [*evaluation.get("notes", []), f"Training: {trained['training_note']}"]}
     if trained.get("drift_not_checked"):
         evaluation = {**evaluation, "notes": [*evaluation.get("notes", []),
                                               f"Drift NOT checked: {trained['drift_not_checked']}"]}

@@ -47,6 +47,22 @@ def _params(spec: ModelSpec, snapshot: DataSnapshot) -> dict[str, str]:
     }
 
 
+FEW_STEPS = 100  # optimizer steps under which a small table's candidate has learnt little
+TRAINING_NOTE_TAG = "retrain.training_note"
+
+
+def too_few_steps(rows: int, batch_size: int, epochs: int) -> str | None:
+    """Why a candidate may have learnt little, or None: a small table in big batches takes few optimizer steps
+    (a 3,000-row table at the default 1,024 a batch, 5 epochs: 15 steps)."""
+    steps = -(-rows // batch_size) * epochs
+    if steps >= FEW_STEPS:
+        return None
+    smaller = max(8, 2 ** int(np.log2(max(1, rows * epochs // FEW_STEPS))))
+    return (f"the candidate took only {steps} optimizer steps ({rows:,} training rows in batches of {batch_size:,}, "
+            f"{epochs} epoch(s)), too few to learn much; a smaller training.batch_size (e.g. {smaller}), more "
+            f"training.epochs or both give it {FEW_STEPS} or more")
+
+
 def build_and_fit(spec: ModelSpec, train_table, holdout_table, device, on_epoch=None, checkpoint_dir=None):
     """Fit the encoder and the model on the training rows. Returns the bundle and the epoch history.
 
@@ -195,6 +211,10 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
         without_rows = partitions_without_rows([Path(p).name for p in snapshot.partitions], train_table, holdout_table)
         if without_rows:  # the next run's gate counts what this model trained on from it
             mlflow.set_tag(PARTITIONS_WITHOUT_ROWS_TAG, ",".join(without_rows))
+        note = too_few_steps(train_table.num_rows, spec.training.batch_size, spec.training.epochs)
+        if note:
+            log.warning("%s", note)
+            mlflow.set_tag(TRAINING_NOTE_TAG, note)
         _log_dataset_inputs(spec, snapshot, train_table, holdout_table)
 
         def log_epoch(result) -> None:
@@ -221,6 +241,8 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
         log.info("logged candidate %s in MLflow run %s after %d epochs", model_uri, active.info.run_id, len(history))
         result = {"run_id": active.info.run_id, "experiment_id": exp_id, "model_uri": model_uri,
                   "cost_usd": cost, "hyperparameters": hyperparameters}
+        if note:
+            result["training_note"] = note
         not_checked = ((validation or {}).get("drift") or {}).get("not_checked")
         if not_checked:  # carried to the Slack summary: drift was asked for and not done
             mlflow.set_tag("retrain.drift_not_checked", not_checked[:4500])

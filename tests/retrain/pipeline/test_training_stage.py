@@ -30,3 +30,14 @@ def test_training_seed_reproduces_a_loss_and_another_seed_changes_it():
     first = losses(1)
     assert losses(1) == first
     assert losses(2) != first
+
+
+def test_a_small_table_in_big_batches_is_told_it_took_few_steps():
+    from retrain.pipeline.training_stage import FEW_STEPS, too_few_steps
+
+    # 3,067 rows at the default 1,024 a batch for 5 epochs: 15 steps, and a batch size that gives 100+
+    note = too_few_steps(3067, 1024, 5)
+    assert note.startswith("the candidate took only 15 optimizer steps (3,067 training rows in batches of 1,024")
+    suggested = int(note.split("(e.g. ")[1].split(")")[0])
+    assert -(-3067 // suggested) * 5 >= FEW_STEPS
+    assert too_few_steps(100_000, 1024, 5) is None  # 490 steps
