@@ -258,7 +258,7 @@ def print_segment_summary(model: str, dag_id: str, started_ms: int) -> bool:
     from collections import Counter
 
     from retrain.settings import get_settings
-    from retrain.tracking import mlflow_store
+    from retrain.tracking import mlflow_store, tags
 
     client = mlflow_store.connect(get_settings())
     experiment = client.get_experiment_by_name(f"{model}__segments")
@@ -269,6 +269,17 @@ def print_segment_summary(model: str, dag_id: str, started_ms: int) -> bool:
     print(f"\nSegments:      {len(runs)} trained; gate decisions: "
           + (", ".join(f"{d} {n}" for d, n in sorted(decisions.items())) or "none")
           + (f"; {held} held (promote=never)" if held else ""))
+    segment = lambda run: run.data.tags.get(tags.SEGMENT, "?")  # noqa: E731
+    rejected = sorted((segment(r), r.data.tags.get("retrain.gate_reasons", "")) for r in runs
+                      if r.data.tags.get("retrain.gate_decision") == "reject")
+    for value, why in rejected[:3]:
+        print(f"  rejected {value}: {why[:400]}")
+    if len(rejected) > 3:
+        print(f"  and {len(rejected) - 3} more rejected (retrain leaderboard {model} --segment VALUE)")
+    noted = sorted((segment(r), r.data.tags["retrain.training_note"]) for r in runs if "retrain.training_note" in r.data.tags)
+    if noted:
+        print(f"Note:          {len(noted)} of {len(runs)} segments took few optimizer steps, e.g. {noted[0][0]}: "
+              f"{noted[0][1]}")
     return bool(runs)
 
 

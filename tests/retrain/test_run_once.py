@@ -156,3 +156,27 @@ def test_a_failed_run_names_its_errors_once_each() -> None:
     traceback = ('  File "x.py", line 1, in f\nretrain.errors.StaleDataError: dt=2005-09-06: 400 rows, fewer than 1000\n'
                  "retrain.pipeline.segment_stage.SegmentFailures: no segment was trained\n")
     assert failure_reasons(traceback) == ["Error: StaleDataError: dt=2005-09-06: 400 rows, fewer than 1000"]
+
+
+def test_a_segment_summary_says_why_segments_were_rejected(tmp_path, monkeypatch, capsys) -> None:
+    import mlflow
+    from retrain.run_once import print_segment_summary
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("fraud__segments")
+    few = "the candidate took only 3 optimizer steps (320 training rows in batches of 1,024, 3 epoch(s))"
+    for value, decision, why in [("travel", "reject", "fraud: the holdout holds 1 positive and 79 negative rows"),
+                                 ("fuel", "reject", "fraud.roc_auc: 0.5100 >= 0.6000 FAILED"),
+                                 ("grocery", "promote", "all thresholds met")]:
+        with mlflow.start_run(tags={"airflow.dag_id": "retrain_fraud", "retrain.segment": value,
+                                    "retrain.gate_decision": decision, "retrain.gate_reasons": why,
+                                    "retrain.training_note": few}):
+            pass
+    assert print_segment_summary("fraud", "retrain_fraud", 0)
+    out = capsys.readouterr().out
+    assert "3 trained; gate decisions: promote 1, reject 2" in out
+    assert "  rejected fuel: fraud.roc_auc: 0.5100 >= 0.6000 FAILED" in out
+    assert "  rejected travel: fraud: the holdout holds 1 positive and 79 negative rows" in out
+    assert f"Note:          3 of 3 segments took few optimizer steps, e.g. fuel: {few}" in out
