@@ -30,6 +30,10 @@ def read_table(files: list[str] | list[Path], columns: list[str] | None = None, 
             missing = [c for c in columns if c not in schema.names]
             if missing:
                 raise DataReadError(f"{path}: missing column(s) {missing}; the file has {schema.names}")
+        twice = sorted({n for n in schema.names if schema.names.count(n) > 1 and (columns is None or n in columns)})
+        if twice:
+            raise DataReadError(f"{path}: column(s) {twice} appear more than once in the file (a join or an export "
+                                f"that kept both sides' names); no reader can tell them apart, so rename one")
         try:
             table = pq.read_table(path, columns=columns)
             if partition_column is not None:

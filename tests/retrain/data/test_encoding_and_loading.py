@@ -92,6 +92,19 @@ def test_read_table_names_missing_column_and_file(tmp_path):
         read_table(files, ["price", "nope"])
 
 
+def test_a_column_name_the_file_holds_twice_is_named(tmp_path):
+    import pyarrow.parquet as pq
+
+    # a join exported with both sides' names: two 'amount' columns in one file
+    table = pa.Table.from_arrays([pa.array([1.0, 2.0]), pa.array([3.0, 4.0]), pa.array([0, 1])],
+                                 names=["amount", "amount", "is_fraud"])
+    pq.write_table(table, tmp_path / "part-0.parquet")
+    for columns in (["amount", "is_fraud"], None):
+        with pytest.raises(DataReadError, match=r"part-0\.parquet: column\(s\) \['amount'\] appear more than once"):
+            read_table([tmp_path / "part-0.parquet"], columns)
+    assert read_table([tmp_path / "part-0.parquet"], ["is_fraud"]).num_rows == 2  # columns the model does not read
+
+
 def test_demo_data_is_deterministic_and_funnel_consistent():
     a, b = generate_day(date(2026, 11, 1), 2000), generate_day(date(2026, 11, 1), 2000)
     assert a.equals(b)
