@@ -361,7 +361,7 @@ class AlertSpec(_Strict):
 
 
 class ModelSpec(_Strict):
-    name: Annotated[str, Field(pattern=_NAME, description="DAG retrain_<name>; 'land_' is reserved")]
+    name: Annotated[str, Field(pattern=_NAME, description="DAG retrain_<name>; 'land_' and '__' are reserved")]
     owner: str
     description: str = ""
     tags: list[str] = Field(default_factory=list)
@@ -385,6 +385,8 @@ class ModelSpec(_Strict):
     def _not_a_landing_dag(cls, value: str) -> str:
         if value.startswith("land_"):  # retrain_land_<dataset> are the landing DAGs (orchestration/landing_dags.py)
             raise ValueError(f"names starting with 'land_' are reserved for landing DAGs, got {value!r}")
+        if "__" in value:  # segment models are <name>__<value>, their runs in experiment <name>__segments
+            raise ValueError(f"'__' is reserved for segment models (<spec>__<value>), got {value!r}; use one '_'")
         return value
 
     @model_validator(mode="after")

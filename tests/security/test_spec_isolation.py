@@ -299,3 +299,14 @@ def test_a_dag_that_fails_to_build_keeps_its_own_id_and_hides_no_other(tmp_path,
     assert "invalid-spec" not in dags["retrain_churn_v2"].tags and len(dags["retrain_churn_v2"].tasks) == 11
     broken = _placeholder(dags, "retrain_churn")
     assert "churn_v2.yaml" in broken.description and "operator import failed" in broken.description
+
+
+def test_a_spec_cannot_take_over_a_segment_model_or_the_segments_experiment(tmp_path, monkeypatch):
+    # a segmented spec 'stores' registers 'stores__ny' for value 'ny' and logs to experiment 'stores__segments';
+    # a spec named either would share its registry history, its champion and its runs
+    _write(tmp_path, "ecommerce_esmm.yaml", _spec())
+    for name in ("ecommerce_esmm__de", "ecommerce_esmm__segments"):
+        _write(tmp_path, f"{name}.yaml", _spec(name=name))
+    broken = sorted((b for b in discover_specs(tmp_path) if isinstance(b, BrokenSpec)), key=lambda b: b.path.name)
+    assert [b.path.name for b in broken] == ["ecommerce_esmm__de.yaml", "ecommerce_esmm__segments.yaml"]
+    assert all("'__' is reserved" in str(b.error) and "field 'name'" in str(b.error) for b in broken)
