@@ -81,8 +81,11 @@ def segment_values(spec: ModelSpec, snapshot: DataSnapshot) -> list[str]:
 
     if spec.segments.values is not None:
         return list(spec.segments.values)
-    column = read_table(snapshot.files, columns=[spec.segments.column]).column(spec.segments.column)
-    return sorted(pc.unique(pc.drop_null(segment_keys(column))).to_pylist())
+    keys = segment_keys(read_table(snapshot.files, columns=[spec.segments.column]).column(spec.segments.column))
+    if keys.null_count:
+        log.warning("%d of %d rows have no '%s' value (null or NaN): they belong to no segment and train no model",
+                    keys.null_count, len(keys), spec.segments.column)
+    return sorted(pc.unique(pc.drop_null(keys)).to_pylist())
 
 
 def plan_chunks(loaded: LoadedSpec, snapshot_dict: dict) -> list[list[str]]:

@@ -48,6 +48,7 @@ def test_registered_names_are_safe_and_never_shared():
 
 @pytest.mark.parametrize(("values", "segments"), [
     ([1.0, 2.0, None, 1.0], ["1", "2"]),  # an integer code that pandas wrote as double on a day with nulls
+    ([1.0, float("nan"), 2.0, 1.0], ["1", "2"]),  # pandas' NaN is a missing key, as null is: no 'nan' model
     ([True, False, True, True], ["false", "true"]),
     ([3, 3, 4, 4], ["3", "4"]),
 ])
