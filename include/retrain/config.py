@@ -549,7 +549,7 @@ def _validate(raw_bytes: bytes, path: Path) -> ModelSpec:
         raise SpecError(f"{path}: not valid YAML: {exc}", path=str(path)) from None
     if not isinstance(raw, dict):
         raise SpecError(f"{path}: a spec must be a YAML mapping, got {type(raw).__name__}", path=str(path))
-    if _too_many_nodes(raw, MAX_SPEC_NODES):
+    if too_many_nodes(raw, MAX_SPEC_NODES):
         raise SpecError(f"{path}: spec expands to more than {MAX_SPEC_NODES} values (YAML aliases?)", path=str(path))
     try:
         return ModelSpec.model_validate(raw)
@@ -565,7 +565,7 @@ def _validate(raw_bytes: bytes, path: Path) -> ModelSpec:
         raise error from None
 
 
-def _too_many_nodes(node: object, limit: int) -> bool:
+def too_many_nodes(node: object, limit: int) -> bool:
     """Count values (aliases counted each time they are used) and stop at the limit: an alias bomb costs
     at most ``limit`` steps."""
     pending, seen = [node], 0

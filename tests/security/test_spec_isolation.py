@@ -310,3 +310,20 @@ def test_a_spec_cannot_take_over_a_segment_model_or_the_segments_experiment(tmp_
     broken = sorted((b for b in discover_specs(tmp_path) if isinstance(b, BrokenSpec)), key=lambda b: b.path.name)
     assert [b.path.name for b in broken] == ["ecommerce_esmm__de.yaml", "ecommerce_esmm__segments.yaml"]
     assert all("'__' is reserved" in str(b.error) and "field 'name'" in str(b.error) for b in broken)
+
+
+def test_an_expectation_suite_alias_bomb_is_refused_without_expanding_it(tmp_path):
+    from retrain.validation.suite import load_suite
+
+    # the suite is read by validate_data on a worker: walking 10^9 aliased values would hold that worker
+    lines = ["a0: &a0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)]
+    lines += ["name: bomb", "expectations:",
+              "  - {expect: column_values_to_be_in_set, column: store, value_set: *a8}"]
+    (tmp_path / "bomb.yaml").write_text("\n".join(lines) + "\n")
+    with pytest.raises(SpecError, match=r"bomb\.yaml: expectation suite expands to more than 1000000 values"):
+        load_suite(tmp_path / "bomb.yaml")
+    stores = "[" + ", ".join(str(i) for i in range(20_000)) + "]"  # a real value set of 20,000 ids still loads
+    (tmp_path / "stores.yaml").write_text(
+        f"name: stores\nexpectations:\n  - {{expect: column_values_to_be_in_set, column: store, value_set: {stores}}}\n")
+    assert len(load_suite(tmp_path / "stores.yaml").expectations[0].kwargs["value_set"]) == 20_000

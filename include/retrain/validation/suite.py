@@ -34,6 +34,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from retrain.errors import SpecError
 from retrain.validation.checks import CustomCheck
 
+# A suite may list large value sets (every store id), so its limits are far above a spec's, and still bound
+# what a file can make a worker do (a YAML alias bomb expands to billions of values when walked).
+MAX_SUITE_BYTES = 8 * 1024 * 1024
+MAX_SUITE_VALUES = 1_000_000
+
 Severity = Literal["block", "warn"]
 
 # How our severities show up in GX's own results and Data Docs.
@@ -197,15 +202,23 @@ def _check_entry(index: int, entry: _EntryFile) -> tuple[ContractExpectation | N
 
 def load_suite(path: str | Path) -> ContractSuite:
     """Read and check a suite file. Any problem raises SpecError naming the file and the field."""
+    from retrain.config import too_many_nodes
+
     path = Path(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_SUITE_BYTES:
+            raise SpecError(f"{path}: expectation suite is {size} bytes, more than {MAX_SUITE_BYTES}", path=str(path))
         raw_bytes = path.read_bytes()
     except OSError as exc:
         raise SpecError(f"{path}: cannot read expectation suite: {exc.strerror}", path=str(path)) from None
     try:
-        raw = yaml.safe_load(raw_bytes)
+        raw = yaml.load(raw_bytes, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # safe: no python tags
     except yaml.YAMLError as exc:
         raise SpecError(f"{path}: not valid YAML: {exc}", path=str(path)) from None
+    if too_many_nodes(raw, MAX_SUITE_VALUES):  # an alias bomb: validating it would walk every expanded value
+        raise SpecError(f"{path}: expectation suite expands to more than {MAX_SUITE_VALUES} values (YAML aliases?)",
+                        path=str(path))
     if not isinstance(raw, dict):
         raise SpecError(
             f"{path}: an expectation suite must be a YAML mapping with 'name' and 'expectations', "
