@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 DEFAULT_PREFIX = "dt="
 DEFAULT_MARKER = "_SUCCESS"
+MAX_MANIFEST_BYTES = 1 << 20  # a marker is read by every freshness check and sensor poke: never a whole big file
 
 
 @dataclass(frozen=True)
@@ -73,12 +74,15 @@ def read_manifest(folder: str | Path, marker: str = DEFAULT_MARKER) -> dict | No
     """The marker's manifest; ``None`` when the partition is not complete, ``{}`` for a marker that is not JSON."""
     path = Path(folder) / marker
     try:
-        text = path.read_text()
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_MANIFEST_BYTES + 1)
     except FileNotFoundError:
         return None
+    if len(raw) > MAX_MANIFEST_BYTES:
+        return {}  # not a manifest of ours (those are a few hundred bytes): the marker still marks completion
     try:
-        manifest = json.loads(text)
-    except ValueError:
+        manifest = json.loads(raw)
+    except ValueError:  # not JSON, or not UTF-8 text (a writer's own binary marker)
         return {}
     return manifest if isinstance(manifest, dict) else {}
 

@@ -39,6 +39,15 @@ def test_an_empty_success_file_from_spark_still_marks_the_partition_complete(tmp
     assert [p.day for p in list_complete_partitions(tmp_path)] == [DAY]
 
 
+@pytest.mark.parametrize("marker", [b"\xff\xfe\x00binary", b"[1, 2]", b"{" + b" " * (2 << 20) + b"}"])
+def test_a_marker_that_is_not_our_manifest_still_marks_the_partition_complete(tmp_path, marker):
+    # a writer's own binary marker, JSON that is not a mapping, a 2 MiB file: complete, without a manifest
+    folder = write_partition(generate_day(DAY, 10), tmp_path, DAY, complete=False)
+    (folder / "_SUCCESS").write_bytes(marker)
+    assert read_manifest(folder) == {}
+    assert [p.day for p in list_complete_partitions(tmp_path)] == [DAY]
+
+
 @pytest.mark.parametrize("value", ["2026-11-21", "dt=2026-11-21", "/data/x/dt=2026-11-21/", DAY])
 def test_partition_day_accepts_dates_and_folder_names(value):
     assert parse_partition_day(value) == DAY
