@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import decimal
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -22,9 +22,9 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 from retrain.config import load_spec
-from retrain.contracts import RunInfo
 
-from tests.support.mlflow_db import migrated_mlflow
+from tests.support.daily_runs import run_day
+from tests.support.mlflow_db import isolated_product_state
 
 pytestmark = pytest.mark.slow
 
@@ -64,10 +64,7 @@ def _write_like_spark(table: pa.Table, folder) -> None:
 
 @pytest.fixture
 def loaded(tmp_path, monkeypatch):
-    monkeypatch.setenv("RETRAIN_DATA_ROOT", str(tmp_path / "data"))
-    monkeypatch.setenv("RETRAIN_LOCAL_STATE", str(tmp_path / "state"))
-    monkeypatch.setenv("RETRAIN_EXTRA_SUITE_ROOTS", str(tmp_path / "suites"))
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", migrated_mlflow(tmp_path / "state" / "mlflow.db"))
+    isolated_product_state(tmp_path, monkeypatch)
     rng = np.random.default_rng(11)
     for offset in range(DAYS):
         day = LAST_DAY - timedelta(days=offset)
@@ -96,20 +93,11 @@ def loaded(tmp_path, monkeypatch):
 
 def test_decimal_and_unsigned_columns_train_promote_and_serve(loaded, tmp_path):
     import mlflow
-    from retrain.pipeline import gating_stage
-    from retrain.pipeline.data_stages import check_freshness, validate_data
-    from retrain.pipeline.training_stage import train_candidate
 
-    as_of = datetime.combine(LAST_DAY + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
-    snapshot = check_freshness(loaded, as_of)
-    assert len(snapshot["partitions"]) == DAYS
-    validation = validate_data(loaded, snapshot)
-    trained = train_candidate(loaded, snapshot, RunInfo(loaded.spec.dag_id, "manual__sales", 1, as_of), validation)
-    evaluation = gating_stage.evaluate(loaded, snapshot, trained, plots=False)
-    assert evaluation["candidate"]["price"]["r2"] > 0.3  # sqft decides the price: the decimal label was learnt
-    decision = gating_stage.gate(loaded, evaluation, trained)
-    assert decision["promote"], decision
-    gating_stage.promote(loaded, trained, evaluation, decision, actor="test")
+    result = run_day(loaded, LAST_DAY, "manual__sales")
+    assert len(result["snapshot"]["partitions"]) == DAYS
+    assert result["evaluation"]["candidate"]["price"]["r2"] > 0.3  # sqft decides the price: the decimal label was learnt
+    assert result["decision"]["promote"] and result["promoted"], result["decision"]
 
     newest = pd.concat(pd.read_parquet(f) for f in sorted((tmp_path / "data" / "sales" / f"dt={LAST_DAY}").glob("*.parquet")))
     assert isinstance(newest["lot_acres"].iloc[0], decimal.Decimal) and newest["year_built"].dtype == np.uint16

@@ -21,7 +21,7 @@ from retrain.config import load_spec
 from retrain.contracts import RunInfo
 from retrain.data.landing import write_partition
 
-from tests.support.mlflow_db import migrated_mlflow
+from tests.support.mlflow_db import isolated_product_state
 
 pytestmark = pytest.mark.slow
 
@@ -56,10 +56,7 @@ def _day(day: date, rng: np.random.Generator) -> pd.DataFrame:
 
 @pytest.fixture
 def loaded(tmp_path, monkeypatch):
-    monkeypatch.setenv("RETRAIN_DATA_ROOT", str(tmp_path / "data"))
-    monkeypatch.setenv("RETRAIN_LOCAL_STATE", str(tmp_path / "state"))
-    monkeypatch.setenv("RETRAIN_EXTRA_SUITE_ROOTS", str(tmp_path / "suites"))
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", migrated_mlflow(tmp_path / "state" / "mlflow.db"))
+    isolated_product_state(tmp_path, monkeypatch)
     rng = np.random.default_rng(7)
     for offset in range(DAYS):
         day = LAST_DAY - timedelta(days=offset)

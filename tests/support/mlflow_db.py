@@ -29,3 +29,12 @@ def migrated_mlflow(db: Path) -> str:
     if not db.exists():
         shutil.copyfile(template("mlflow-sqlite", _migrate) / "mlflow.db", db)  # built once per run
     return f"sqlite:///{db}"
+
+
+def isolated_product_state(tmp_path: Path, monkeypatch) -> None:
+    """A test's own data root, local state, suite folder and migrated MLflow store, all under ``tmp_path``:
+    a user's table, spec and suite anywhere on disk, as the README's "Add a model" describes."""
+    monkeypatch.setenv("RETRAIN_DATA_ROOT", str(tmp_path / "data"))
+    monkeypatch.setenv("RETRAIN_LOCAL_STATE", str(tmp_path / "state"))
+    monkeypatch.setenv("RETRAIN_EXTRA_SUITE_ROOTS", str(tmp_path / "suites"))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", migrated_mlflow(tmp_path / "state" / "mlflow.db"))
