@@ -80,11 +80,23 @@ def _what_is_there(dataset_dir: Path, data: DataSpec) -> str:
     if not named:
         return (f"; it holds {len(folders)} folder(s) such as {folders[-1]!r} but none named "
                 f"'{data.partition_prefix}YYYY-MM-DD' (data.partition_prefix)")
+    undated = [f for f in named if not _names_a_day(f.removeprefix(data.partition_prefix))]
+    if len(undated) == len(named):
+        return (f"; its {len(named)} folder(s) such as {undated[-1]!r} do not name a day: a partition is one UTC day, "
+                f"'{data.partition_prefix}YYYY-MM-DD' (hourly or other layouts are not read)")
     unmarked = [f for f in named if not (dataset_dir / f / data.completion_marker).exists()]
     if not unmarked:
         return ""
     return (f"; {len(unmarked)} of its {len(named)} partition folder(s) have no marker, e.g. {unmarked[-1]!r} "
             f"(an empty '{data.completion_marker}' file written once a partition is complete will do)")
+
+
+def _names_a_day(text: str) -> bool:
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _other_files(folder: Path, marker: str) -> str:

@@ -64,6 +64,11 @@ def test_a_dataset_without_any_complete_partition_says_what_it_holds(tmp_path):
                                              r"'dt=YYYY-MM-DD' \(data.partition_prefix\)"):
         select_snapshot(RULE, tmp_path / "credit", at)
     write_partition(generate_day(date(2005, 9, 4), 200), tmp_path / "credit", date(2005, 9, 4), complete=False)
+    hourly = write_partition(generate_day(date(2005, 9, 4), 20), tmp_path / "hourly", date(2005, 9, 4)).rename(
+        tmp_path / "hourly" / "dt=2005-09-04-13")  # an hourly layout, marked complete: still not a day
+    with pytest.raises(StaleDataError, match=r"its 1 folder\(s\) such as 'dt=2005-09-04-13' do not name a day: a "
+                                             r"partition is one UTC day, 'dt=YYYY-MM-DD'"):
+        select_snapshot(RULE, hourly.parent, at)
     with pytest.raises(StaleDataError, match="1 of its 1 partition folder\\(s\\) have no marker, e.g. 'dt=2005-09-04'"):
         select_snapshot(RULE, tmp_path / "credit", at)
 
