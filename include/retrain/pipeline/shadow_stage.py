@@ -116,7 +116,8 @@ def review(loaded: LoadedSpec, client, snapshot: DataSnapshot, actor: str) -> di
     if len(state["scores"]) >= state["partitions"]:
         pooled_shadow = _score(spec, client, version, table, models)
         pooled_champion = _score(spec, client, state["champion"], table, models)
-        decision = decide(spec.gate, spec.heads, pooled_shadow, pooled_champion, state["champion"])
+        decision = decide(spec.gate, spec.heads, pooled_shadow, pooled_champion, state["champion"],
+                          holdout_rows=table.num_rows)  # enough rows to judge, as for any gate decision
         state["pooled"] = {"shadow": pooled_shadow, "champion": pooled_champion}
         _conclude(loaded, client, version, state, decision, due, actor)
     _log_scores(client, name, version, state)
