@@ -285,6 +285,23 @@ def test_rejection_lists_its_reasons_and_the_unchanged_champion() -> None:
     assert alert.text == "summary text"
 
 
+def test_a_rejection_for_too_few_holdout_rows_shows_the_counts() -> None:
+    from retrain.config import GateSpec, HeadGate, HeadSpec, MetricBound
+    from retrain.tracking.gate import decide
+
+    gate = GateSpec(heads={"fraud": HeadGate(thresholds={"roc_auc": MetricBound(min=0.6)})})
+    decision = decide(gate, [HeadSpec(name="fraud", label="is_fraud", kind="binary")],
+                      {"fraud": {"roc_auc": 0.8, "positive_rate": 3 / 1695}}, None, holdout_rows=1695).to_dict()
+    alert = decision_message(
+        model_name="card_fraud", run_id="r1", outcome={"promoted": False, "version": None,
+                                                       "reasons": decision["reasons"]},
+        decision=decision, evaluation={"candidate": {"fraud": {"roc_auc": 0.8}}, "champion": None},
+    )
+    blocks = _all_text(alert.blocks)
+    assert "❌ fraud: holdout examples 3 (must be &gt;= 20; 3 positive and 1,692 negative rows)" in blocks
+    assert "✅ fraud.roc_auc: 0.8000 (threshold &gt;= 0.6000)" in blocks  # the metric passed; the rows did not
+
+
 def test_first_promotion_without_champion() -> None:
     alert = decision_message(
         model_name="churn", run_id="r1", outcome={"promoted": True, "version": "1", "previous_champion": None},
