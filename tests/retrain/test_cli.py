@@ -57,8 +57,9 @@ def test_a_segment_without_a_model_or_a_spec_without_segments_is_named(store, ca
     assert "'plain' has no segments" in capsys.readouterr().err
 
 
-def test_a_segments_leaderboard_ranks_only_that_segments_runs(store, capsys):
-    experiment = store.create_experiment("stores__segments")
+def test_a_segments_leaderboard_ranks_only_that_segments_runs(store, capsys, tmp_path):
+    # its own artifact folder: MLflow's default, ./mlruns, is the working tree
+    experiment = store.create_experiment("stores__segments", artifact_location=(tmp_path / "segments").as_uri())
     for segment, auc in (("Berlin", 0.71), ("Berlin", 0.74), ("Paris", 0.99)):
         run = store.create_run(experiment, tags={"retrain.run_kind": "train", "retrain.segment": segment,
                                                  "retrain.gate_decision": "promote"})
