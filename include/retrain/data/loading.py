@@ -99,9 +99,19 @@ def _unlabeled_mask(table: pa.Table, labels: list[str]):
     present = [c for c in labels if c in table.column_names]
     if not present:
         return None
-    missing = pc.is_null(table.column(present[0]), nan_is_null=True)
+    missing = _no_label(table.column(present[0]))
     for name in present[1:]:
-        missing = pc.or_(missing, pc.is_null(table.column(name), nan_is_null=True))
+        missing = pc.or_(missing, _no_label(table.column(name)))
+    return missing
+
+
+def _no_label(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Null, NaN, or blank text (a CSV export's missing value): read as "no" by a ``positive:`` head otherwise."""
+    missing = pc.is_null(column, nan_is_null=True)
+    if pa.types.is_dictionary(column.type):
+        column = pc.cast(column, column.type.value_type)
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        missing = pc.or_(missing, pc.fill_null(pc.equal(pc.utf8_trim_whitespace(column), ""), False))
     return missing
 
 

@@ -16,3 +16,17 @@ def test_unlabeled_rows_are_counted_per_partition_over_every_label():
     assert kept.column("a").to_pylist() == [1, 1] and kept.column("__partition").to_pylist() == [
         "dt=2026-01-01", "dt=2026-01-02"]
     assert unlabeled_per_partition(kept, ["a", "b"], "__partition") == {}
+
+
+def test_a_blank_text_label_is_no_label_not_a_negative():
+    # "Yes"/"No" with a blank where the outcome is not known yet (a CSV export): a positive: "Yes" head would
+    # read the blank as "not Yes", a negative; it is a row without a label, blocked or dropped like a null
+    from retrain.data.encoding import label_array
+
+    table = pa.table({
+        "churned": pa.array(["Yes", "", "No", "  ", None, "No"]).dictionary_encode(),
+        "__partition": ["dt=2019-03-01"] * 3 + ["dt=2019-03-02"] * 3,
+    })
+    assert unlabeled_per_partition(table, ["churned"], "__partition") == {"dt=2019-03-01": 1, "dt=2019-03-02": 2}
+    kept = drop_unlabeled(table, ["churned"])
+    assert label_array(kept, "churned", binary=True, positive="Yes").tolist() == [1.0, 0.0, 0.0]
