@@ -218,6 +218,7 @@ def fail_leftovers(dag_id: str, logical: datetime) -> int:
 def print_summary(model_name: str, dag_id: str, started_ms: int) -> tuple[bool, str | None]:
     from retrain.settings import get_settings
     from retrain.tracking import mlflow_store
+    from retrain.tracking.tags import TRAINING_NOTE
 
     client = mlflow_store.connect(get_settings())
     experiment = client.get_experiment_by_name(model_name)
@@ -246,8 +247,8 @@ def print_summary(model_name: str, dag_id: str, started_ms: int) -> tuple[bool, 
         against = ", ".join(f"{m}={v:.4f}" for m, v in champion.items() if v is not None)
         print(f"  head {head:<6} {candidate}" + (f"   (champion: {against})" if against else ""))
     print(f"Gate decision: {tags.get('retrain.gate_decision', 'none')}: {tags.get('retrain.gate_reasons', '')}")
-    if tags.get("retrain.training_note"):
-        print(f"Note:          {tags['retrain.training_note']}")
+    if tags.get(TRAINING_NOTE):
+        print(f"Note:          {tags[TRAINING_NOTE]}")
     champion = mlflow_store.champion_version(client, model_name)
     print(f"Champion:      {model_name} version {champion.version if champion else 'none'}")
     return tags.get("retrain.gate_decision") in {"promote", "reject"}, airflow_run_id
@@ -269,18 +270,23 @@ def print_segment_summary(model: str, dag_id: str, started_ms: int) -> bool:
     print(f"\nSegments:      {len(runs)} trained; gate decisions: "
           + (", ".join(f"{d} {n}" for d, n in sorted(decisions.items())) or "none")
           + (f"; {held} held (promote=never)" if held else ""))
-    segment = lambda run: run.data.tags.get(tags.SEGMENT, "?")  # noqa: E731
-    rejected = sorted((segment(r), r.data.tags.get("retrain.gate_reasons", "")) for r in runs
-                      if r.data.tags.get("retrain.gate_decision") == "reject")
+    rejected = sorted((_segment_of(r), r.data.tags.get("retrain.gate_reasons", "")) for r in runs
+                      if r.data.tags.get(tags.GATE_DECISION) == "reject")
     for value, why in rejected[:3]:
         print(f"  rejected {value}: {why[:400]}")
     if len(rejected) > 3:
         print(f"  and {len(rejected) - 3} more rejected (retrain leaderboard {model} --segment VALUE)")
-    noted = sorted((segment(r), r.data.tags["retrain.training_note"]) for r in runs if "retrain.training_note" in r.data.tags)
+    noted = sorted((_segment_of(r), r.data.tags[tags.TRAINING_NOTE]) for r in runs if tags.TRAINING_NOTE in r.data.tags)
     if noted:
         print(f"Note:          {len(noted)} of {len(runs)} segments took few optimizer steps, e.g. {noted[0][0]}: "
               f"{noted[0][1]}")
     return bool(runs)
+
+
+def _segment_of(run) -> str:
+    from retrain.tracking import tags
+
+    return run.data.tags.get(tags.SEGMENT, "?")
 
 
 STOP_GRACE_SECONDS = 5

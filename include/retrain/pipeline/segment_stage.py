@@ -192,13 +192,7 @@ def _train_segment(client, exp_id: str, loaded: LoadedSpec, snapshot: DataSnapsh
     what it used and cost, like a single model's train run (``retrain costs``)."""
     from retrain.data import split
     from retrain.pipeline import gating_stage
-    from retrain.pipeline.training_stage import (
-        TRAINING_NOTE_TAG,
-        _params,
-        build_and_fit,
-        log_servable_model,
-        too_few_steps,
-    )
+    from retrain.pipeline.training_stage import _params, build_and_fit, log_servable_model, too_few_steps
     from retrain.tracking import costs, mlflow_store
     from retrain.tracking.lineage import MANIFEST_PATH, manifest_tags
     from retrain.training.devices import resolve_device
@@ -223,7 +217,7 @@ def _train_segment(client, exp_id: str, loaded: LoadedSpec, snapshot: DataSnapsh
         run_tags[split.PARTITIONS_WITHOUT_ROWS_TAG] = ",".join(without_rows)
     note = too_few_steps(train_table.num_rows, spec.training.batch_size, spec.training.epochs)
     if note:  # a segment's few rows in the whole table's batch size: often one step an epoch
-        run_tags[TRAINING_NOTE_TAG] = note
+        run_tags[tags.TRAINING_NOTE] = note
     run_id = client.create_run(exp_id, run_name=f"{name} {run.as_of:%Y-%m-%d}", tags=run_tags).info.run_id
     try:
         bundle, history = build_and_fit(spec, train_table, holdout_table, device,

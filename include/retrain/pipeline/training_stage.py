@@ -48,7 +48,6 @@ def _params(spec: ModelSpec, snapshot: DataSnapshot) -> dict[str, str]:
 
 
 FEW_STEPS = 100  # optimizer steps under which a small table's candidate has learnt little
-TRAINING_NOTE_TAG = "retrain.training_note"
 
 
 def too_few_steps(rows: int, batch_size: int, epochs: int) -> str | None:
@@ -214,7 +213,7 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
         note = too_few_steps(train_table.num_rows, spec.training.batch_size, spec.training.epochs)
         if note:
             log.warning("%s", note)
-            mlflow.set_tag(TRAINING_NOTE_TAG, note)
+            mlflow.set_tag(tags.TRAINING_NOTE, note)
         _log_dataset_inputs(spec, snapshot, train_table, holdout_table)
 
         def log_epoch(result) -> None:
