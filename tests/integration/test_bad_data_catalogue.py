@@ -114,9 +114,11 @@ def env(tmp_path, monkeypatch):
     return tmp_path
 
 
-def _snapshot(loaded, root: Path, new_table: pa.Table | None, truncate: bool = False) -> dict:
+def _snapshot(loaded, root: Path, new_table: pa.Table | None, truncate: bool = False,
+              keep_previous: bool = False) -> dict:
     dataset = root / "data" / loaded.spec.data.location
-    folders = [write_partition(generate_day(PREV, ROWS), dataset, PREV),
+    previous = dataset / f"dt={PREV}" if keep_previous else write_partition(generate_day(PREV, ROWS), dataset, PREV)
+    folders = [previous,
                write_partition(new_table if new_table is not None else generate_day(NEW, ROWS), dataset, NEW)]
     files = [str(f / "part-00000.parquet") for f in folders]
     if truncate:
@@ -131,6 +133,26 @@ def _snapshot(loaded, root: Path, new_table: pa.Table | None, truncate: bool = F
 
 def test_catalogue_is_big_enough():
     assert len(CATALOGUE) >= 11
+
+
+def test_a_column_nothing_reads_added_or_retyped_upstream_warns_and_goes_on(loaded, reference, env):
+    # upstream's new day has a column more, and one that nothing reads turned from text into numbers
+    dataset = env / "data" / loaded.spec.data.location
+    write_partition(generate_day(PREV, ROWS).append_column("promo_code", pa.array(["A"] * ROWS)), dataset, PREV)
+    new = generate_day(NEW, ROWS).append_column("promo_code", pa.array([1.5] * ROWS))
+    snapshot = _snapshot(loaded, env, new.append_column("referrer_url", pa.array(["https://x"] * ROWS)),
+                         keep_previous=True)
+    result = validate_data(loaded, snapshot, reference=reference)
+    assert result["success"], result
+    (warning,) = [w for w in result["warnings"] if w["expectation"] == "retrain_schema_consistent"]
+    assert "unexpected column(s) ['referrer_url']" in warning["observed"]
+    assert "'promo_code' from string to double" in warning["observed"]
+    assert "neither the spec nor the suite reads" in warning["observed"]
+    # the same change in a column the model reads still blocks, naming it
+    renamed = generate_day(NEW, ROWS).rename_columns(["device_type" if c == "device" else c
+                                                      for c in generate_day(NEW, ROWS).column_names])
+    with pytest.raises(DataContractError, match=r"missing column\(s\) \['device'\]"):
+        validate_data(loaded, _snapshot(loaded, env / "renamed", renamed), reference=reference)
 
 
 def test_the_good_partition_passes_and_carries_reference_stats(loaded, reference, env):

@@ -173,6 +173,22 @@ def _as_pandas(table):
     return frame
 
 
+def watched_columns(spec, suite) -> list[str] | None:
+    """The columns whose schema must agree across a snapshot's files: those the spec reads and those the suite's
+    expectations name; None (every column) when the suite has an expectation about the table's columns."""
+    if any(e.expect.startswith("table_column") for e in suite.expectations):
+        return None
+    return list(dict.fromkeys([*spec.columns_read, *(c for e in suite.expectations for c in e.columns)]))
+
+
+def _present(files: list[str], columns: list[str]) -> list[str]:
+    """``columns`` that the first file has (a missing one is reported by the schema and spec-column checks)."""
+    import pyarrow.parquet as pq
+
+    names = set(pq.read_schema(files[0]).names)
+    return [c for c in columns if c in names]
+
+
 def _parts(partitions: list[str], names) -> list:
     """Rows per partition from the table's partition column (files are read, and rows kept, in order)."""
     import pyarrow.compute as pc
@@ -220,15 +236,27 @@ def validate_data(loaded: LoadedSpec, snapshot: dict, *, reference: dict | None 
 
     out = report_dir(loaded, data)
     empty = ValidationReport(suite=suite.name, partition=label, rows=0, evaluated=1, suite_sha256=suite.sha256)
+    watched = watched_columns(loaded.spec, suite)
     try:
-        table = read_table(data.files, partition_column=PARTITION_COLUMN)
+        try:
+            table = read_table(data.files, partition_column=PARTITION_COLUMN)
+        except PartitionsIncompatibleError:  # maybe only in columns nothing reads: read what is read
+            if watched is None:
+                raise
+            table = read_table(data.files, columns=_present(data.files, watched), partition_column=PARTITION_COLUMN)
     except PartitionsIncompatibleError as exc:  # files that cannot be combined, e.g. a column whose type changed
         table, combine_error = None, str(exc)
     except DataReadError as exc:  # keep a report of the rejected partition even when it cannot be read
         write_report(empty, out, error=str(exc))
         raise
-    mismatch = schema_drift(data.files)
-    built_in_failures = [ExpectationFailure("retrain_schema_consistent", None, "block", mismatch, -1)] if mismatch else []
+    # a difference in a column that the spec or the suite reads blocks (the message shows every difference: a
+    # rename is a missing column beside an unexpected one); one only in other columns is a warning
+    drift_read, drift_all = schema_drift(data.files, watched), schema_drift(data.files)
+    built_in_failures = [ExpectationFailure("retrain_schema_consistent", None, "block", drift_all, -1)] if drift_read else []
+    if drift_all and not drift_read:
+        built_in_failures.append(ExpectationFailure(
+            "retrain_schema_consistent", None, "warn",
+            f"{drift_all} (columns neither the spec nor the suite reads, so the run goes on)", -1))
     if table is None:
         if not built_in_failures:
             write_report(empty, out, error=combine_error)

@@ -15,7 +15,7 @@ event timestamp lies in the UTC day of the partition its file sits in (date take
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -113,10 +113,11 @@ def _event_time(check: EventTimeWithinPartition, frame: Any, parts: list[Partiti
             f"e.g. {samples}")
 
 
-def schema_drift(files: Sequence[str]) -> str | None:
+def schema_drift(files: Sequence[str], columns: Collection[str] | None = None) -> str | None:
     """Files of one snapshot must share a schema. Reading them together would fill a dropped or renamed
     column with nulls for some partitions and hide the cause; say which file differs, and how, instead.
-    Types that mean the same column are not drift (``same_kind_of_values``)."""
+    Types that mean the same column are not drift (``same_kind_of_values``). With ``columns``, only those
+    columns are compared (what the model and the suite read)."""
     import pyarrow.parquet as pq
 
     if len(files) < 2:
@@ -128,13 +129,15 @@ def schema_drift(files: Sequence[str]) -> str | None:
         if schema.equals(base):
             continue
         names, base_names = set(schema.names), set(base.names)
+        if columns is not None:
+            names, base_names = names & set(columns), base_names & set(columns)
         parts = []
         if base_names - names:
             parts.append(f"missing column(s) {sorted(base_names - names)}")
         if names - base_names:
             parts.append(f"unexpected column(s) {sorted(names - base_names)}")
         changed = [f"'{n}' from {base.field(n).type} to {schema.field(n).type}" for n in base.names
-                   if n in names and not same_kind_of_values(base.field(n).type, schema.field(n).type)]
+                   if n in names and n in base_names and not same_kind_of_values(base.field(n).type, schema.field(n).type)]
         if changed:
             parts.append("type changed " + ", ".join(changed))
         if parts:

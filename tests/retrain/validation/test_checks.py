@@ -73,6 +73,9 @@ def test_schema_drift_names_the_file_and_what_changed(tmp_path: Path):
     )
     assert schema_drift(files[:1]) is None
     assert schema_drift([files[0], files[0]]) is None
+    # only the columns read: the model reads clicks and price, nothing reads device
+    assert schema_drift(files, ["clicks"]) is None
+    assert schema_drift(files, ["clicks", "price"]).endswith("type changed 'price' from double to string")
 
 
 def _write_days(tmp_path: Path, tables: list[pa.Table]) -> list[str]:
