@@ -130,7 +130,7 @@ def _drift_reference(loaded: LoadedSpec, champion, champion_tags: dict | None, d
         why = "its training partitions are not recorded" if not names else f"its training partitions are gone ({missing[:3]})"
         return None, f"not checked: champion version {champion.version} has no stored reference and {why}"
     try:
-        frame = read_table(files).to_pandas()
+        frame = read_table(files, columns=list(drift.columns)).to_pandas()
     except DataReadError as exc:
         return None, f"not checked: champion version {champion.version}'s training partitions cannot be read ({exc})"
     computed = reference_stats(frame, drift.columns, drift.bins)
