@@ -179,5 +179,15 @@ def _not_numbers(text: pa.ChunkedArray, name: str) -> str | None:
 
 
 def _as_string(table: pa.Table, name: str) -> pa.ChunkedArray:
-    column = _column(table, name)
-    return column if pa.types.is_string(column.type) else pc.cast(column, pa.string())
+    return category_text(_column(table, name))
+
+
+def category_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A column's values as the text that names a category or a segment, one rule for training, serving and
+    segment planning: Arrow's cast (1.0 and 1 are both '1', booleans 'true'/'false'), and NaN is missing like
+    null (Spark and polars write NaN where pandas, serving, hands over null)."""
+    if pa.types.is_string(column.type):
+        return column
+    if pa.types.is_floating(column.type):
+        column = pc.if_else(pc.is_nan(column), pa.scalar(None, column.type), column)
+    return pc.cast(column, pa.string())

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from retrain.data.encoding import category_text
 from retrain.errors import DataReadError, PartitionsIncompatibleError
 
 
@@ -89,10 +90,8 @@ def _without_dictionaries(table: pa.Table) -> pa.Table:
 def segment_keys(column: pa.ChunkedArray) -> pa.ChunkedArray:
     """A segment column as the text that names its segments, one rule wherever segments are planned or their
     rows selected: Arrow's cast, so 1.0 and 1 are both '1' and booleans 'true'/'false', whatever type the
-    window's files gave the column. NaN, pandas' missing value, is no segment, as null is not."""
-    if pa.types.is_floating(column.type):
-        column = pc.if_else(pc.is_nan(column), pa.scalar(None, column.type), column)
-    return pc.cast(column, pa.string())
+    window's files gave the column. NaN is no segment, as null is not (``encoding.category_text``)."""
+    return category_text(column)
 
 
 def _unlabeled_mask(table: pa.Table, labels: list[str]):

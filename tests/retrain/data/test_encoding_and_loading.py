@@ -20,6 +20,16 @@ def test_encoder_round_trip_and_unknowns():
     assert enc.cardinalities == [3]
 
 
+def test_nan_in_a_numeric_code_used_as_a_category_is_unknown_as_null_is():
+    # a store code as double, NaN where Spark or polars wrote a missing one: pandas hands the model null for the
+    # same rows at serving time, so NaN must not be a category of its own in training
+    trained_on = pa.table({"store": pa.array([7.0, float("nan"), 7.0, 9.0])})
+    enc = FeatureEncoder.fit(trained_on, [], ["store"])
+    assert enc.vocab["store"] == ["7", "9"]
+    served = enc.transform(pa.table({"store": pa.array([7.0, None, float("nan")])}))
+    assert served.categorical[:, 0].tolist()[1:] == [UNKNOWN_ID, UNKNOWN_ID]
+
+
 def test_numbers_as_strings_are_a_clear_error():
     table = pa.table({"x": ["1.0", "oops"]})
     with pytest.raises(DataReadError, match="column 'x' must be numeric"):
