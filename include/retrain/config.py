@@ -481,7 +481,7 @@ def file_dag_id(path: Path) -> str:
 
 # libyaml's safe loader when PyYAML was built with it: the same documents, 8x faster than the pure-Python
 # one (64 vs 8 ms a spec under load, docs/benchmarks.md "Parsing"); every DAG-file parse reads every spec.
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _field_path(loc: tuple[int | str, ...]) -> str:
@@ -544,7 +544,7 @@ def _same(restored: ModelSpec | None, spec: ModelSpec) -> bool:
 def _validate(raw_bytes: bytes, path: Path) -> ModelSpec:
     """YAML and the pydantic model: everything about a spec that depends only on the file's bytes."""
     try:
-        raw = yaml.load(raw_bytes, Loader=_YAML_LOADER)  # a safe loader: tags such as !!python/object are refused
+        raw = yaml.load(raw_bytes, Loader=YAML_LOADER)  # a safe loader: tags such as !!python/object are refused
     except yaml.YAMLError as exc:
         raise SpecError(f"{path}: not valid YAML: {exc}", path=str(path)) from None
     if not isinstance(raw, dict):
@@ -656,7 +656,7 @@ def _rivals(found: list[LoadedSpec | BrokenSpec], others: list[Path]) -> list[Lo
 def _named_in(raw_bytes: bytes) -> set[str]:
     """The DAG id a spec's bytes name, without validating them (empty when they name none)."""
     try:
-        raw = yaml.load(raw_bytes, Loader=_YAML_LOADER)
+        raw = yaml.load(raw_bytes, Loader=YAML_LOADER)
     except yaml.YAMLError:
         return set()
     name = raw.get("name") if isinstance(raw, dict) else None

@@ -139,11 +139,7 @@ def _column(table: pa.Table, name: str) -> pa.ChunkedArray:
 def _as_float(table: pa.Table, name: str) -> pa.ChunkedArray:
     """The column as float64 with NaN as null (pandas' missing value, as polars and Spark write it); an infinite
     value cannot be standardised or learnt from, and is an error naming the column."""
-    column = _column(table, name)
-    if pa.types.is_dictionary(column.type):  # pandas' category dtype
-        column = pc.cast(column, column.type.value_type)
-    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-        column = _blank_as_null(pc.utf8_trim_whitespace(column))
+    column = blank_text_as_null(_column(table, name))
     try:
         values = pc.cast(column, pa.float64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
@@ -157,8 +153,14 @@ def _as_float(table: pa.Table, name: str) -> pa.ChunkedArray:
     return pc.if_else(pc.is_nan(values), pa.scalar(None, pa.float64()), values)
 
 
-def _blank_as_null(text: pa.ChunkedArray) -> pa.ChunkedArray:
-    """Numbers held as text (a CSV export's, the Telco table's TotalCharges) write a missing value as blank text."""
+def blank_text_as_null(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """The column decoded (pandas' category dtype) and, if text, trimmed with blank text as null: a CSV export
+    writes a missing value as blank text (the Telco table's TotalCharges, a label not known yet)."""
+    if pa.types.is_dictionary(column.type):
+        column = pc.cast(column, column.type.value_type)
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        return column
+    text = pc.utf8_trim_whitespace(column)
     return pc.if_else(pc.equal(text, ""), pa.scalar(None, text.type), text)
 
 

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from retrain.data.encoding import category_text
+from retrain.data.encoding import blank_text_as_null, category_text
 from retrain.errors import DataReadError, PartitionsIncompatibleError
 
 
@@ -106,12 +106,7 @@ def _unlabeled_mask(table: pa.Table, labels: list[str]):
 
 def _no_label(column: pa.ChunkedArray) -> pa.ChunkedArray:
     """Null, NaN, or blank text (a CSV export's missing value): read as "no" by a ``positive:`` head otherwise."""
-    missing = pc.is_null(column, nan_is_null=True)
-    if pa.types.is_dictionary(column.type):
-        column = pc.cast(column, column.type.value_type)
-    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-        missing = pc.or_(missing, pc.fill_null(pc.equal(pc.utf8_trim_whitespace(column), ""), False))
-    return missing
+    return pc.is_null(blank_text_as_null(column), nan_is_null=True)
 
 
 def unlabeled_per_partition(table: pa.Table, labels: list[str], partition_column: str) -> dict[str, int]:

@@ -251,7 +251,8 @@ def validate_data(loaded: LoadedSpec, snapshot: dict, *, reference: dict | None 
         raise
     # a difference in a column that the spec or the suite reads blocks (the message shows every difference: a
     # rename is a missing column beside an unexpected one); one only in other columns is a warning
-    drift_read, drift_all = schema_drift(data.files, watched), schema_drift(data.files)
+    drift_all = schema_drift(data.files)
+    drift_read = drift_all if drift_all is None or watched is None else schema_drift(data.files, watched)
     built_in_failures = [ExpectationFailure("retrain_schema_consistent", None, "block", drift_all, -1)] if drift_read else []
     if drift_all and not drift_read:
         built_in_failures.append(ExpectationFailure(

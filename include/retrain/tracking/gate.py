@@ -34,7 +34,7 @@ class GateCheck:
             )
         if self.rule == "min_holdout_examples":
             return (f"{self.head}: the holdout holds {self.note}; its metrics are judged on at least {int(self.limit)} "
-                    f"{'of each class' if 'positive' in self.note else 'rows'} (gate.min_holdout_examples), as fewer "
+                    f"{'of each class' if self.metric == 'holdout_rows_per_class' else 'rows'} (gate.min_holdout_examples), as fewer "
                     f"move too much by chance; a longer data.training_window_days or a larger "
                     f"data.holdout_fraction gives more {verdict}")
         if self.rule == "shadow_pending":

@@ -202,7 +202,7 @@ def _check_entry(index: int, entry: _EntryFile) -> tuple[ContractExpectation | N
 
 def load_suite(path: str | Path) -> ContractSuite:
     """Read and check a suite file. Any problem raises SpecError naming the file and the field."""
-    from retrain.config import too_many_nodes
+    from retrain.config import YAML_LOADER, too_many_nodes
 
     path = Path(path)
     try:
@@ -213,7 +213,7 @@ def load_suite(path: str | Path) -> ContractSuite:
     except OSError as exc:
         raise SpecError(f"{path}: cannot read expectation suite: {exc.strerror}", path=str(path)) from None
     try:
-        raw = yaml.load(raw_bytes, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # safe: no python tags
+        raw = yaml.load(raw_bytes, Loader=YAML_LOADER)  # the specs' safe loader: no python tags
     except yaml.YAMLError as exc:
         raise SpecError(f"{path}: not valid YAML: {exc}", path=str(path)) from None
     if too_many_nodes(raw, MAX_SUITE_VALUES):  # an alias bomb: validating it would walk every expanded value
