@@ -28,8 +28,9 @@ pytestmark = pytest.mark.slow
 def shadowed(tmp_path, monkeypatch):
     loaded = small_daily_model(tmp_path, monkeypatch, first=FIRST, days=6, window=3, rows=300)
     spec = loaded.spec
-    lenient = {h: g.model_copy(update={"max_regression": {m: 1e6 for m in g.max_regression},
-                                       "thresholds": {"r2" if h == "dwell" else "roc_auc": MetricBound(min=-1e6)}})
+    gated = {h: "r2" if h == "dwell" else "roc_auc" for h in spec.gate.heads}
+    lenient = {h: g.model_copy(update={"max_regression": {m: 1e6 for m in [*g.max_regression, gated[h]]},
+                                       "thresholds": {gated[h]: MetricBound(min=-1e6)}})
                for h, g in spec.gate.heads.items()}  # the shadow's verdict is then "wins", deterministically
     gate = spec.gate.model_copy(update={"heads": lenient, "shadow": ShadowSpec(partitions=2)})
     return dataclasses.replace(loaded, spec=spec.model_copy(update={"gate": gate}))

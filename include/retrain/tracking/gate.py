@@ -49,7 +49,7 @@ class GateCheck:
         if self.rule == "no_regression":
             return (
                 f"{self.head}.{self.metric}: candidate {self.candidate:.4f} vs champion {self.champion:.4f} "
-                f"(must not be worse than {self.limit:.4f}) {verdict}"
+                f"(must not be worse than {self.limit:.4f}{'; ' + self.note if self.note else ''}) {verdict}"
             )
         if self.rule == "significant_improvement":
             return (
@@ -153,7 +153,9 @@ def decide(
                 checks.append(GateCheck(head.name, metric, "max", value, bound.max, _finite(value) and value <= bound.max))
         if champion is None:
             continue
-        for metric, margin in rules.max_regression.items():
+        # a metric gated by a threshold does not regress either: margin 0 unless max_regression names one
+        margins = {**dict.fromkeys(rules.thresholds, 0.0), **rules.max_regression}
+        for metric, margin in margins.items():
             value = candidate.get(head.name, {}).get(metric, float("nan"))
             reference = champion.get(head.name, {}).get(metric)
             if not _finite(reference):
@@ -161,7 +163,9 @@ def decide(
             higher_is_better = directions[metric] == "higher"
             limit = reference - margin if higher_is_better else reference + margin
             passed = _finite(value) and (value >= limit if higher_is_better else value <= limit)
-            checks.append(GateCheck(head.name, metric, "no_regression", value, limit, passed, champion=reference))
+            default = "" if metric in rules.max_regression else "no max_regression set for it, so no margin"
+            checks.append(GateCheck(head.name, metric, "no_regression", value, limit, passed, champion=reference,
+                                    note=default))
         for metric, margin in rules.min_improvement.items():
             value = candidate.get(head.name, {}).get(metric, float("nan"))
             reference = champion.get(head.name, {}).get(metric)

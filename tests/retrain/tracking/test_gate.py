@@ -132,3 +132,23 @@ def test_a_regression_head_needs_enough_holdout_rows_and_ungated_heads_are_not_c
     assert "dwell: the holdout holds 12 rows; its metrics are judged on at least 20 rows" in decision.reasons[1]
     only_dwell = GateSpec(heads={"dwell": GATE.heads["dwell"]})
     assert [c.head for c in decide(only_dwell, HEADS, scores, None, holdout_rows=12).checks] == ["dwell", "dwell"]
+
+
+def test_a_threshold_alone_still_keeps_a_worse_candidate_from_replacing_the_champion():
+    """A spec that gates a metric with a threshold but names no max_regression gets margin 0: the README's
+    "does not regress against the current champion" holds without the user knowing the field."""
+    gate = GateSpec(heads={"atc": HeadGate(thresholds={"roc_auc": MetricBound(min=0.6)}),
+                           "dwell": HeadGate(thresholds={"rmse": MetricBound(max=5.0)})})
+    champion = {"atc": {"roc_auc": 0.80}, "dwell": {"rmse": 3.0}}
+    worse = decide(gate, HEADS, {"atc": {"roc_auc": 0.65}, "dwell": {"rmse": 3.0}}, champion, "2")
+    assert not worse.promote
+    assert worse.reasons == ["atc.roc_auc: candidate 0.6500 vs champion 0.8000 (must not be worse than 0.8000; "
+                             "no max_regression set for it, so no margin) FAILED"]
+    as_good = decide(gate, HEADS, {"atc": {"roc_auc": 0.80}, "dwell": {"rmse": 2.9}}, champion, "2")
+    assert as_good.promote
+    assert [(c.head, c.rule) for c in as_good.checks] == [("atc", "min"), ("atc", "no_regression"),
+                                                         ("dwell", "max"), ("dwell", "no_regression")]
+    # a margin the spec names still wins over the default
+    lenient = GateSpec(heads={"atc": HeadGate(thresholds={"roc_auc": MetricBound(min=0.6)},
+                                              max_regression={"roc_auc": 0.2})})
+    assert decide(lenient, HEADS, {"atc": {"roc_auc": 0.65}}, {"atc": {"roc_auc": 0.80}}, "2").promote
