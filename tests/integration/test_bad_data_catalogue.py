@@ -317,6 +317,29 @@ def test_unlabeled_rows_are_dropped_and_counted_per_partition_when_the_spec_asks
     assert holdout.column("add_to_cart").null_count == train.column("add_to_cart").null_count == 0
 
 
+def test_a_window_where_no_row_has_a_label_yet_is_a_contract_failure_naming_the_labels(loaded, reference, env):
+    """Every row unlabeled (labels not landed yet) and ``drop_unlabeled_rows``: nothing is left to train or judge
+    on. Caught by the contract, naming the label columns, not by ``train`` with advice about holdout fractions."""
+    spec = loaded.spec.model_copy(update={"data": loaded.spec.data.model_copy(update={"drop_unlabeled_rows": True})})
+    dropping = dataclasses.replace(loaded, spec=spec)
+    labels = [h.label for h in spec.heads]
+
+    def unlabeled(day):
+        table = generate_day(day, ROWS)
+        for label in labels:
+            table = _set(table, label, pa.nulls(ROWS, table.schema.field(label).type))
+        return table
+
+    write_partition(unlabeled(PREV), env / "data" / spec.data.location, PREV)
+    snapshot = _snapshot(dropping, env, unlabeled(NEW), keep_previous=True)
+    with pytest.raises(DataContractError) as caught:
+        validate_data(dropping, snapshot, reference=reference)
+    message = str(caught.value)
+    assert "retrain_labeled_rows" in message
+    assert f"none of the window's {2 * ROWS:,} rows (2 partitions) has a value in every label column {labels}" in message
+    assert "dt=2026-11-20..dt=2026-11-21" in message and "wait for the labels to land" in message
+
+
 def test_a_column_the_spec_reads_but_no_partition_has_is_a_contract_failure(loaded, reference, env):
     """A feature the suite does not mention, absent from every file (a spec typo, a column dropped upstream
     long ago): caught by the contract, before ``train`` takes a worker slot only to fail reading."""

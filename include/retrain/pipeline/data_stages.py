@@ -279,6 +279,12 @@ def validate_data(loaded: LoadedSpec, snapshot: dict, *, reference: dict | None 
         log.warning("dropping rows without a label (data.drop_unlabeled_rows): %s", unlabeled)
         landed, table = table, drop_unlabeled(table, labels)
         waiting_for_labels = _waiting_for_labels(landed, partitions_without_rows(list(unlabeled), table))
+        if table.num_rows == 0:  # labels not landed yet: nothing to train or judge on
+            built_in_failures.append(ExpectationFailure(
+                "retrain_labeled_rows", ", ".join(labels), "block",
+                f"none of the window's {landed.num_rows:,} rows ({len(unlabeled)} partitions) has a value in every "
+                f"label column {labels}, so data.drop_unlabeled_rows leaves nothing to train or compare models on: "
+                f"wait for the labels to land, or widen data.training_window_days to reach labeled days", -1))
     binary = {h.label: h.positive for h in spec.heads if h.kind == "binary"}
     for name in dict.fromkeys([*spec.features.numeric, *labels]):
         problem = numeric_column_problem(table, name, binary=name in binary, positive=binary.get(name))
