@@ -5,8 +5,10 @@ Set before Airflow or MLflow is imported, so no test touches a developer's .airf
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -16,6 +18,7 @@ import pytest
 from tests.support.templates import run_folder
 
 _SESSION_ROOT = Path(tempfile.mkdtemp(prefix="retrain-tests-"))
+atexit.register(shutil.rmtree, _SESSION_ROOT, True)  # each process's own root, gone when it exits
 os.environ["AIRFLOW_HOME"] = str(_SESSION_ROOT / "airflow")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).resolve().parents[1] / "dags")

@@ -7,7 +7,6 @@ reason, and the champion, previous-champion and history agree. Rollback is recor
 from __future__ import annotations
 
 import json
-import tempfile
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -43,13 +42,14 @@ def client(mlflow_server, monkeypatch):
     return MlflowClient(tracking_uri=mlflow_server, registry_uri=mlflow_server)
 
 
-def _model_with_versions(client, count: int) -> str:
+def _model_with_versions(client, count: int, files: Path) -> str:
     name = f"race_{uuid.uuid4().hex[:6]}"
     client.create_registered_model(name)
     experiment = client.create_experiment(name)
     for index in range(count):  # real files with their recorded digests: rollback verifies its target
         run = client.create_run(experiment)
-        folder = Path(tempfile.mkdtemp(prefix="race-model-"))
+        folder = files / f"{name}-{index}"
+        folder.mkdir()
         (folder / "weights.pt").write_bytes(b"\x00weights" + bytes([index]))
         (folder / "model_config.json").write_text("{}")
         sums = {p.name: file_sha256(p) for p in folder.iterdir()}
@@ -59,8 +59,8 @@ def _model_with_versions(client, count: int) -> str:
     return name
 
 
-def test_concurrent_promotions_leave_one_consistent_champion(client):
-    name = _model_with_versions(client, 6)
+def test_concurrent_promotions_leave_one_consistent_champion(client, tmp_path):
+    name = _model_with_versions(client, 6, tmp_path)
     registry.move_champion(client, name, "1", expected_current=None, actor="setup", reason="first")
 
     def contender(version: str) -> str:
@@ -86,8 +86,8 @@ def test_concurrent_promotions_leave_one_consistent_champion(client):
     assert not client.search_registered_models(f"name = '{name}{registry.LOCK_SUFFIX}'")
 
 
-def test_rollback_and_history_from_the_cli(client, capsys):
-    name = _model_with_versions(client, 3)
+def test_rollback_and_history_from_the_cli(client, capsys, tmp_path):
+    name = _model_with_versions(client, 3, tmp_path)
     registry.move_champion(client, name, "1", expected_current=None, actor="airflow:a", reason="first")
     registry.move_champion(client, name, "2", expected_current="1", actor="airflow:b", reason="better")
 
@@ -109,8 +109,8 @@ def test_rollback_and_history_from_the_cli(client, capsys):
     assert client.get_model_version_by_alias(name, "champion").version == "3"
 
 
-def test_stale_lock_is_taken_over(client):
-    name = _model_with_versions(client, 2)
+def test_stale_lock_is_taken_over(client, tmp_path):
+    name = _model_with_versions(client, 2, tmp_path)
     client.create_registered_model(f"{name}{registry.LOCK_SUFFIX}", tags={"holder": "dead", "expires_at": "0"})
     move = registry.move_champion(client, name, "2", expected_current=None, actor="x", reason="after crash")
     assert move.to_version == "2"
