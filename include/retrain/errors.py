@@ -63,6 +63,10 @@ class DataReadError(DeterministicFailure):
     """A partition file cannot be read (corrupt, truncated, missing column)."""
 
 
+class DataChangedError(DataReadError):
+    """A file of the run's snapshot was rewritten or removed after check_freshness hashed it."""
+
+
 class PartitionsIncompatibleError(DataReadError):
     """The partitions' files cannot be read as one table: a column holds different kinds of values."""
 

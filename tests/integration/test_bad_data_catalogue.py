@@ -317,6 +317,29 @@ def test_unlabeled_rows_are_dropped_and_counted_per_partition_when_the_spec_asks
     assert holdout.column("add_to_cart").null_count == train.column("add_to_cart").null_count == 0
 
 
+def test_a_partition_re_landed_while_the_run_is_in_flight_is_neither_validated_nor_trained_on(loaded, reference, env):
+    """check_freshness hashes each file of the snapshot; validate_data and train use those bytes or stop. A
+    partition rewritten in between (an upstream correction, a backfill) would otherwise be trained on without
+    its contract having seen it."""
+    from retrain.data.freshness import select_snapshot
+    from retrain.errors import DataChangedError
+    from retrain.pipeline.training_stage import load_split
+
+    _snapshot(loaded, env, None)  # two good partitions on disk
+    dataset = env / "data" / loaded.spec.data.location
+    snapshot = select_snapshot(loaded.spec.data, dataset, datetime(2026, 11, 22, tzinfo=UTC))
+    assert validate_data(loaded, snapshot.to_dict(), reference=reference)["success"]
+
+    write_partition(generate_day(NEW, ROWS, shift=1.0), dataset, NEW)  # re-landed after the snapshot
+    for stage in (lambda: validate_data(loaded, snapshot.to_dict(), reference=reference),
+                  lambda: load_split(loaded.spec, DataSnapshot.from_dict(snapshot.to_dict()))):
+        with pytest.raises(DataChangedError) as caught:
+            stage()
+        message = str(caught.value)
+        assert "1 file(s) changed after this run took its snapshot: dt=2026-11-21/part-00000.parquet (rewritten)" \
+            in message and "the champion stays" in message
+
+
 def test_a_window_where_no_row_has_a_label_yet_is_a_contract_failure_naming_the_labels(loaded, reference, env):
     """Every row unlabeled (labels not landed yet) and ``drop_unlabeled_rows``: nothing is left to train or judge
     on. Caught by the contract, naming the label columns, not by ``train`` with advice about holdout fractions."""

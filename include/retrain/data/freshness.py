@@ -7,13 +7,13 @@ the same interval selects the same partitions and yields the same fingerprint.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 from retrain.config import DataSpec
 from retrain.data.landing import Partition, list_complete_partitions, partition_folder, read_manifest
-from retrain.errors import DataReadError, StaleDataError
+from retrain.errors import DataChangedError, DataReadError, StaleDataError
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,9 @@ class DataSnapshot:
     newest_rows: int
     total_rows: int
     fingerprint: str
+    # sha256 of each file, by path relative to the dataset: what the tasks after check_freshness verify before
+    # they use the bytes (verify_unchanged). Empty in snapshots made before it was recorded.
+    file_sha256: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -55,13 +58,47 @@ def _row_count(path: Path) -> int:
 
 def fingerprint_files(files: list[Path], root: Path) -> str:
     """Content hash of the snapshot: file names relative to the dataset root plus their bytes."""
-    digest = hashlib.sha256()
+    return _digests(files, root)[0]
+
+
+def _digests(files: list[Path], root: Path) -> tuple[str, dict[str, str]]:
+    """The snapshot's fingerprint and each file's sha256, in one pass over the bytes."""
+    total, each = hashlib.sha256(), {}
     for path in files:
-        digest.update(str(path.relative_to(root)).encode())
+        name = str(path.relative_to(root))
+        total.update(name.encode())
+        one = hashlib.sha256()
         with path.open("rb") as handle:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-    return digest.hexdigest()
+                total.update(chunk)
+                one.update(chunk)
+        each[name] = one.hexdigest()
+    return total.hexdigest(), each
+
+
+def verify_unchanged(snapshot: DataSnapshot, files: list[str] | None = None) -> None:
+    """Raise DataChangedError when a file of the snapshot (or of ``files``, a part of it) no longer holds the
+    bytes check_freshness hashed: a partition re-landed while the run was in flight. The data contract passed
+    on the snapshot's bytes; nothing may train or be judged on others."""
+    if not snapshot.file_sha256:
+        return
+    root = Path(snapshot.dataset)
+    changed = []
+    for path in [Path(f) for f in (snapshot.files if files is None else files)]:
+        name = str(path.relative_to(root))
+        try:
+            now = _digests([path], root)[1][name]
+        except OSError:
+            now = None
+        if now != snapshot.file_sha256.get(name):
+            changed.append(f"{name} ({'gone' if now is None else 'rewritten'})")
+    if changed:
+        shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+        raise DataChangedError(
+            f"{snapshot.label}: {len(changed)} file(s) changed after this run took its snapshot: {shown}. The "
+            "data contract passed on the bytes that were there; nothing trains or is judged on others, and the "
+            "champion stays. The next run takes a new snapshot of the re-landed data and validates it"
+        )
 
 
 # Reasons that more time can cure: the data may still land. The others (too few rows, an empty partition)
@@ -211,6 +248,7 @@ def select_snapshot(
             max_age_hours=data.freshness.max_age_hours, rows=newest_rows, min_rows=data.freshness.min_rows,
         )
     files = [f for p in in_window for f in p.files]
+    fingerprint, file_sha256 = _digests(files, dataset_dir)
     total_rows = newest_rows + sum(_partition_rows(p, data.completion_marker) for p in in_window[:-1])
     return DataSnapshot(
         dataset=str(dataset_dir),
@@ -220,5 +258,6 @@ def select_snapshot(
         newest_partition=newest.day.isoformat(),
         newest_rows=newest_rows,
         total_rows=total_rows,
-        fingerprint=fingerprint_files(files, dataset_dir),
+        fingerprint=fingerprint,
+        file_sha256=file_sha256,
     )

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from retrain.config import LoadedSpec
-from retrain.data.freshness import DataSnapshot, select_snapshot
+from retrain.data.freshness import DataSnapshot, select_snapshot, verify_unchanged
 from retrain.links import data_docs_url, report_folder
 from retrain.settings import get_settings
 from retrain.tracking import tags as tags_
@@ -244,6 +244,7 @@ def validate_data(loaded: LoadedSpec, snapshot: dict, *, reference: dict | None 
             if watched is None:
                 raise
             table = read_table(data.files, columns=_present(data.files, watched), partition_column=PARTITION_COLUMN)
+        verify_unchanged(data)  # the bytes just read are the ones check_freshness hashed
     except PartitionsIncompatibleError as exc:  # files that cannot be combined, e.g. a column whose type changed
         table, combine_error = None, str(exc)
     except DataReadError as exc:  # keep a report of the rejected partition even when it cannot be read

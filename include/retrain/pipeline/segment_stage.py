@@ -108,10 +108,12 @@ def chunk_threads() -> int:
 
 
 def _read(spec: ModelSpec, snapshot: DataSnapshot):
+    from retrain.data.freshness import verify_unchanged
     from retrain.data.loading import read_table
     from retrain.data.split import PARTITION_COLUMN
 
     table = read_table(snapshot.files, columns=spec.columns_read, partition_column=PARTITION_COLUMN)
+    verify_unchanged(snapshot)
     if spec.data.drop_unlabeled_rows:
         from retrain.data.loading import drop_unlabeled
 

@@ -81,6 +81,7 @@ def review(loaded: LoadedSpec, client, snapshot: DataSnapshot, actor: str) -> di
     import pyarrow.compute as pc
 
     from retrain.data import split
+    from retrain.data.freshness import verify_unchanged
     from retrain.data.loading import drop_unlabeled, read_table
     from retrain.tracking.gate import decide
 
@@ -97,6 +98,7 @@ def review(loaded: LoadedSpec, client, snapshot: DataSnapshot, actor: str) -> di
     files = [f for f in snapshot.files if Path(f).parent.name in due]
     columns = [*spec.features.columns, *labels, *([segment] if segment else [])]
     table = read_table(files, columns=list(dict.fromkeys(columns)), partition_column=split.PARTITION_COLUMN)
+    verify_unchanged(snapshot, files)
     if segment is not None:  # a segment model (segment_stage) is scored on its own segment's rows only
         from retrain.data.loading import segment_keys
 

@@ -115,9 +115,11 @@ def load_split(spec: ModelSpec, snapshot: DataSnapshot):
     """The snapshot's training and holdout rows, split by the spec's rule (``retrain.data.split``): a row
     falls on the same side in every window, whatever the row order. Both carry the partition column."""
     from retrain.data import split
+    from retrain.data.freshness import verify_unchanged
     from retrain.data.loading import drop_unlabeled, read_table
 
     table = read_table(snapshot.files, columns=spec.columns_read, partition_column=split.PARTITION_COLUMN)
+    verify_unchanged(snapshot)  # the bytes validate_data checked, not a partition re-landed since
     if spec.data.drop_unlabeled_rows:
         table = drop_unlabeled(table, [h.label for h in spec.heads])
     return split.split(table, split.rule_for(spec), [Path(p).name for p in snapshot.partitions])
