@@ -145,6 +145,9 @@ def split(table: pa.Table, rule: HoldoutRule, window_partitions: list[str]) -> t
 
 def _empty_side(table: pa.Table, rule: HoldoutRule, with_rows: list[str], empty: list[str], holdout_empty: bool
                 ) -> str:
+    if table.num_rows == 0:
+        return (f"no rows to split: none of the window's {len(empty)} partitions has a row (no labeled row, or none "
+                f"of this segment)")
     where = f"{with_rows[0]}..{with_rows[-1]}" if len(with_rows) > 1 else (with_rows or ["no partition"])[0]
     rows = f"{table.num_rows} rows of {where}"
     if empty:

@@ -196,3 +196,7 @@ def test_a_split_with_an_empty_side_is_an_error_naming_the_rule_and_the_rows():
     with pytest.raises(split.EmptySplitError, match=r"no rows left to train on: the newest 2 day\(s\) hold out all "
                        r"120 rows of dt=2026-10-01..dt=2026-10-02 \(26 of the window's 28 partitions have no row"):
         split.split(late, split.HoldoutRule(0.0, (), newest_days=2), partitions)
+    # no row at all: no advice about holdout fractions, which no setting could satisfy
+    with pytest.raises(split.EmptySplitError, match=r"^no rows to split: none of the window's 28 partitions has a "
+                       r"row \(no labeled row, or none of this segment\)$"):
+        split.split(table.slice(0, 0), split.HoldoutRule(0.2, ()), partitions)
