@@ -78,8 +78,8 @@ def _digests(files: list[Path], root: Path) -> tuple[str, dict[str, str]]:
 
 def verify_unchanged(snapshot: DataSnapshot, files: list[str] | None = None) -> None:
     """Raise DataChangedError when a file of the snapshot (or of ``files``, a part of it) no longer holds the
-    bytes check_freshness hashed: a partition re-landed while the run was in flight. The data contract passed
-    on the snapshot's bytes; nothing may train or be judged on others."""
+    bytes check_freshness hashed: a partition re-landed while the run was in flight. The contract is checked, and
+    models are trained and judged, on the snapshot's bytes only."""
     if not snapshot.file_sha256:
         return
     root = Path(snapshot.dataset)
@@ -96,8 +96,8 @@ def verify_unchanged(snapshot: DataSnapshot, files: list[str] | None = None) -> 
         shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
         raise DataChangedError(
             f"{snapshot.label}: {len(changed)} file(s) changed after this run took its snapshot: {shown}. The "
-            "data contract passed on the bytes that were there; nothing trains or is judged on others, and the "
-            "champion stays. The next run takes a new snapshot of the re-landed data and validates it"
+            "data contract checks, and training uses, only the bytes the snapshot hashed: this run stops here, and "
+            "the champion stays. The next run takes a new snapshot of the re-landed data and validates it"
         )
 
 
