@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
-from retrain.config import METRIC_DIRECTIONS, GateSpec, HeadSpec
+from retrain.config import METRIC_DIRECTIONS, GateSpec, HeadGate, HeadSpec
+from retrain.training.metrics import LOSS_METRIC
 
 Metrics = dict[str, dict[str, float]]  # head -> metric -> value
 
@@ -91,6 +92,10 @@ class GateDecision:
         }
 
 
+# A spec whose gate names no head: no thresholds, and each head's loss may not get worse than the champion's.
+_UNGATED = {kind: HeadGate(max_regression={metric: 0.0}) for kind, metric in LOSS_METRIC.items()}
+
+
 def _finite(value: float | None) -> bool:
     return value is not None and not math.isnan(value)
 
@@ -139,11 +144,11 @@ def decide(
         checks.append(GateCheck("*", "*", "identical_to_champion", 0.0, 0.0, False,
                                 note=f"version {champion_version}: same spec, same data, same holdout metrics"))
     for head in heads:
-        rules = gate.heads.get(head.name)
+        rules = gate.heads.get(head.name) if gate.heads else _UNGATED[head.kind]
         if rules is None:
             continue
         directions = METRIC_DIRECTIONS[head.kind]
-        if holdout_rows is not None:
+        if holdout_rows is not None and gate.heads:
             checks.append(_enough_examples(head, holdout_rows, candidate.get(head.name, {}), gate.min_holdout_examples))
         for metric, bound in rules.thresholds.items():
             value = candidate.get(head.name, {}).get(metric, float("nan"))
@@ -163,7 +168,10 @@ def decide(
             higher_is_better = directions[metric] == "higher"
             limit = reference - margin if higher_is_better else reference + margin
             passed = _finite(value) and (value >= limit if higher_is_better else value <= limit)
-            default = "" if metric in rules.max_regression else "no max_regression set for it, so no margin"
+            if not gate.heads:
+                default = "the spec's gate names no head, so each head's loss may not get worse"
+            else:
+                default = "" if metric in rules.max_regression else "no max_regression set for it, so no margin"
             checks.append(GateCheck(head.name, metric, "no_regression", value, limit, passed, champion=reference,
                                     note=default))
         for metric, margin in rules.min_improvement.items():

@@ -71,6 +71,8 @@ METRICS: dict[str, dict[str, Metric]] = {
                "accuracy": Metric(accuracy, "higher")},
     "regression": {"rmse": Metric(rmse, "lower"), "mae": Metric(mae, "lower"), "r2": Metric(r2, "higher")},
 }
+# The metric of the loss each head kind trains on; defined on any holdout, so the gate's default comparison.
+LOSS_METRIC: dict[str, str] = {"binary": "log_loss", "regression": "rmse"}
 
 
 def head_metrics(kind: str, y_true, y_pred) -> dict[str, float]:

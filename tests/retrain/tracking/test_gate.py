@@ -152,3 +152,23 @@ def test_a_threshold_alone_still_keeps_a_worse_candidate_from_replacing_the_cham
     lenient = GateSpec(heads={"atc": HeadGate(thresholds={"roc_auc": MetricBound(min=0.6)},
                                               max_regression={"roc_auc": 0.2})})
     assert decide(lenient, HEADS, {"atc": {"roc_auc": 0.65}}, {"atc": {"roc_auc": 0.80}}, "2").promote
+
+
+def test_a_spec_without_a_gate_still_never_lets_a_worse_candidate_replace_the_champion():
+    """No gate.heads means no thresholds, not "anything goes": each head's loss on the shared holdout must be at
+    least as good as the champion's, or the champion stays."""
+    ungated = GateSpec()
+    champion = {"atc": {"roc_auc": 0.80, "log_loss": 0.40}, "dwell": {"rmse": 3.0, "r2": 0.5}}
+    assert decide(ungated, HEADS, {"atc": {"log_loss": 0.9}, "dwell": {"rmse": 9.0}}, champion=None).promote
+    worse = decide(ungated, HEADS, {"atc": {"roc_auc": 0.9, "log_loss": 0.45}, "dwell": {"rmse": 2.0, "r2": 0.6}},
+                   champion, "3")
+    assert not worse.promote
+    assert worse.reasons == ["atc.log_loss: candidate 0.4500 vs champion 0.4000 (must not be worse than 0.4000; "
+                             "the spec's gate names no head, so each head's loss may not get worse) FAILED"]
+    better = decide(ungated, HEADS, {"atc": {"log_loss": 0.39}, "dwell": {"rmse": 2.9}}, champion, "3")
+    assert better.promote
+    assert [(c.head, c.metric, c.rule) for c in better.checks] == [("atc", "log_loss", "no_regression"),
+                                                                  ("dwell", "rmse", "no_regression")]
+    # naming any head in the gate replaces this default with the team's own rules
+    assert decide(GateSpec(heads={"dwell": HeadGate()}), HEADS, {"atc": {"log_loss": 0.9}, "dwell": {"rmse": 2.0}},
+                  champion, "3").promote
