@@ -1,11 +1,14 @@
 """What stages hand each other: typed results, passed between Airflow tasks by XCom as ``model_dump()``.
 
 Each is small (ids, versions, scores), never data or models. Unknown keys are kept, so a stage that adds a
-field does not break the stages downstream of it.
+field does not break the stages downstream of it. A score can be NaN (roc_auc of a slice with one class) and
+Airflow's Execution API takes only standard JSON, so results travel through ``to_xcom`` and ``from_xcom``.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -70,3 +73,29 @@ class Outcome(StageResult):
     version: str | None = None
     previous_champion: str | None = None
     reasons: list[str] = Field(default_factory=list)
+
+
+# How a non-finite score travels: the spelling JavaScript and pandas use for it.
+_NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def to_xcom(value):
+    """``value`` with every NaN or infinite number written as "NaN", "Infinity" or "-Infinity"."""
+    if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
+    if isinstance(value, dict):
+        return {key: to_xcom(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(to_xcom(item) for item in value)
+    return value
+
+
+def from_xcom(value):
+    """What ``to_xcom`` wrote, with the numbers back; anything else (a lazy XCom sequence too) as it is."""
+    if isinstance(value, str):
+        return _NON_FINITE.get(value, value)
+    if isinstance(value, dict):
+        return {key: from_xcom(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(from_xcom(item) for item in value)
+    return value

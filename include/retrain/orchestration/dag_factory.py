@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 from retrain.config import BrokenSpec, LoadedSpec
-from retrain.contracts import Decision, Evaluation, Outcome, TrainedCandidate
+from retrain.contracts import Decision, Evaluation, Outcome, TrainedCandidate, from_xcom
 from retrain.orchestration.dag_parts import (
     _failure_callback,
     _run_info,
@@ -139,12 +139,12 @@ def build_dag(loaded: LoadedSpec):
 
             return announce(get_current_context(), spec.name, outcome, trained)
 
-        @task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS, doc_md=task_doc("notify"))
+        @stage_task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS, doc_md=task_doc("notify"))
         def notify(trained: dict, evaluation: dict, decision: dict) -> str:
             from retrain.pipeline.notify_stage import notify_outcome
 
             context = get_current_context()
-            outcome = context["ti"].xcom_pull(task_ids="promote") or context["ti"].xcom_pull(task_ids="reject")
+            outcome = from_xcom(context["ti"].xcom_pull(task_ids="promote") or context["ti"].xcom_pull(task_ids="reject"))
             return notify_outcome(loaded, context["run_id"], trained, evaluation, outcome, decision)
 
         snapshot = check_freshness.output

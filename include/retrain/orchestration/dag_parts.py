@@ -4,9 +4,10 @@ tasks, schedule, as-of, callbacks."""
 from __future__ import annotations
 
 from datetime import datetime
-from functools import partial
+from functools import partial, wraps
 
 from retrain.config import LoadedSpec, ModelSpec
+from retrain.contracts import from_xcom, to_xcom
 from retrain.orchestration.retries import default_task_args, task_doc
 
 # Without schedule.start_date: Airflow's cron timetables never schedule a DAG that has no start date, and a
@@ -84,11 +85,19 @@ def model_dag_kwargs(spec: ModelSpec) -> dict:
 
 
 def stage_task(**kwargs):
-    """``@task`` for a task that returns a dict: the dict is one XCom (``return_value``). A ``-> dict`` annotation
-    alone makes Airflow push every key as an XCom of its own too (docs/architecture.md)."""
+    """``@task`` for a stage: what it returns is one XCom (``return_value``; a ``-> dict`` annotation alone makes
+    Airflow push every key as an XCom of its own too), with NaN scores written so the Execution API takes them,
+    and read back as numbers in the stage it is passed to (``retrain.contracts.to_xcom``, docs/architecture.md)."""
     from airflow.sdk import task
 
-    return task(multiple_outputs=False, **kwargs)
+    def decorate(stage):
+        @wraps(stage)
+        def call(*args, **named):
+            return to_xcom(stage(*from_xcom(args), **from_xcom(named)))
+
+        return task(multiple_outputs=False, **kwargs)(call)
+
+    return decorate
 
 
 def data_tasks(loaded: LoadedSpec):

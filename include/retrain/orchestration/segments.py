@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 from retrain.config import LoadedSpec
+from retrain.contracts import from_xcom
 from retrain.orchestration.resources import train_task_kwargs
 from retrain.orchestration.run_params import dag_params
 from retrain.settings import get_settings
@@ -35,7 +36,7 @@ def chunk_task_kwargs(loaded: LoadedSpec) -> dict:
 
 
 def build_segment_dag(loaded: LoadedSpec):
-    from airflow.sdk import DAG, TriggerRule, get_current_context, task
+    from airflow.sdk import DAG, TriggerRule, get_current_context
 
     from retrain.orchestration.dag_parts import _run_info, data_tasks, model_dag_kwargs, stage_task
 
@@ -51,13 +52,13 @@ def build_segment_dag(loaded: LoadedSpec):
     ) as dag:
         check_freshness, validate_data = data_tasks(loaded)
 
-        @task
+        @stage_task()
         def plan_chunks(snapshot: dict, validation: dict) -> list[list[str]]:
             from retrain.pipeline.segment_stage import plan_chunks as stage
 
             return stage(loaded, snapshot)
 
-        @task(**chunk_task_kwargs(loaded))
+        @stage_task(**chunk_task_kwargs(loaded))
         def train_chunk(segments: list[str], snapshot: dict) -> list[dict]:
             from retrain.orchestration.run_params import choices_from_context
             from retrain.pipeline.run_overrides import record_overrides, with_overrides
@@ -82,7 +83,7 @@ def build_segment_dag(loaded: LoadedSpec):
             if planned is None:  # the run stopped before planning; that task's own alert said why
                 raise SegmentFailures("no segment was trained: the run stopped before they were planned (see the "
                                       "failed task before plan_chunks)", digest_sent=True)
-            flat = with_unfinished([list(o) for o in outcomes if o is not None], planned)
+            flat = with_unfinished([from_xcom(list(o)) for o in outcomes if o is not None], planned)
             notify_digest(loaded, get_current_context()["run_id"], flat)
             return stage([flat], digest_sent=True)
 

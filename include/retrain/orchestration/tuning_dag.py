@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 
 from retrain.config import LoadedSpec, discover_specs
+from retrain.contracts import from_xcom
 from retrain.orchestration.dag_parts import _run_info, dag_start, failure_callback, stage_task
 from retrain.orchestration.resources import train_task_kwargs
 from retrain.orchestration.retries import default_task_args, task_doc
@@ -102,12 +103,12 @@ def build_tuning_dag(loaded: LoadedSpec):
 
             return stage(loaded, trained, evaluation, decision)
 
-        @task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS, doc_md=task_doc("notify"))
+        @stage_task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS, doc_md=task_doc("notify"))
         def notify(trained: dict, evaluation: dict) -> str:
             from retrain.pipeline.notify_stage import notify_outcome
 
             context = get_current_context()
-            outcome = context["ti"].xcom_pull(task_ids="promote") or context["ti"].xcom_pull(task_ids="reject")
+            outcome = from_xcom(context["ti"].xcom_pull(task_ids="promote") or context["ti"].xcom_pull(task_ids="reject"))
             return notify_outcome(loaded, context["run_id"], trained, evaluation, outcome)
 
         snapshot = check_freshness()

@@ -1,0 +1,23 @@
+import json
+import math
+
+import numpy as np
+from retrain.contracts import Evaluation, from_xcom, to_xcom
+
+
+def test_a_score_undefined_on_the_holdout_travels_as_standard_json_and_comes_back_a_number():
+    """roc_auc of a slice with one class is NaN; Airflow's Execution API refuses NaN in JSON (the task failed
+    with "Out of range float values are not JSON compliant" before the gate could say why)."""
+    evaluation = Evaluation(
+        candidate={"atc": {"roc_auc": 0.71, "log_loss": 0.38}},
+        challenger_version="3",
+        slices={"device": {"tablet": {"rows": 58, "atc": {"roc_auc": float("nan"), "log_loss": np.float32("inf")}}}},
+    ).model_dump()
+    wire = json.loads(json.dumps(to_xcom(evaluation), allow_nan=False))  # what the Execution API accepts
+    assert wire["slices"]["device"]["tablet"]["atc"] == {"roc_auc": "NaN", "log_loss": "Infinity"}
+    back = from_xcom(wire)
+    tablet = back["slices"]["device"]["tablet"]
+    assert math.isnan(tablet["atc"]["roc_auc"]) and tablet["atc"]["log_loss"] == math.inf and tablet["rows"] == 58
+    assert back["candidate"] == {"atc": {"roc_auc": 0.71, "log_loss": 0.38}}
+    assert Evaluation.model_validate(back).challenger_version == "3"
+    assert from_xcom(to_xcom([-math.inf, "a reason", None, True, 2])) == [-math.inf, "a reason", None, True, 2]
