@@ -77,6 +77,8 @@ class GateDecision:
     @property
     def reasons(self) -> list[str]:
         failed = [c.describe() for c in self.checks if not c.passed]
+        if not self.checks:
+            return ["nothing to check: the spec's gate sets no threshold and there is no champion yet"]
         return failed or ["all thresholds met and no regression against the champion"]
 
     def summary(self) -> str:

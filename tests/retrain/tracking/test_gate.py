@@ -159,7 +159,9 @@ def test_a_spec_without_a_gate_still_never_lets_a_worse_candidate_replace_the_ch
     least as good as the champion's, or the champion stays."""
     ungated = GateSpec()
     champion = {"atc": {"roc_auc": 0.80, "log_loss": 0.40}, "dwell": {"rmse": 3.0, "r2": 0.5}}
-    assert decide(ungated, HEADS, {"atc": {"log_loss": 0.9}, "dwell": {"rmse": 9.0}}, champion=None).promote
+    first = decide(ungated, HEADS, {"atc": {"log_loss": 0.9}, "dwell": {"rmse": 9.0}}, champion=None)
+    assert first.promote and first.reasons == [
+        "nothing to check: the spec's gate sets no threshold and there is no champion yet"]
     worse = decide(ungated, HEADS, {"atc": {"roc_auc": 0.9, "log_loss": 0.45}, "dwell": {"rmse": 2.0, "r2": 0.6}},
                    champion, "3")
     assert not worse.promote
