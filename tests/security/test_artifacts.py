@@ -226,3 +226,30 @@ def test_a_segment_champion_is_verified_before_it_is_loaded(pipeline):
     assert third["status"] in {"promoted", "rejected"}
     assert third["reasons"][0].startswith(f"champion version {champion.version} is unusable")
     assert "changed since training (changed: data/bundle/weights.pt)" in third["reasons"][0]
+
+
+def test_batch_scoring_loads_the_very_files_it_verified(pipeline, monkeypatch):
+    """Code planted in the store right after the scoring task checked the champion never runs: the task loads
+    the copy it verified, not a second download (which would be unverified until our loader, if at all, ran)."""
+    import dataclasses
+
+    from retrain.config import ScoringSpec
+    from retrain.pipeline.scoring_stage import score_newest_partition
+    from retrain.tracking import artifacts
+
+    trained, evaluation, decision = pipeline.run("scheduled__1")
+    pipeline.promote(trained, evaluation, decision)
+    loaded = dataclasses.replace(pipeline.loaded, spec=pipeline.loaded.spec.model_copy(
+        update={"scoring": ScoringSpec(output="predictions/dwell")}))
+    marker = pipeline.tmp / MARKER_NAME
+    checked = artifacts.check_files
+
+    def check_then_swap(local, expected, what):
+        checked(local, expected, what)
+        _plant_code(pipeline.version_folder("1"), marker)  # the store changes just after the check passed
+
+    monkeypatch.setattr(artifacts, "check_files", check_then_swap)
+    landed = score_newest_partition(loaded)
+
+    assert not marker.exists(), "code from the artifact store ran"
+    assert landed["champion_version"] == "1" and landed["rows"] > 0

@@ -22,13 +22,13 @@ def score_newest_partition(loaded: LoadedSpec) -> dict | None:
 
     Returns what landed (the partition day, rows, the champion version and the predictions folder), or None
     when the model has no champion yet (nothing to score with; not an error)."""
-    import mlflow.pyfunc
     import pyarrow as pa
 
     from retrain.data.landing import list_complete_partitions, write_partition
     from retrain.data.loading import read_table
     from retrain.errors import RetrainError
-    from retrain.tracking import mlflow_store, registry
+    from retrain.tracking import mlflow_store
+    from retrain.tracking.artifacts import load_verified
 
     spec, settings = loaded.spec, get_settings()
     if spec.scoring is None:
@@ -45,8 +45,7 @@ def score_newest_partition(loaded: LoadedSpec) -> dict | None:
         log.warning("%s has no champion yet: nothing to score with", spec.name)
         return None
     version = str(champion.version)
-    registry.verify_artifacts(client, spec.registered_model_name, version)
-    model = mlflow.pyfunc.load_model(f"models:/{spec.registered_model_name}/{version}")
+    model = load_verified(client, spec.registered_model_name, version)  # one download: the files it checked
     columns = list(dict.fromkeys([*spec.features.columns, *spec.scoring.passthrough_columns]))
     table = read_table(list(newest.files), columns=columns)
     predictions = model.predict(table.select(spec.features.columns).to_pandas())
