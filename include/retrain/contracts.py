@@ -85,7 +85,7 @@ def to_xcom(value):
         return "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
     if isinstance(value, dict):
         return {key: to_xcom(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
+    if type(value) in (list, tuple):  # a named tuple or a lazy XCom sequence is left as it is
         return type(value)(to_xcom(item) for item in value)
     return value
 
@@ -96,6 +96,6 @@ def from_xcom(value):
         return _NON_FINITE.get(value, value)
     if isinstance(value, dict):
         return {key: from_xcom(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
+    if type(value) in (list, tuple):
         return type(value)(from_xcom(item) for item in value)
     return value

@@ -99,7 +99,7 @@ def build_dag(loaded: LoadedSpec):
             from retrain.orchestration.run_params import choices_from_context
             from retrain.pipeline.approval import route
 
-            return route(decision, choices_from_context(get_current_context()).promote, spec.gate.approval)
+            return route(from_xcom(decision), choices_from_context(get_current_context()).promote, spec.gate.approval)
 
         approve_promotion = PromotionApprovalOperator(
             task_id="approve_promotion", loaded=loaded, doc_md=task_doc("approve_promotion")
