@@ -376,3 +376,25 @@ def test_a_column_the_spec_reads_but_no_partition_has_is_a_contract_failure(load
     assert "the spec reads ['basket_value'], which the data does not have" in message
     report = json.loads((report_dir(typo, DataSnapshot.from_dict(snapshot)) / "report.json").read_text())
     assert report["success"] is False and report["failures"][-1]["column"] == "basket_value"
+
+
+def test_numbers_written_as_text_with_a_missing_marker_lead_the_message_once(loaded, reference, env):
+    """A table exported with "?" for a missing price (UCI style) in every partition: the message a person reads
+    first is the cause, the "?" text, once; the suite's checks that could not run on text follow, each once with
+    the partitions it failed on, not once a partition ahead of the cause."""
+    def with_marker(day):
+        table = generate_day(day, ROWS)
+        prices = [("?" if i % 50 == 0 else f"{v:.2f}") for i, v in enumerate(table.column("price").to_pylist())]
+        return _set(table, "price", pa.array(prices, pa.string()))
+
+    write_partition(with_marker(PREV), env / "data" / loaded.spec.data.location, PREV)
+    snapshot = _snapshot(loaded, env, with_marker(NEW), keep_previous=True)
+    with pytest.raises(DataContractError) as caught:
+        validate_data(loaded, snapshot, reference=reference)
+    details = str(caught.value).split(": ", 1)[1]
+    assert details.startswith("retrain_numeric_values on column 'price': column 'price' must be numeric: "
+                              f"{2 * ROWS // 50} rows hold text that is not a number, e.g. ['?']"), details
+    could_not = [f for f in caught.value.failures if "could not be evaluated" in f["observed"]]
+    assert could_not and len({(f["expectation"], f["column"]) for f in could_not}) == len(could_not)
+    assert all(f["partition"].endswith("dt=2026-11-20, dt=2026-11-21") for f in could_not), could_not
+    assert caught.value.failures[0]["expectation"] == "retrain_numeric_values"

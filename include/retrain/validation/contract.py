@@ -72,6 +72,14 @@ class ExpectationFailure:
         }
 
 
+def _days(partitions: list[str]) -> str:
+    """Partitions a failure was seen on, in words: all of them up to three, else the first, the last, how many."""
+    if len(partitions) <= 3:
+        return ", ".join(partitions)
+    ordered = sorted(partitions)
+    return f"{ordered[0]} … {ordered[-1]} ({len(ordered)} partitions)"
+
+
 @dataclass(frozen=True)
 class ValidationReport:
     """What a contract run found. ``success`` is False only when a blocking expectation failed."""
@@ -117,16 +125,26 @@ class ValidationReport:
         return sorted({f.partition for f in self.blocking if f.partition})
 
     def error_message(self) -> str:
-        details = "; ".join(f.describe() for f in self._blocking_days_first())
+        details = "; ".join(f.describe() for f in self._blocking_in_order())
         days = self.failing_partitions
         if days:
             dataset, _, window = self.partition.rpartition(" ")
-            where = f"{dataset + ' ' if dataset else ''}{', '.join(days)} (window {window})"
+            where = f"{dataset + ' ' if dataset else ''}{_days(days)} (window {window})"
             return f"Data contract '{self.suite}' failed on partition {where}: {details}"
         return f"Data contract '{self.suite}' failed on partition {self.partition}: {details}"
 
-    def _blocking_days_first(self) -> list[ExpectationFailure]:
-        return sorted(self.blocking, key=lambda f: f.partition is None)
+    def _blocking_in_order(self) -> list[ExpectationFailure]:
+        """What blocked, as a person should read it: the built-in checks first (a column that is text, a label
+        that is missing: causes, which make suite checks on that column fail too), then the day-by-day checks;
+        one failure seen alike on several days is one entry naming those days."""
+        days: dict[tuple, list[str]] = {}
+        first: dict[tuple, ExpectationFailure] = {}
+        for failure in self.blocking:
+            key = (failure.expectation, failure.column, failure.observed, failure.partition is None)
+            first.setdefault(key, failure)
+            days.setdefault(key, []).extend([failure.partition] if failure.partition else [])
+        merged = [replace(failure, partition=_days(days[key]) or None) for key, failure in first.items()]
+        return sorted(merged, key=lambda f: (not f.expectation.startswith("retrain_"), f.partition is None))
 
     def _named(self, failure: ExpectationFailure) -> str:
         """The partition a failure names in alerts: its own day (with the dataset) or the whole window."""
@@ -143,7 +161,7 @@ class ValidationReport:
             self.error_message(),
             failures=[
                 {**f.to_dict(), "suite": self.suite, "partition": self._named(f)}
-                for f in self._blocking_days_first()
+                for f in self._blocking_in_order()
             ],
             data_docs_url=data_docs_url,
         )
