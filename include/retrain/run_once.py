@@ -218,7 +218,7 @@ def fail_leftovers(dag_id: str, logical: datetime) -> int:
 def print_summary(model_name: str, dag_id: str, started_ms: int) -> tuple[bool, str | None]:
     from retrain.settings import get_settings
     from retrain.tracking import mlflow_store
-    from retrain.tracking.tags import TRAINING_NOTE
+    from retrain.tracking.tags import DATA_WARNINGS, TRAINING_NOTE
 
     client = mlflow_store.connect(get_settings())
     experiment = client.get_experiment_by_name(model_name)
@@ -249,9 +249,19 @@ def print_summary(model_name: str, dag_id: str, started_ms: int) -> tuple[bool, 
     print(f"Gate decision: {tags.get('retrain.gate_decision', 'none')}: {tags.get('retrain.gate_reasons', '')}")
     if tags.get(TRAINING_NOTE):
         print(f"Note:          {tags[TRAINING_NOTE]}")
+    for line in _json_list(tags.get(DATA_WARNINGS)):
+        print(f"Data warning:  {line}")
     champion = mlflow_store.champion_version(client, model_name)
     print(f"Champion:      {model_name} version {champion.version if champion else 'none'}")
     return tags.get("retrain.gate_decision") in {"promote", "reject"}, airflow_run_id
+
+
+def _json_list(text: str | None) -> list[str]:
+    try:
+        value = json.loads(text or "[]")
+    except json.JSONDecodeError:  # cut at the tag's length limit
+        return [text or ""]
+    return [str(item) for item in value] if isinstance(value, list) else [str(value)]
 
 
 def print_segment_summary(model: str, dag_id: str, started_ms: int) -> bool:

@@ -398,3 +398,22 @@ def test_numbers_written_as_text_with_a_missing_marker_lead_the_message_once(loa
     assert could_not and len({(f["expectation"], f["column"]) for f in could_not}) == len(could_not)
     assert all(f["partition"].endswith("dt=2026-11-20, dt=2026-11-21") for f in could_not), could_not
     assert caught.value.failures[0]["expectation"] == "retrain_numeric_values"
+
+
+def test_a_feature_null_in_every_row_of_the_window_is_a_warning_that_names_it(loaded, reference, env):
+    """A column that died upstream (present, every value null, on every day) and that the suite does not check:
+    the run goes on, since the gate still judges the candidate against the champion, but the report and the
+    log say the model learns nothing from it."""
+    features = loaded.spec.features.model_copy(update={"numeric": [*loaded.spec.features.numeric, "promo_score"]})
+    with_dead = dataclasses.replace(loaded, spec=loaded.spec.model_copy(update={"features": features}))
+
+    def dead_column(day):
+        return generate_day(day, ROWS).append_column("promo_score", pa.nulls(ROWS, pa.float64()))
+
+    write_partition(dead_column(PREV), env / "data" / loaded.spec.data.location, PREV)
+    result = validate_data(with_dead, _snapshot(with_dead, env, dead_column(NEW), keep_previous=True),
+                           reference=reference)
+    assert result["success"], result["failures"]
+    (warning,) = [w for w in result["warnings"] if w["expectation"] == "retrain_feature_has_values"]
+    assert warning["column"] == "promo_score"
+    assert f"feature 'promo_score' is null in all {2 * ROWS:,} rows of the window" in warning["observed"]

@@ -49,6 +49,7 @@ def _day(day: date, rng: np.random.Generator) -> pd.DataFrame:
         "temp": temp,
         "working_day": rng.random(ROWS_PER_DAY) < 0.7,
         "station": pd.array(rng.integers(100, 104, ROWS_PER_DAY), dtype="Int64"),
+        "wind": pd.array([pd.NA] * ROWS_PER_DAY, dtype="Float64"),  # a sensor that never reported
         "rides": rides,
         "busy": busy,
     })
@@ -72,7 +73,7 @@ def loaded(tmp_path, monkeypatch):
         "owner": "mobility-ml",
         "data": {"location": "bikes", "training_window_days": DAYS, "drop_unlabeled_rows": True,
                  "holdout_key": ["ride_id"], "freshness": {"max_age_hours": 48, "min_rows": 100}},
-        "features": {"numeric": ["temp", "hour", "weather"], "categorical": ["working_day", "station"]},
+        "features": {"numeric": ["temp", "hour", "weather", "wind"], "categorical": ["working_day", "station"]},
         "heads": [{"name": "demand", "label": "rides", "kind": "regression"},
                   {"name": "busy", "label": "busy", "kind": "binary"}],
         "architecture": {"type": "tabular_mlp", "hidden_units": [16]},
@@ -95,6 +96,10 @@ def test_nullable_pandas_dtypes_train_promote_and_serve(loaded, tmp_path):
     assert len(snapshot["partitions"]) == DAYS  # 28 days, from 2012
     validation = validate_data(loaded, snapshot)
     trained = train_candidate(loaded, snapshot, RunInfo(loaded.spec.dag_id, "manual__bikes", 1, as_of), validation)
+    # the contract passes with a warning that reaches the run and its summary, not only the task log
+    [warning] = trained["data_warnings"]
+    assert warning.startswith("retrain_feature_has_values on wind: feature 'wind' is null in all ")
+    assert mlflow.MlflowClient().get_run(trained["run_id"]).data.tags["retrain.data_warnings"] == f'["{warning}"]'
     evaluation = gating_stage.evaluate(loaded, snapshot, trained, plots=False)
     decision = gating_stage.gate(loaded, evaluation, trained)
     assert decision["promote"], decision

@@ -69,7 +69,8 @@ def test_the_summary_lists_heads_not_other_dotted_metrics(tmp_path, monkeypatch,
     mlflow.set_experiment("churn")
     with mlflow.start_run(tags={"airflow.dag_id": "retrain_churn", "airflow.run_id": "manual__1",
                                 "retrain.gate_decision": "reject", "retrain.gate_reasons": "regression",
-                                "retrain.training_note": "the candidate took only 15 optimizer steps"}):
+                                "retrain.training_note": "the candidate took only 15 optimizer steps",
+                                "retrain.data_warnings": '["retrain_feature_has_values on wind: feature \'wind\' is null"]'}):
         mlflow.log_metrics({"churn.roc_auc": 0.71, "champion.churn.roc_auc": 0.73, "churn.mobile.roc_auc": 0.6,
                             "gate.champion_seen_holdout_rows": 0, "resources.wall_seconds": 12.0})
     ok, run_id = print_summary("churn", "retrain_churn", 0)
@@ -78,6 +79,7 @@ def test_the_summary_lists_heads_not_other_dotted_metrics(tmp_path, monkeypatch,
     assert "head churn  roc_auc=0.7100   (champion: roc_auc=0.7300)" in out
     assert [line.split()[1] for line in out.splitlines() if line.strip().startswith("head ")] == ["churn"]
     assert "Note:          the candidate took only 15 optimizer steps" in out  # why it may have learnt little
+    assert "Data warning:  retrain_feature_has_values on wind: feature 'wind' is null" in out
 
 
 def test_the_embedded_database_is_migrated_once_per_airflow_release(tmp_path) -> None:

@@ -292,6 +292,12 @@ def validate_data(loaded: LoadedSpec, snapshot: dict, *, reference: dict | None 
         if problem:
             check = "retrain_binary_label_0_1" if name in binary else "retrain_numeric_values"
             built_in_failures.append(ExpectationFailure(check, name, "block", problem, -1))
+    for name in spec.features.columns:  # a column that died upstream: the candidate silently learns without it
+        if table.num_rows and table.column(name).null_count == table.num_rows:
+            built_in_failures.append(ExpectationFailure(
+                "retrain_feature_has_values", name, "warn",
+                f"feature '{name}' is null in all {table.num_rows:,} rows of the window: the model learns nothing "
+                f"from it (the gate still compares the candidate with the champion)", -1))
     parts = _parts(data.partitions, table.column(PARTITION_COLUMN))
     frame = _as_pandas(table.drop_columns([PARTITION_COLUMN]))
     window = validate_frame(frame, suite, partition=label, partitions=parts)

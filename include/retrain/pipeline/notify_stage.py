@@ -68,6 +68,9 @@ def notify_outcome(
         evaluation = {**evaluation, "notes": [*evaluation.get("notes", []), *describe(evaluation["shadow"])]}
     if trained.get("training_note"):
         evaluation = {**evaluation, "notes": [*evaluation.get("notes", []), f"Training: {trained['training_note']}"]}
+    if trained.get("data_warnings"):
+        evaluation = {**evaluation, "notes": [*evaluation.get("notes", []),
+                                              *(f"Data warning: {line}" for line in trained["data_warnings"])]}
     if trained.get("drift_not_checked"):
         evaluation = {**evaluation, "notes": [*evaluation.get("notes", []),
                                               f"Drift NOT checked: {trained['drift_not_checked']}"]}

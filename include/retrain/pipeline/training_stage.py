@@ -248,7 +248,18 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
         if not_checked:  # carried to the Slack summary: drift was asked for and not done
             mlflow.set_tag("retrain.drift_not_checked", not_checked[:4500])
             result["drift_not_checked"] = not_checked
+        warned = data_warnings(validation or {})
+        if warned:  # the contract passed with warnings: carried to the summary, not only to the task log
+            mlflow.set_tag(tags.DATA_WARNINGS, json.dumps(warned)[:4500])
+            result["data_warnings"] = warned
         return result
+
+
+def data_warnings(validation: dict, limit: int = 5) -> list[str]:
+    """The data contract's warnings in words (drift not checked has its own line), the first ``limit``."""
+    lines = [f"{w['expectation']}{' on ' + w['column'] if w.get('column') else ''}: {w['observed']}"[:500]
+             for w in validation.get("warnings") or [] if w.get("expectation") != "retrain_drift_not_checked"]
+    return lines[:limit] + ([f"... and {len(lines) - limit} more (validation/report.json)"] if len(lines) > limit else [])
 
 
 def log_servable_model(client, run_id: str, experiment_id: str, spec: ModelSpec, bundle, holdout_table,

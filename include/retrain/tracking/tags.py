@@ -8,4 +8,5 @@ SPEC_SHA256 = "retrain.spec_sha256"
 GATE_DECISION = "retrain.gate_decision"  # run and model version: promote | reject
 CHALLENGER_VERSION = "retrain.challenger_version"
 SEGMENT = "retrain.segment"
+DATA_WARNINGS = "retrain.data_warnings"  # the data contract's warnings (JSON list of lines)
 TRAINING_NOTE = "retrain.training_note"  # why a candidate may have learnt little (too few optimizer steps)

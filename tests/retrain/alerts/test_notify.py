@@ -110,3 +110,15 @@ def test_a_malformed_stage_result_is_named() -> None:
 
     with pytest.raises(ValidationError, match="challenger_version"):
         notify_outcome(_loaded(), "manual__6", TRAINED, {"candidate": {}}, {"promoted": True, "version": "2"})
+
+
+def test_the_data_contracts_warnings_are_in_the_summary(slack_connection: SlackStandIn) -> None:
+    """A contract that passed with warnings (a feature null on every row, a new category) says so where the team
+    reads the outcome, not only in the validate_data task's log."""
+    outcome = {"promoted": False, "version": "1", "reasons": ["atc.roc_auc: regression"]}
+    trained = {**TRAINED, "data_warnings": ["retrain_feature_has_values on wind: feature 'wind' is null in all 6,720 "
+                                            "rows of the window"]}
+    text = notify_outcome(_loaded(), "manual__6", trained, EVALUATION, outcome, _gate(_loaded()))
+    [message] = slack_connection.messages
+    assert "Data warning: retrain_feature_has_values on wind: feature 'wind' is null in all 6,720" in _blocks(message)
+    assert "feature 'wind' is null" in text
