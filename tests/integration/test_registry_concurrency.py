@@ -114,3 +114,30 @@ def test_stale_lock_is_taken_over(client, tmp_path):
     client.create_registered_model(f"{name}{registry.LOCK_SUFFIX}", tags={"holder": "dead", "expires_at": "0"})
     move = registry.move_champion(client, name, "2", expected_current=None, actor="x", reason="after crash")
     assert move.to_version == "2"
+
+
+def test_a_model_card_longer_than_the_registrys_description_column_still_lands(client, tmp_path):
+    """MLflow keeps a version's description in a 5,000-character column, and PostgreSQL enforces it: a card with
+    a slice table for 40 countries failed the promotion's write. The description now holds the card without
+    the slice table (and says where it is); the run's model_card.md keeps all of it."""
+    from mlflow.exceptions import MlflowException
+    from retrain.tracking.model_card import SLICE_SECTION, set_card
+
+    name = _model_with_versions(client, 1, tmp_path)
+    slices = [f"| country={c:02d} | 120 | {head} | {metric} | 0.7{c:02d}0 |"
+              for c in range(40) for head in ("atc", "ctcvr") for metric in ("roc_auc", "log_loss")]
+    card = "\n".join(["# model, version 1", "", "## Gate decision", "", "promoted", "", SLICE_SECTION, "",
+                      "| slice | rows | head | metric | value |", "| --- | --- | --- | --- | --- |", *slices, "",
+                      "## Lineage", "", "data: dt=2026-11-01..dt=2026-11-28", ""])
+    assert len(card) > 5000
+    with pytest.raises(MlflowException):  # what the promotion met
+        client.update_model_version(name, "1", description=card)
+
+    set_card(client, name, "1", card)
+
+    written = client.get_model_version(name, "1").description
+    assert len(written) <= 5000 and written.startswith("# model, version 1\n\n## Gate decision")
+    assert f"{SLICE_SECTION}\n\n160 rows, in the run's `model_card.md` and `evaluation/slices.json`." in written
+    assert written.endswith("## Lineage\n\ndata: dt=2026-11-01..dt=2026-11-28\n")
+    set_card(client, name, "1", "x\n" * 4000)  # no slice table to move: cut at a line, saying so
+    assert client.get_model_version(name, "1").description.endswith("the whole card is the run's `model_card.md`._")

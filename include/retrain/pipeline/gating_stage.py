@@ -213,7 +213,7 @@ def _write_model_card(loaded: LoadedSpec, trained: dict, evaluation: dict, decis
 
     from retrain.tracking import mlflow_store
     from retrain.tracking.lineage import MANIFEST_PATH
-    from retrain.tracking.model_card import render_model_card
+    from retrain.tracking.model_card import render_model_card, set_card
 
     client = mlflow_store.connect(get_settings())
     run_id = trained["run_id"]
@@ -228,7 +228,7 @@ def _write_model_card(loaded: LoadedSpec, trained: dict, evaluation: dict, decis
     card = render_model_card(loaded.spec, evaluation["challenger_version"], manifest, evaluation, decision, validation,
                              cost_usd=trained.get("cost_usd"), hyperparameters=trained.get("hyperparameters"))
     client.log_text(run_id, card, "model_card.md")
-    client.update_model_version(loaded.spec.registered_model_name, evaluation["challenger_version"], description=card)
+    set_card(client, loaded.spec.registered_model_name, evaluation["challenger_version"], card)
 
 
 def _tag_run_and_version(client, name: str, version: str, run_id: str, tags: dict[str, str]) -> None:

@@ -164,8 +164,7 @@ def _log_scores(client, name: str, version: str, state: dict) -> None:
 
 def _update_card(client, name: str, version: str, shadow: dict) -> None:
     """The version's model card (its description) with the shadow scores so far, replacing an older section."""
-    from retrain.tracking.model_card import CARD_SECTION, card_section
+    from retrain.tracking.model_card import CARD_SECTION, card_section, set_card
 
     card = client.get_model_version(name, version).description or ""
-    card = card.split(CARD_SECTION)[0].rstrip() + "\n\n" + card_section(shadow)
-    client.update_model_version(name, version, description=card)
+    set_card(client, name, version, card.split(CARD_SECTION)[0].rstrip() + "\n\n" + card_section(shadow))

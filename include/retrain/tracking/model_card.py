@@ -4,6 +4,33 @@ from __future__ import annotations
 
 from retrain.config import ModelSpec
 
+# MLflow keeps a version's description in a String(5000) column, which PostgreSQL enforces: a longer card failed
+# the promotion itself (docs/evaluation.md). The description holds what fits; the run's model_card.md all of it.
+DESCRIPTION_LIMIT = 5000
+SLICE_SECTION = "### Metrics per slice"
+
+
+def fit_description(card: str, limit: int = DESCRIPTION_LIMIT) -> str:
+    """The card as a version description: whole when it fits, else without the per-slice table (the part that
+    grows with the data), else cut at a line, saying so."""
+    if len(card) <= limit:
+        return card
+    start = card.find(SLICE_SECTION)
+    if start != -1:
+        end = card.find("\n\n", start + len(SLICE_SECTION) + 2)
+        rows = card.count("\n| ", start, len(card) if end == -1 else end) - 2  # less the header and its rule
+        moved = f"{SLICE_SECTION}\n\n{rows:,} rows, in the run's `model_card.md` and `evaluation/slices.json`."
+        card = card[:start] + moved + ("" if end == -1 else card[end:])
+        if len(card) <= limit:
+            return card
+    note = f"\n\n_Cut to fit the registry's {limit:,} characters: the whole card is the run's `model_card.md`._"
+    return card[:card.rfind("\n", 0, limit - len(note))] + note
+
+
+def set_card(client, name: str, version: str, card: str) -> None:
+    """The card as the version's description, fitted to the registry's column."""
+    client.update_model_version(name, version, description=fit_description(card))
+
 
 def _metric_table(candidate: dict, champion: dict | None) -> list[str]:
     rows = ["| head | metric | this version | champion at the time |", "| --- | --- | --- | --- |"]
@@ -17,7 +44,7 @@ def _metric_table(candidate: dict, champion: dict | None) -> list[str]:
 def _slice_table(slices: dict) -> list[str]:
     if not slices:
         return []
-    rows = ["### Metrics per slice", "", "| slice | rows | head | metric | value |", "| --- | --- | --- | --- | --- |"]
+    rows = [SLICE_SECTION, "", "| slice | rows | head | metric | value |", "| --- | --- | --- | --- | --- |"]
     for column, by_value in slices.items():
         for value, scores in by_value.items():
             for head, metrics in scores.items():
