@@ -141,3 +141,19 @@ def test_a_model_card_longer_than_the_registrys_description_column_still_lands(c
     assert written.endswith("## Lineage\n\ndata: dt=2026-11-01..dt=2026-11-28\n")
     set_card(client, name, "1", "x\n" * 4000)  # no slice table to move: cut at a line, saying so
     assert client.get_model_version(name, "1").description.endswith("the whole card is the run's `model_card.md`._")
+
+
+def test_a_long_reason_or_approver_note_is_shortened_in_the_history_not_lost_with_it(client, tmp_path):
+    """A history entry is a registered model tag (5,000 characters in PostgreSQL). It is written after the alias
+    moved, so an entry too long for the column would leave a champion that no history explains."""
+    name = _model_with_versions(client, 2, tmp_path)
+    registry.move_champion(client, name, "1", expected_current=None, actor="setup", reason="first")
+    pasted = "the candidate's holdout looked fine to me; " * 150  # 6,300 characters
+    registry.move_champion(client, name, "2", expected_current="1", reason="all thresholds met",
+                           actor=f"ana (approved in the Airflow UI: {pasted}; airflow:retrain_m/manual__1)")
+
+    assert client.get_model_version_by_alias(name, "champion").version == "2"
+    moves = registry.history(client, name)
+    assert [(m.from_version, m.to_version) for m in moves] == [(None, "1"), ("1", "2")]
+    assert moves[1].actor.startswith("ana (approved in the Airflow UI: the candidate's") and moves[1].actor.endswith(" …")
+    assert moves[1].reason == "all thresholds met" and registry.outside_move(client, name) is None

@@ -42,7 +42,7 @@ class PromotionApprovalOperator(ApprovalOperator):
             body="(filled in when the request is made)",
             defaults="Reject",
             response_timeout=timedelta(hours=spec.gate.approval_timeout_hours),
-            params={"reason": Param("", type="string", title="Why (recorded with the decision)")},
+            params={"reason": Param("", type="string", maxLength=1000, title="Why (recorded with the decision)")},
             notifiers=[RetrainSlackNotifier("approval", model_name=spec.name, slack_channel=spec.alerts.slack_channel,
                                             notifiers=spec.alerts.notifiers)],
             **kwargs,

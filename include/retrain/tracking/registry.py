@@ -42,6 +42,8 @@ class PromotionConflict(RetrainError):
 
 
 OUTSIDE_ACTOR = "outside retrain"
+# A history entry is a registered model tag: MLflow's column holds 5,000 characters, and PostgreSQL enforces it.
+HISTORY_ENTRY_LIMIT = 5000
 
 
 class PromotionLockUnavailable(RetrainError):
@@ -59,7 +61,16 @@ class AliasMove:
     at: str
 
     def to_json(self) -> str:
-        return json.dumps(self.__dict__, sort_keys=True)
+        """The history entry, at most ``HISTORY_ENTRY_LIMIT`` characters: a long reason or actor (an approver's
+        free text) is shortened, since the alias has already moved when the entry is written."""
+        entry = dict(self.__dict__)
+        text = json.dumps(entry, sort_keys=True)
+        while len(text) > HISTORY_ENTRY_LIMIT:
+            longest = max(("reason", "actor"), key=lambda name: len(entry[name]))
+            value = entry[longest].removesuffix(" …")
+            entry[longest] = value[:max(0, len(value) - (len(text) - HISTORY_ENTRY_LIMIT) - 8)] + " …"
+            text = json.dumps(entry, sort_keys=True)
+        return text
 
 
 def register_challenger(client: RegistryClient, name: str, run_id: str, model_uri: str, tags: dict[str, str]) -> str:
@@ -105,7 +116,7 @@ def promotion_lock(client: RegistryClient, name: str, holder: str, timeout_s: fl
 
         timeout_s = get_settings().promotion_lock_timeout_s
     lock_name = f"{name}{LOCK_SUFFIX}"
-    token = f"{holder}:{uuid.uuid4().hex[:8]}"
+    token = f"{holder[:200]}:{uuid.uuid4().hex[:8]}"  # in a 5,000-character description; a holder is a name
     deadline = time.monotonic() + timeout_s
     while True:
         try:
