@@ -364,7 +364,8 @@ class ModelSpec(_Strict):
     name: Annotated[str, Field(pattern=_NAME, description="DAG retrain_<name>; 'land_' and '__' are reserved")]
     owner: str
     description: str = ""
-    tags: list[str] = Field(default_factory=list)
+    tags: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(  # Airflow's dag_tag column
+        default_factory=list)
     schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
     data: DataSpec
     features: FeatureSpec

@@ -134,3 +134,13 @@ def test_the_spec_knows_every_notifier_and_no_other():
 
     [listed, _none] = typing.get_args(AlertSpec.model_fields["notifiers"].annotation)
     assert set(typing.get_args(typing.get_args(listed)[0])) == set(NOTIFIERS)
+
+
+def test_a_tag_airflow_cannot_store_is_named_when_the_spec_loads(tmp_path):
+    """Airflow refuses DAG tags over 100 characters (its dag_tag column); the spec names the field instead of the
+    DAG build failing with "tag cannot be longer than 100 characters" and no field."""
+    data = _demo_spec()
+    data["tags"] = ["demo", "owned-by-" + "growth-" * 20]
+    with pytest.raises(SpecError) as err:
+        load_spec(_write(tmp_path, "long_tag.yaml", data))
+    assert err.value.fields == ["tags[1]"] and "at most 100 characters" in str(err.value)
