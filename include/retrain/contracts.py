@@ -80,11 +80,14 @@ _NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
 def to_xcom(value):
-    """``value`` with every NaN or infinite number written as "NaN", "Infinity" or "-Infinity"."""
+    """``value`` with every NaN or infinite number written as "NaN", "Infinity" or "-Infinity", and the NUL
+    character (which PostgreSQL's JSONB, where Airflow keeps XComs, refuses) shown as U+FFFD in text."""
     if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral) and not math.isfinite(value):
         return "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
     if isinstance(value, dict):
-        return {key: to_xcom(item) for key, item in value.items()}
+        return {to_xcom(key): to_xcom(item) for key, item in value.items()}
     if type(value) in (list, tuple):  # a named tuple or a lazy XCom sequence is left as it is
         return type(value)(to_xcom(item) for item in value)
     return value

@@ -21,3 +21,19 @@ def test_a_score_undefined_on_the_holdout_travels_as_standard_json_and_comes_bac
     assert back["candidate"] == {"atc": {"roc_auc": 0.71, "log_loss": 0.38}}
     assert Evaluation.model_validate(back).challenger_version == "3"
     assert from_xcom(to_xcom([-math.inf, "a reason", None, True, 2])) == [-math.inf, "a reason", None, True, 2]
+
+
+def test_a_nul_character_from_the_data_does_not_stop_the_result_reaching_postgres():
+    """Airflow keeps XComs as PostgreSQL JSONB, which refuses the NUL character: a category value or a warning
+    quoting the data with one in it (binary junk in a text column) failed the task on the production topology."""
+    import sqlalchemy as sa
+    from retrain_demo.postgres import database_url
+
+    result = {"slices": {"device": {"tab\x00let": {"rows": 3}}},
+              "warnings": [{"observed": "unexpected values, e.g. ['smart\x00tv']"}]}
+    wire = json.dumps(to_xcom(result), allow_nan=False)
+    assert "\\u0000" not in wire and "\x00" not in wire
+    with sa.create_engine(database_url("postgres")).connect() as db:  # `make services` starts PostgreSQL
+        stored = db.execute(sa.text("SELECT CAST(:value AS jsonb)"), {"value": wire}).scalar_one()
+    assert stored["warnings"][0]["observed"] == "unexpected values, e.g. ['smart\ufffdtv']"
+    assert list(stored["slices"]["device"]) == ["tab\ufffdlet"]

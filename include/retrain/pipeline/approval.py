@@ -112,7 +112,7 @@ def approval_record(response: Mapping[str, Any] | None) -> dict[str, str]:
     by = str(user.get("name") or user.get("id") or "") if isinstance(user, Mapping) else str(user)
     at = response.get("responded_at")
     params = response.get("params_input") or {}
-    reason = str(params.get("reason") or "").strip()
+    reason = str(params.get("reason") or "").replace("\x00", "").strip()  # PostgreSQL refuses NUL in tags
     timed_out = not by
     return {
         "decision": "approved" if chosen == "Approve" else "rejected",

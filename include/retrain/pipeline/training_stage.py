@@ -258,6 +258,7 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
 def data_warnings(validation: dict, limit: int = 5) -> list[str]:
     """The data contract's warnings in words (drift not checked has its own line), the first ``limit``."""
     lines = [f"{w['expectation']}{' on ' + w['column'] if w.get('column') else ''}: {w['observed']}"[:500]
+             .replace("\x00", "\ufffd")  # they quote the data; PostgreSQL refuses NUL in a tag
              for w in validation.get("warnings") or [] if w.get("expectation") != "retrain_drift_not_checked"]
     return lines[:limit] + ([f"... and {len(lines) - limit} more (validation/report.json)"] if len(lines) > limit else [])
 

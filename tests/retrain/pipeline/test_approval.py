@@ -64,3 +64,10 @@ def test_record_of_an_approval_and_of_a_timeout() -> None:
     timeout = approval_record({"chosen_options": ["Reject"], "responded_by_user": None, "responded_at": at})
     assert timeout["decision"] == "rejected" and "timeout" in timeout["by"] and timeout["reason"] == "timed out"
     assert actor_for(timeout, "airflow:x/y") == "airflow:x/y"
+
+
+def test_a_nul_character_in_the_approvers_reason_is_dropped_before_it_reaches_the_registry():
+    """The form's text goes into MLflow tags, which PostgreSQL refuses with a NUL in them."""
+    record = approval_record({"chosen_options": ["Approve"], "responded_by_user": {"name": "ana"},
+                              "params_input": {"reason": "looks\x00 fine"}})
+    assert record["reason"] == "looks fine" and record["by"] == "ana"

@@ -41,3 +41,16 @@ def test_a_small_table_in_big_batches_is_told_it_took_few_steps():
     suggested = int(note.split("(e.g. ")[1].split(")")[0])
     assert -(-3067 // suggested) * 5 >= FEW_STEPS
     assert too_few_steps(100_000, 1024, 5) is None  # 490 steps
+
+
+def test_data_warnings_are_lines_a_person_reads_and_a_tag_postgresql_takes():
+    from retrain.pipeline.training_stage import data_warnings
+
+    warnings = [{"expectation": "expect_column_values_to_be_in_set", "column": "device",
+                 "observed": "2 unexpected values, e.g. ['smart\x00tv']"},
+                {"expectation": "retrain_drift_not_checked", "column": "price", "observed": "no champion yet"},
+                *({"expectation": "retrain_schema_consistent", "column": None, "observed": f"change {i}"} for i in range(6))]
+    lines = data_warnings({"warnings": warnings})
+    assert lines[0] == "expect_column_values_to_be_in_set on device: 2 unexpected values, e.g. ['smart\ufffdtv']"
+    assert lines[1] == "retrain_schema_consistent: change 0"  # drift-not-checked has its own line elsewhere
+    assert len(lines) == 6 and lines[-1] == "... and 2 more (validation/report.json)"
