@@ -24,7 +24,8 @@ def fit_description(card: str, limit: int = DESCRIPTION_LIMIT) -> str:
         if len(card) <= limit:
             return card
     note = f"\n\n_Cut to fit the registry's {limit:,} characters: the whole card is the run's `model_card.md`._"
-    return card[:card.rfind("\n", 0, limit - len(note))] + note
+    line = card.rfind("\n", 0, limit - len(note))
+    return card[:line if line > 0 else limit - len(note)] + note
 
 
 def set_card(client, name: str, version: str, card: str) -> None:

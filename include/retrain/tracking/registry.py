@@ -65,10 +65,15 @@ class AliasMove:
         free text) is shortened, since the alias has already moved when the entry is written."""
         entry = dict(self.__dict__)
         text = json.dumps(entry, sort_keys=True)
-        while len(text) > HISTORY_ENTRY_LIMIT:
-            longest = max(("reason", "actor"), key=lambda name: len(entry[name]))
-            value = entry[longest].removesuffix(" …")
-            entry[longest] = value[:max(0, len(value) - (len(text) - HISTORY_ENTRY_LIMIT) - 8)] + " …"
+        for name in sorted(("reason", "actor"), key=lambda field: -len(entry[field])):
+            if len(text) <= HISTORY_ENTRY_LIMIT:
+                break
+            value, low, high = entry[name], 0, len(entry[name])  # the longest prefix that fits, by halving
+            while low < high:
+                middle = (low + high + 1) // 2
+                entry[name] = value[:middle] + " …"
+                low, high = (middle, high) if len(json.dumps(entry, sort_keys=True)) <= HISTORY_ENTRY_LIMIT else (low, middle - 1)
+            entry[name] = value[:low] + " …"
             text = json.dumps(entry, sort_keys=True)
         return text
 

@@ -216,3 +216,16 @@ def test_rollback_to_an_unknown_version_says_so(client, capsys):
     assert main(["rollback", "m", "--to", "7", "--reason", "typo"]) == 2
     assert "m has no version 7" in capsys.readouterr().err
     assert _champion(client) == "1"
+
+
+def test_a_history_entry_fits_its_column_even_when_its_text_is_escaped_longer():
+    """Emoji and other non-ASCII text take up to 12 characters each in the stored JSON."""
+    import json
+
+    from retrain.tracking.registry import HISTORY_ENTRY_LIMIT, AliasMove
+
+    move = AliasMove("champion", "1", "2", "ana", "looks good 👍 " * 800, "2026-12-03T10:00:00+00:00")
+    stored = move.to_json()
+    assert len(stored) <= HISTORY_ENTRY_LIMIT
+    entry = json.loads(stored)
+    assert entry["reason"].startswith("looks good 👍") and entry["reason"].endswith(" …") and entry["actor"] == "ana"
