@@ -93,6 +93,16 @@ def to_xcom(value):
     return value
 
 
+def pull_result(ti, *task_ids: str):
+    """The result of the first of ``task_ids`` that returned one, read back by ``from_xcom``; None when none did.
+    For a task that reads another's result without taking it as an argument (``stage_task`` decodes those)."""
+    for task_id in task_ids:
+        value = ti.xcom_pull(task_ids=task_id)
+        if value:
+            return from_xcom(value)
+    return None
+
+
 def from_xcom(value):
     """What ``to_xcom`` wrote, with the numbers back; anything else (a lazy XCom sequence too) as it is."""
     if isinstance(value, str):

@@ -37,3 +37,15 @@ def test_a_nul_character_from_the_data_does_not_stop_the_result_reaching_postgre
         stored = db.execute(sa.text("SELECT CAST(:value AS jsonb)"), {"value": wire}).scalar_one()
     assert stored["warnings"][0]["observed"] == "unexpected values, e.g. ['smart\ufffdtv']"
     assert list(stored["slices"]["device"]) == ["tab\ufffdlet"]
+
+
+def test_a_result_pulled_from_another_task_comes_back_with_its_numbers():
+    from retrain.contracts import pull_result
+
+    class TaskInstance:  # the one call a task instance answers here
+        def xcom_pull(self, task_ids):
+            return {"promote": None, "reject": {"promoted": False, "score": "NaN"}}.get(task_ids)
+
+    outcome = pull_result(TaskInstance(), "promote", "reject")  # whichever of the two branches ran
+    assert outcome["promoted"] is False and math.isnan(outcome["score"])
+    assert pull_result(TaskInstance(), "promote") is None

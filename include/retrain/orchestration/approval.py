@@ -49,13 +49,13 @@ class PromotionApprovalOperator(ApprovalOperator):
         )
 
     def execute(self, context):
-        from retrain.contracts import from_xcom
+        from retrain.contracts import pull_result
         from retrain.links import mlflow_run_url, model_version_url
         from retrain.orchestration.run_params import choices_from_context
         from retrain.pipeline.approval import approval_body, why_asked
 
         spec, ti = self.loaded.spec, context["ti"]
-        decision, evaluation = from_xcom(ti.xcom_pull(task_ids="gate")) or {}, from_xcom(ti.xcom_pull(task_ids="evaluate")) or {}
+        decision, evaluation = pull_result(ti, "gate") or {}, pull_result(ti, "evaluate") or {}
         self.why = why_asked(decision, choices_from_context(context).promote, spec.gate.approval)
         links = {
             "MLflow run": mlflow_run_url(ti.xcom_pull(task_ids="train")),

@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 from retrain.config import BrokenSpec, LoadedSpec
-from retrain.contracts import Decision, Evaluation, Outcome, TrainedCandidate, from_xcom
+from retrain.contracts import Decision, Evaluation, Outcome, TrainedCandidate, from_xcom, pull_result
 from retrain.orchestration.dag_parts import (
     _failure_callback,
     _run_info,
@@ -144,7 +144,7 @@ def build_dag(loaded: LoadedSpec):
             from retrain.pipeline.notify_stage import notify_outcome
 
             context = get_current_context()
-            outcome = from_xcom(context["ti"].xcom_pull(task_ids="promote") or context["ti"].xcom_pull(task_ids="reject"))
+            outcome = pull_result(context["ti"], "promote", "reject")
             return notify_outcome(loaded, context["run_id"], trained, evaluation, outcome, decision)
 
         snapshot = check_freshness.output

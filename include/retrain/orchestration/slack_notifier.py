@@ -58,7 +58,7 @@ class RetrainSlackNotifier(BaseNotifier):
 
         from retrain.alerts.approval_messages import approval_request_message
         from retrain.alerts.notifiers import Alert, deliver, notifiers_for
-        from retrain.contracts import from_xcom
+        from retrain.contracts import pull_result
         from retrain.links import mlflow_run_url
         from retrain.settings import get_settings
 
@@ -71,8 +71,8 @@ class RetrainSlackNotifier(BaseNotifier):
         alert = approval_request_message(
             model_name=self.model_name or ti.dag_id.removeprefix("retrain_"),
             run_id=context["run_id"],
-            evaluation=from_xcom(ti.xcom_pull(task_ids="evaluate")) or {},
-            decision=from_xcom(ti.xcom_pull(task_ids="gate")) or {},
+            evaluation=pull_result(ti, "evaluate") or {},
+            decision=pull_result(ti, "gate") or {},
             why=getattr(task, "why", "a person must approve this promotion"),
             approval_url=url,
             timeout_hours=getattr(task, "timeout_hours", 0.0),

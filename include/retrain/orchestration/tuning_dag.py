@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 
 from retrain.config import LoadedSpec, discover_specs
-from retrain.contracts import from_xcom
+from retrain.contracts import pull_result
 from retrain.orchestration.dag_parts import _run_info, dag_start, failure_callback, stage_task
 from retrain.orchestration.resources import train_task_kwargs
 from retrain.orchestration.retries import default_task_args, task_doc
@@ -108,7 +108,7 @@ def build_tuning_dag(loaded: LoadedSpec):
             from retrain.pipeline.notify_stage import notify_outcome
 
             context = get_current_context()
-            outcome = from_xcom(context["ti"].xcom_pull(task_ids="promote") or context["ti"].xcom_pull(task_ids="reject"))
+            outcome = pull_result(context["ti"], "promote", "reject")
             return notify_outcome(loaded, context["run_id"], trained, evaluation, outcome)
 
         snapshot = check_freshness()
