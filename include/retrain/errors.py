@@ -24,7 +24,7 @@ class SpecError(DeterministicFailure):
 
 
 class PathNotAllowedError(DeterministicFailure, ValueError):
-    """A spec points outside the folders it may read (data root, expectation suites); see docs/security.md."""
+    """A spec, or a file in a partition, points outside the folders it may read; see docs/security.md."""
 
 
 class StaleDataError(DeterministicFailure):

@@ -90,10 +90,15 @@ def read_manifest(folder: str | Path, marker: str = DEFAULT_MARKER) -> dict | No
 def list_complete_partitions(
     dataset_dir: str | Path, prefix: str = DEFAULT_PREFIX, marker: str = DEFAULT_MARKER
 ) -> list[Partition]:
-    """Complete partitions, oldest first. Folders without the marker, or with a bad date, are ignored."""
+    """Complete partitions, oldest first. Folders without the marker, or with a bad date, are ignored.
+
+    Raises ``PathNotAllowedError`` for a partition folder, marker or file that resolves outside the dataset
+    folder (a link planted by whoever writes the data) or a file that is not a regular file (a pipe would
+    block the reader): the producer chooses files inside its dataset, never outside (docs/security.md)."""
     root = Path(dataset_dir)
     if not root.is_dir():
         return []
+    inside = root.resolve()
     found = []
     for folder in root.iterdir():
         if not folder.is_dir() or not folder.name.startswith(prefix):
@@ -105,5 +110,20 @@ def list_complete_partitions(
         if not (folder / marker).exists():
             continue
         files = tuple(sorted(p for p in folder.glob("*.parquet") if not p.name.startswith(".")))
+        _check_inside(folder, inside)
+        for path in (folder / marker, *files):
+            _check_inside(path, inside, regular_file=True)
         found.append(Partition(day=day, path=folder, files=files))
     return sorted(found, key=lambda p: p.day)
+
+
+def _check_inside(path: Path, dataset: Path, regular_file: bool = False) -> None:
+    from retrain.errors import PathNotAllowedError
+
+    real = path.resolve()
+    if not real.is_relative_to(dataset):
+        raise PathNotAllowedError(f"{path}: resolves to {real}, outside its dataset folder {dataset}; a partition's "
+                                  "folder, marker and files must lie inside the dataset (links within it are fine)")
+    if regular_file and not real.is_file():
+        raise PathNotAllowedError(f"{path}: not a regular file (a pipe, device or folder); reading it could block "
+                                  "the run, so the partition is refused")
