@@ -79,7 +79,10 @@ class GateDecision:
         failed = [c.describe() for c in self.checks if not c.passed]
         if not self.checks:
             return ["nothing to check: the spec's gate sets no threshold and there is no champion yet"]
-        return failed or ["all thresholds met and no regression against the champion"]
+        if failed:
+            return failed
+        return ["all thresholds met " + ("(no champion yet to compare with)" if self.champion_version is None
+                                         else "and no regression against the champion")]
 
     def summary(self) -> str:
         verdict = "PROMOTE" if self.promote else "REJECT"

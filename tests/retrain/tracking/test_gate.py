@@ -174,3 +174,11 @@ def test_a_spec_without_a_gate_still_never_lets_a_worse_candidate_replace_the_ch
     # naming any head in the gate replaces this default with the team's own rules
     assert decide(GateSpec(heads={"dwell": HeadGate()}), HEADS, {"atc": {"log_loss": 0.9}, "dwell": {"rmse": 2.0}},
                   champion, "3").promote
+
+
+def test_a_first_model_that_clears_its_thresholds_does_not_claim_a_comparison_it_never_made():
+    gate = GateSpec(heads={"atc": HeadGate(thresholds={"roc_auc": MetricBound(min=0.6)})})
+    first = decide(gate, HEADS, {"atc": {"roc_auc": 0.7}}, champion=None)
+    assert first.promote and first.reasons == ["all thresholds met (no champion yet to compare with)"]
+    later = decide(gate, HEADS, {"atc": {"roc_auc": 0.7}}, {"atc": {"roc_auc": 0.65}}, "1")
+    assert later.promote and later.reasons == ["all thresholds met and no regression against the champion"]
