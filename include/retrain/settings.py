@@ -43,6 +43,10 @@ class Settings:
     airflow_token: str | None = field(default=None, repr=False)
     notifiers: tuple[str, ...] = ("slack",)  # keys of retrain.alerts.notifiers.NOTIFIERS; for specs without alerts.notifiers
     promotion_lock_timeout_s: float = 60.0  # how long promote waits for another holder's lock, then fails
+    # Execution timeouts: a task stuck on a stalled mount or a silent peer fails (and alerts) instead of holding
+    # its slot forever. Training tasks (train, tune, segment chunks) get the longer one (docs/reliability.md).
+    task_timeout: timedelta = timedelta(hours=2)
+    train_timeout: timedelta = timedelta(hours=12)
     # Folders outside data_root / the suites folder that specs may name (RETRAIN_EXTRA_DATA_ROOTS,
     # RETRAIN_EXTRA_SUITE_ROOTS, os.pathsep-separated). Empty by default: specs stay inside their roots.
     extra_data_roots: tuple[Path, ...] = ()
@@ -114,6 +118,8 @@ def get_settings() -> Settings:
         airflow_token=os.environ.get("AIRFLOW_TOKEN"),
         notifiers=tuple(n.strip() for n in os.environ.get("RETRAIN_NOTIFIERS", "slack").split(",") if n.strip()),
         promotion_lock_timeout_s=float(os.environ.get("RETRAIN_PROMOTION_LOCK_TIMEOUT_SECONDS", "60")),
+        task_timeout=timedelta(minutes=float(os.environ.get("RETRAIN_TASK_TIMEOUT_MINUTES", "120"))),
+        train_timeout=timedelta(minutes=float(os.environ.get("RETRAIN_TRAIN_TIMEOUT_MINUTES", "720"))),
         extra_data_roots=_paths(os.environ.get("RETRAIN_EXTRA_DATA_ROOTS")),
         extra_suite_roots=_paths(os.environ.get("RETRAIN_EXTRA_SUITE_ROOTS")),
         prices=PriceTable.parse(os.environ.get("RETRAIN_PRICES")),

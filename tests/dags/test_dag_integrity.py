@@ -45,6 +45,23 @@ def test_every_dag_has_tags_owner_retries_and_failure_alert(dagbag):
             assert task.on_failure_callback, f"{where} has no failure callback"
 
 
+def test_no_task_can_hang_without_ever_failing(dagbag):
+    """A stage stuck on a stalled mount or a silent network peer holds its worker slot and never alerts, unless
+    it has an execution timeout: every task has one, and the training tasks the longer one. The approval wait
+    is bounded by its own response timeout; deferred waits are the trigger's (timeout given at defer)."""
+    from retrain.settings import get_settings
+
+    settings = get_settings()
+    for dag_id, dag in dagbag.dags.items():
+        for task in dag.tasks:
+            where = f"{dag_id}.{task.task_id}"
+            if task.task_id == "approve_promotion":
+                assert task.response_timeout is not None, where
+                continue
+            long = task.task_id in ("train", "tune", "train_chunk")
+            assert task.execution_timeout == (settings.train_timeout if long else settings.task_timeout), where
+
+
 def test_pipeline_order(dagbag):
     dag = dagbag.dags["retrain_ecommerce_esmm"]
     downstream = {t.task_id: sorted(t.downstream_task_ids) for t in dag.tasks}

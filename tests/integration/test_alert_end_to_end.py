@@ -187,6 +187,20 @@ def test_three_transient_failures_then_success_send_no_alert_and_a_deterministic
     assert ours and all(DEFAULT_TOKEN not in line for line in ours)
 
 
+def test_a_task_that_hangs_times_out_is_retried_and_alerts_once(probe) -> None:
+    """Without an execution timeout a hung task held its slot and never failed, so no alert ever went out."""
+    airflow, slack = probe
+    airflow.env.update({"ALERT_PROBE_TRAIN_HANGS": "1", "RETRAIN_TASK_TIMEOUT_MINUTES": "0.02",  # 1.2 s
+                        "RETRAIN_RETRY_DELAY_SECONDS": "0.2"})
+    run_id, output = airflow.dags_test("alert_flaky_train", "2026-11-22T03:00:00+00:00")
+
+    assert airflow.tries("alert_flaky_train", run_id, "train") == [
+        (1, "failed"), (2, "failed"), (3, "failed"), (4, "failed")], output[-3000:]
+    [alert] = slack.messages
+    assert "Try: 4 (final attempt)" in alert.text
+    assert "Error: AirflowTaskTimeout: Timeout, PID" in alert.text and "RETRAIN_TASK_TIMEOUT_MINUTES" in alert.text
+
+
 def test_slack_down_during_a_run_keeps_the_alert_and_the_next_run_delivers_it(probe) -> None:
     airflow, slack = probe
     airflow.env["ALERT_PROBE_TRAIN_FAILURES"] = "0"

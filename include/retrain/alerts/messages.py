@@ -81,6 +81,9 @@ def format_error(error: BaseException | str | None, limit: int = ERROR_LIMIT) ->
         message = str(error).strip()
         first_line = message.splitlines()[0].strip() if message else ""
         text = f"{type(error).__name__}: {first_line}" if first_line else type(error).__name__
+        if type(error).__name__ == "AirflowTaskTimeout":  # Airflow's message is only "Timeout, PID: N"
+            text += (" (ran past its execution timeout: RETRAIN_TASK_TIMEOUT_MINUTES, or for training "
+                     "RETRAIN_TRAIN_TIMEOUT_MINUTES / resources.max_minutes)")
     else:
         lines = str(error).strip().splitlines()
         text = lines[0].strip() if lines else ""

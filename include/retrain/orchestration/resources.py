@@ -12,6 +12,7 @@ Nothing heavy is imported: this runs at DAG parse time.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from retrain.config import ModelSpec
@@ -22,15 +23,25 @@ GPU_RESOURCE = "nvidia.com/gpu"
 
 
 def train_task_kwargs(spec: ModelSpec) -> dict[str, Any]:
-    """Operator arguments for the train task: empty for CPU specs, queue/pool/executor_config for GPU ones."""
+    """Operator arguments for a training task: its timeout, and queue/pool/executor_config for GPU specs."""
     resources = spec.resources
+    kwargs: dict[str, Any] = {"execution_timeout": train_timeout(spec)}
     if resources.gpu == "none":
-        return {}
-    kwargs: dict[str, Any] = {"queue": GPU_QUEUE, "pool": GPU_POOL, "pool_slots": resources.gpus}
+        return kwargs
+    kwargs.update({"queue": GPU_QUEUE, "pool": GPU_POOL, "pool_slots": resources.gpus})
     pod = gpu_pod_override(resources.gpus, resources.memory_gb)
     if pod is not None:
         kwargs["executor_config"] = {"pod_override": pod}
     return kwargs
+
+
+def train_timeout(spec: ModelSpec) -> timedelta:
+    """``RETRAIN_TRAIN_TIMEOUT_MINUTES``; with a time budget (``resources.max_minutes``, at which training stops
+    at an epoch boundary) twice the budget plus 30 minutes, room for the last epoch and the upload."""
+    from retrain.settings import get_settings
+
+    budget = spec.resources.max_minutes
+    return timedelta(minutes=2 * budget + 30) if budget else get_settings().train_timeout
 
 
 def gpu_pod_override(gpus: int, memory_gb: float | None):

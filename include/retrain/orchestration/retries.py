@@ -239,6 +239,7 @@ def default_task_args() -> dict:
         "retry_exponential_backoff": BACKOFF_MULTIPLIER,
         "max_retry_delay": settings.max_retry_delay,
         "retry_policy": retry_policy(),
+        "execution_timeout": settings.task_timeout,  # training tasks: resources.train_task_kwargs
     }
 
 

@@ -26,12 +26,8 @@ from retrain.settings import get_settings
 
 
 def chunk_task_kwargs(loaded: LoadedSpec) -> dict:
-    kwargs = {"max_active_tis_per_dagrun": get_settings().segment_parallelism}
-    gpu = train_task_kwargs(loaded.spec)
-    if gpu:
-        kwargs.update(gpu)
-    else:
-        kwargs["pool"] = get_settings().segment_pool
+    kwargs = {"max_active_tis_per_dagrun": get_settings().segment_parallelism, **train_task_kwargs(loaded.spec)}
+    kwargs.setdefault("pool", get_settings().segment_pool)  # GPU specs: the gpu pool
     return kwargs
 
 

@@ -31,6 +31,14 @@ def _ti(**overrides):
     return SimpleNamespace(**values)
 
 
+def test_a_timed_out_task_says_which_setting_bounds_it() -> None:
+    from airflow.sdk.exceptions import AirflowTaskTimeout
+
+    text = format_error(AirflowTaskTimeout("Timeout, PID: 4242"))
+    assert text.startswith("AirflowTaskTimeout: Timeout, PID: 4242")
+    assert "RETRAIN_TASK_TIMEOUT_MINUTES" in text and "RETRAIN_TRAIN_TIMEOUT_MINUTES" in text
+
+
 def test_format_error_keeps_type_and_first_line_only() -> None:
     err = ValueError("bad value in column 'age'\nTraceback detail that should not appear")
     assert format_error(err) == "ValueError: bad value in column 'age'"

@@ -44,6 +44,17 @@ def test_gpu_spec_goes_to_the_gpu_queue_and_pool(gpu):
     assert dag.get_task("evaluate").queue == "default" and dag.get_task("evaluate").pool == "default_pool"
 
 
+def test_a_training_budget_bounds_the_train_task(monkeypatch):
+    """With resources.max_minutes, training stops at an epoch boundary before the budget; the task's timeout
+    leaves room for the last epoch and the upload, and catches a run that hangs instead."""
+    from datetime import timedelta
+
+    assert _train_task(_loaded(max_minutes=20)).execution_timeout == timedelta(minutes=70)
+    monkeypatch.setenv("RETRAIN_TRAIN_TIMEOUT_MINUTES", "90")
+    assert _train_task(_loaded()).execution_timeout == timedelta(minutes=90)
+    assert _train_task(_loaded(max_minutes=600)).execution_timeout == timedelta(minutes=1230)
+
+
 def test_kubernetes_pod_override_requests_the_gpu(monkeypatch):
     try:
         import kubernetes  # noqa: F401

@@ -6,6 +6,8 @@ Its tasks only simulate failures, so the tests run in seconds:
 
 * ``train`` raises ``ConnectionError`` on its first ``ALERT_PROBE_TRAIN_FAILURES`` tries (default 3), then
   returns an MLflow run reference like the real train task;
+* with ``ALERT_PROBE_TRAIN_HANGS=1``, ``train`` instead hangs on every try (a stalled mount or a silent peer)
+  until its execution timeout ends the try;
 * ``evaluate`` fails with a deterministic error whose message contains the Slack token it read from the
   Airflow connection (the way a careless error message would leak it), unless ``ALERT_PROBE_EVALUATE=ok``.
 
@@ -47,6 +49,10 @@ with DAG(
     def train() -> dict:
         ti = get_current_context()["ti"]
         _record("train", ti.try_number)
+        if os.environ.get("ALERT_PROBE_TRAIN_HANGS") == "1":
+            import time
+
+            time.sleep(3600)
         if ti.try_number <= int(os.environ.get("ALERT_PROBE_TRAIN_FAILURES", "3")):
             raise ConnectionError(f"MLflow tracking server refused the connection (try {ti.try_number})")
         return {"run_id": "feedc0de", "experiment_id": "7", "model_uri": "models:/m-feedc0de"}
