@@ -147,6 +147,26 @@ class DataSpec(_Strict):
         return self
 
 
+def _check_gate_values(where: str, gate: HeadGate, known: dict) -> None:
+    """Thresholds a candidate can meet, and margins that are not negative: a gate that no candidate can
+    ever pass rejects every run while the runs look healthy."""
+    for metric, bound in gate.thresholds.items():
+        at = f"{where}.thresholds.{metric}"
+        low, high = known[metric].low, known[metric].high
+        if bound.min is not None and bound.max is not None and bound.min > bound.max:
+            raise ValueError(f"{at}: min {bound.min:g} is above max {bound.max:g}, so no candidate can pass")
+        if bound.min is not None and bound.min > high:
+            raise ValueError(f"{at}: min {bound.min:g} can never be met: {metric} is at most {high:g}")
+        if bound.max is not None and bound.max < low:
+            raise ValueError(f"{at}: max {bound.max:g} can never be met: {metric} is at least {low:g}")
+    for rule, other, means in (("max_regression", "min_improvement", "must improve by at least"),
+                               ("min_improvement", "max_regression", "may get worse by at most")):
+        for metric, margin in getattr(gate, rule).items():
+            if margin < 0:
+                raise ValueError(f"{where}.{rule}.{metric}: {margin:g} is negative; to say the candidate {means} "
+                                 f"{-margin:g}, write {other}: {{{metric}: {-margin:g}}}")
+
+
 class FeatureSpec(_Strict):
     numeric: list[str] = Field(default_factory=list)
     categorical: list[str] = Field(default_factory=list)
@@ -158,6 +178,9 @@ class FeatureSpec(_Strict):
         both = set(self.numeric) & set(self.categorical)
         if both:
             raise ValueError(f"columns listed as both numeric and categorical: {sorted(both)}")
+        twice = sorted({c for c in self.numeric + self.categorical if (self.numeric + self.categorical).count(c) > 1})
+        if twice:
+            raise ValueError(f"features listed more than once: {twice}")
         return self
 
     @property
@@ -411,6 +434,11 @@ class ModelSpec(_Strict):
                         f"gate.heads.{head_name}: unknown metric {metric!r} for a {kind} head "
                         f"(known: {sorted(known)})"
                     )
+            _check_gate_values(f"gate.heads.{head_name}", head_gate, known)
+        keyed_on_labels = [c for c in self.data.holdout_key if c in labels]
+        if keyed_on_labels:  # one label value, one side of the split: a holdout of one class
+            raise ValueError(f"data.holdout_key: {keyed_on_labels} is a label; the holdout would hold rows by their "
+                             "label's value. Key on an id (a user, a customer) or leave holdout_key empty")
         unknown_slices = set(self.evaluation.slices) - set(self.features.categorical)
         if unknown_slices:
             raise ValueError(f"evaluation.slices must be categorical features, got {sorted(unknown_slices)}")
@@ -558,9 +586,12 @@ def _validate(raw_bytes: bytes, path: Path) -> ModelSpec:
         problems = []
         fields = []
         for err in exc.errors():
-            field = _field_path(err["loc"])
+            field, message = _field_path(err["loc"]), err["msg"]
+            named = re.match(r"Value error, ([a-z_][\w.\[\]]*): (.*)", message, re.DOTALL)
+            if field == "<root>" and named:  # a cross-field check names the field it is about
+                field, message = named.groups()
             fields.append(field)
-            problems.append(f"field '{field}': {err['msg']}")
+            problems.append(f"field '{field}': {message}")
         error = SpecError(f"{path}: invalid spec: " + "; ".join(problems), path=str(path), fields=fields)
         error.declared_name = raw.get("name") if isinstance(raw.get("name"), str) else None
         raise error from None

@@ -65,6 +65,45 @@ def test_label_used_as_feature_is_rejected(tmp_path):
         load_spec(_write(tmp_path, "leak.yaml", data))
 
 
+@pytest.mark.parametrize("thresholds, why", [
+    ({"roc_auc": {"min": 0.9, "max": 0.1}}, r"field 'gate.heads.atc.thresholds.roc_auc': min 0.9 is above max 0.1"),
+    ({"roc_auc": {"min": 1.5}}, r"field 'gate.heads.atc.thresholds.roc_auc': min 1.5 can never be met: roc_auc is at most 1"),
+    ({"log_loss": {"max": -0.1}}, r"thresholds.log_loss': max -0.1 can never be met: log_loss is at least 0"),
+])
+def test_a_threshold_no_candidate_can_ever_meet_is_refused(tmp_path, thresholds, why):
+    """Such a gate rejects every candidate forever while the runs look healthy."""
+    data = _demo_spec()
+    data["gate"]["heads"]["atc"]["thresholds"] = thresholds
+    with pytest.raises(SpecError, match=why) as caught:
+        load_spec(_write(tmp_path, "gate.yaml", data))
+    metric = next(iter(thresholds))
+    assert caught.value.fields == [f"gate.heads.atc.thresholds.{metric}"]  # the field, not '<root>'
+    assert f"field 'gate.heads.atc.thresholds.{metric}': " in str(caught.value) and "Value error" not in str(caught.value)
+
+
+@pytest.mark.parametrize("rule, hint", [("max_regression", "min_improvement"), ("min_improvement", "max_regression")])
+def test_a_negative_margin_is_refused_pointing_at_the_rule_that_means_it(tmp_path, rule, hint):
+    data = _demo_spec()
+    data["gate"]["heads"]["atc"][rule] = {"roc_auc": -0.01}
+    with pytest.raises(SpecError, match=rf"field 'gate.heads.atc.{rule}.roc_auc': -0.01 is negative.*{hint}"):
+        load_spec(_write(tmp_path, "gate.yaml", data))
+
+
+def test_a_feature_listed_twice_is_refused(tmp_path):
+    data = _demo_spec()
+    data["features"]["numeric"].append(data["features"]["numeric"][0])
+    with pytest.raises(SpecError, match=rf"features listed more than once: \['{data['features']['numeric'][0]}'\]"):
+        load_spec(_write(tmp_path, "twice.yaml", data))
+
+
+def test_a_holdout_key_on_a_label_is_refused(tmp_path):
+    """Hashing the label puts all rows of one label value on the same side: a holdout of one class."""
+    data = _demo_spec()
+    data["data"]["holdout_key"] = ["conversion"]
+    with pytest.raises(SpecError, match=r"field 'data.holdout_key': \['conversion'\] is a label"):
+        load_spec(_write(tmp_path, "key.yaml", data))
+
+
 def test_a_positive_label_value_is_text_and_only_for_binary_heads(tmp_path):
     data = _demo_spec()
     data["heads"][0]["positive"] = 2  # a 1/2 code

@@ -63,13 +63,16 @@ def r2(y_true, y_pred) -> float:
 class Metric:
     compute: Callable[..., float]  # (labels, predictions) -> value
     direction: Literal["higher", "lower"]  # which way is better, for thresholds and the no-regression check
+    low: float = 0.0  # the values it can take, so a spec's threshold outside them is refused at load
+    high: float = float("inf")
 
 
 # Every metric a head reports and a gate can name. A new metric: its function above and one entry here.
 METRICS: dict[str, dict[str, Metric]] = {
-    "binary": {"roc_auc": Metric(roc_auc, "higher"), "log_loss": Metric(log_loss, "lower"),
-               "accuracy": Metric(accuracy, "higher")},
-    "regression": {"rmse": Metric(rmse, "lower"), "mae": Metric(mae, "lower"), "r2": Metric(r2, "higher")},
+    "binary": {"roc_auc": Metric(roc_auc, "higher", high=1.0), "log_loss": Metric(log_loss, "lower"),
+               "accuracy": Metric(accuracy, "higher", high=1.0)},
+    "regression": {"rmse": Metric(rmse, "lower"), "mae": Metric(mae, "lower"),
+                   "r2": Metric(r2, "higher", low=float("-inf"), high=1.0)},
 }
 # The metric of the loss each head kind trains on; defined on any holdout, so the gate's default comparison.
 LOSS_METRIC: dict[str, str] = {"binary": "log_loss", "regression": "rmse"}
