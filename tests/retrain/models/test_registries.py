@@ -33,7 +33,7 @@ def _spec(tmp_path, architecture: str) -> LoadedSpec:
 
 
 def test_one_registry_entry_makes_a_new_architecture_usable(tmp_path, monkeypatch):
-    with pytest.raises(SpecError, match=r"architecture\.type: unknown 'tiny_linear' \(known: \['esmm', 'tabular_mlp'\]\)"):
+    with pytest.raises(SpecError, match=r"architecture\.type': unknown 'tiny_linear' \(known: \['esmm', 'tabular_mlp'\]\)"):
         _spec(tmp_path, "tiny_linear")
     monkeypatch.setitem(ARCHITECTURES, "tiny_linear", Architecture(f"{__name__}:TinyLinear"))
     spec = _spec(tmp_path, "tiny_linear").spec
