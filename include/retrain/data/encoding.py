@@ -121,10 +121,11 @@ def numeric_column_problem(table: pa.Table, column: str, binary: bool = False, p
 
 
 def _not_0_1(values: pa.ChunkedArray, column: str) -> str | None:
+    values = pc.drop_null(values)  # a missing label is an unlabeled row: its own check (retrain_labels_not_null)
     wrong = pc.filter(values, pc.invert(pc.is_in(values, value_set=pa.array([0.0, 1.0]))))
     if len(wrong) == 0:
         return None
-    seen = sorted(set(pc.unique(wrong).to_pylist()) - {None}, key=str)[:5]
+    seen = sorted(pc.unique(wrong).to_pylist(), key=str)[:5]
     return (f"label column '{column}' of a binary head must hold 0/1 (or true/false); {len(wrong)} rows hold "
             f"other values, e.g. {[int(v) if float(v).is_integer() else v for v in seen]}; a head's positive: value "
             f"names the one that means 1")

@@ -120,3 +120,12 @@ def test_demo_data_is_deterministic_and_funnel_consistent():
     assert a.equals(b)
     click, atc, conv = (a.column(c).to_numpy() for c in ("click", "add_to_cart", "conversion"))
     assert np.all(atc <= click) and np.all(conv <= atc) and conv.sum() > 0
+
+
+def test_a_missing_binary_label_is_not_reported_as_a_wrong_value():
+    """A null label is an unlabeled row (its own check names data.drop_unlabeled_rows), not a value outside 0/1:
+    reporting it here too gave a second failure reading 'hold other values, e.g. []'."""
+    for labels in (pa.array([0, 1, None, 1]), pa.array([True, None, False]), pa.array([1.0, float("nan"), 0.0])):
+        assert numeric_column_problem(pa.table({"y": labels}), "y", binary=True) is None
+    problem = numeric_column_problem(pa.table({"y": pa.array([0, 2, None])}), "y", binary=True)
+    assert "1 rows hold other values, e.g. [2]" in problem
