@@ -286,6 +286,9 @@ def print_segment_summary(model: str, dag_id: str, started_ms: int) -> bool:
         print(f"  rejected {value}: {why[:400]}")
     if len(rejected) > 3:
         print(f"  and {len(rejected) - 3} more rejected (retrain leaderboard {model} --segment VALUE)")
+    warned = next((r.data.tags[tags.DATA_WARNINGS] for r in runs if tags.DATA_WARNINGS in r.data.tags), None)
+    for line in _json_list(warned):
+        print(f"Data warning:  {line}")
     noted = sorted((_segment_of(r), r.data.tags[tags.TRAINING_NOTE]) for r in runs if tags.TRAINING_NOTE in r.data.tags)
     if noted:
         print(f"Note:          {len(noted)} of {len(runs)} segments took few optimizer steps, e.g. {noted[0][0]}: "

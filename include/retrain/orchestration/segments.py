@@ -55,15 +55,17 @@ def build_segment_dag(loaded: LoadedSpec):
             return stage(loaded, snapshot)
 
         @stage_task(**chunk_task_kwargs(loaded))
-        def train_chunk(segments: list[str], snapshot: dict) -> list[dict]:
+        def train_chunk(segments: list[str], snapshot: dict, validation: dict) -> list[dict]:
             from retrain.orchestration.run_params import choices_from_context
             from retrain.pipeline.run_overrides import record_overrides, with_overrides
             from retrain.pipeline.segment_stage import train_chunk as stage
+            from retrain.pipeline.training_stage import data_warnings
 
             context = get_current_context()
             choices = choices_from_context(context)
             outcomes = stage(with_overrides(loaded, choices.overrides), snapshot, segments,
-                             _run_info(context, snapshot), promote=choices.promote)
+                             _run_info(context, snapshot), promote=choices.promote,
+                             data_warnings=data_warnings(validation or {}))
             for outcome in outcomes:
                 if outcome.get("run_id"):
                     record_overrides(outcome["run_id"], choices.overrides, spec.training)
@@ -86,5 +88,5 @@ def build_segment_dag(loaded: LoadedSpec):
         snapshot = check_freshness.output
         validation = validate_data(snapshot)
         chunks = plan_chunks(snapshot, validation)
-        report(train_chunk.partial(snapshot=snapshot).expand(segments=chunks), chunks)
+        report(train_chunk.partial(snapshot=snapshot, validation=validation).expand(segments=chunks), chunks)
     return dag

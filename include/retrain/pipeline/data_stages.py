@@ -298,6 +298,16 @@ def validate_data(loaded: LoadedSpec, snapshot: dict, *, reference: dict | None 
                 "retrain_feature_has_values", name, "warn",
                 f"feature '{name}' is null in all {table.num_rows:,} rows of the window: the model learns nothing "
                 f"from it (the gate still compares the candidate with the champion)", -1))
+    segments = spec.segments
+    if segments is not None and segments.values is None and table.num_rows:
+        from retrain.data.loading import segment_keys
+
+        missing = segment_keys(table.column(segments.column)).null_count
+        if missing:  # a segment model per value: these rows reach none of them
+            built_in_failures.append(ExpectationFailure(
+                "retrain_segment_has_value", segments.column, "warn",
+                f"{missing:,} of {table.num_rows:,} rows have no '{segments.column}' value (null or NaN): no segment "
+                "model learns from them", -1))
     parts = _parts(data.partitions, table.column(PARTITION_COLUMN))
     frame = _as_pandas(table.drop_columns([PARTITION_COLUMN]))
     window = validate_frame(frame, suite, partition=label, partitions=parts)

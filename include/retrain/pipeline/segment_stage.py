@@ -122,10 +122,11 @@ def _read(spec: ModelSpec, snapshot: DataSnapshot):
 
 
 def train_chunk(loaded: LoadedSpec, snapshot_dict: dict, segments: list[str], run: RunInfo,
-                promote: str = "auto") -> list[dict]:
+                promote: str = "auto", data_warnings: list[str] = ()) -> list[dict]:
     """Train, track and gate each segment of the chunk in turn. Returns one outcome per segment:
     ``{"segment", "status": promoted|rejected|failed, "run_id", "version", "error", "seconds"}``.
-    ``promote="never"`` (the trigger form): gate and record, move no champion (only "auto" moves one)."""
+    ``promote="never"`` (the trigger form): gate and record, move no champion (only "auto" moves one).
+    ``data_warnings`` (the data contract's, ``training_stage.data_warnings``) are tagged on every segment's run."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -154,7 +155,8 @@ def train_chunk(loaded: LoadedSpec, snapshot_dict: dict, segments: list[str], ru
             started = time.perf_counter()
             try:
                 rows = table.filter(pc.equal(keys, segment))
-                outcome = _train_segment(client, exp_id, loaded, snapshot, segment, rows, run, manifest, promote)
+                outcome = _train_segment(client, exp_id, loaded, snapshot, segment, rows, run, manifest, promote,
+                                         data_warnings)
             except Exception as exc:  # one segment's failure must not stop the others
                 log.error("segment %s failed: %s", segment, exc, exc_info=True)
                 outcome = {"segment": segment, "status": "failed", "run_id": None, "version": None,
@@ -188,7 +190,7 @@ def _finished_segments(client, exp_id: str, run: RunInfo) -> dict[str, dict]:
 
 
 def _train_segment(client, exp_id: str, loaded: LoadedSpec, snapshot: DataSnapshot, segment: str, rows, run: RunInfo,
-                   manifest: dict, promote: str = "auto") -> dict:
+                   manifest: dict, promote: str = "auto", data_warnings: list[str] = ()) -> dict:
     """One segment through the same recipe as a single model: a servable pyfunc model with its sha256, then
     gating_stage's evaluate, gate and promote (lock, history, artifact check) or reject. Its run records
     what it used and cost, like a single model's train run (``retrain costs``)."""
@@ -220,6 +222,8 @@ def _train_segment(client, exp_id: str, loaded: LoadedSpec, snapshot: DataSnapsh
     note = too_few_steps(train_table.num_rows, spec.training.batch_size, spec.training.epochs)
     if note:  # a segment's few rows in the whole table's batch size: often one step an epoch
         run_tags[tags.TRAINING_NOTE] = note
+    if data_warnings:  # the window's, the same on every segment's run: the summary reads them from any
+        run_tags[tags.DATA_WARNINGS] = json.dumps(list(data_warnings))[:4500]
     run_id = client.create_run(exp_id, run_name=f"{name} {run.as_of:%Y-%m-%d}", tags=run_tags).info.run_id
     try:
         bundle, history = build_and_fit(spec, train_table, holdout_table, device,

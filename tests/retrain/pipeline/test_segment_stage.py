@@ -128,3 +128,29 @@ def _partition_files(loaded, day: date) -> list[str]:
 
     folder = get_settings().data_root / loaded.spec.data.location / f"dt={day}"
     return sorted(str(p) for p in folder.glob("*.parquet"))
+
+
+def test_rows_without_a_segment_value_are_a_data_warning_every_segment_run_and_the_summary_carry(
+        tmp_path, monkeypatch, capsys):
+    """Rows whose segment column is null belong to no segment model; it was only in the task log."""
+    from retrain.pipeline.data_stages import check_freshness, validate_data
+    from retrain.pipeline.training_stage import data_warnings
+    from retrain.run_once import print_segment_summary
+
+    loaded = small_daily_model(tmp_path, monkeypatch, first=FIRST, days=2, window=2, rows=300)
+    loaded = dataclasses.replace(loaded, spec=loaded.spec.model_copy(update={
+        "segments": SegmentsSpec(column="traffic_source", max_per_task=5)}))  # a few nulls a day in the demo data
+    as_of = datetime.combine(FIRST + timedelta(days=2), datetime.min.time(), tzinfo=UTC)
+    snapshot = check_freshness(loaded, as_of)
+    validation = validate_data(loaded, snapshot)
+    (warning,) = [w for w in validation["warnings"] if w["expectation"] == "retrain_segment_has_value"]
+    assert warning["column"] == "traffic_source"
+    assert "of 600 rows have no 'traffic_source' value (null or NaN): no segment model learns from them" in (
+        warning["observed"])
+
+    [outcome] = segment_stage.train_chunk(loaded, snapshot, ["email"], RunInfo(loaded.spec.dag_id, "manual__w", 1, as_of),
+                                          data_warnings=data_warnings(validation))
+    tag = _client().get_run(outcome["run_id"]).data.tags["retrain.data_warnings"]
+    assert "retrain_segment_has_value on traffic_source" in tag
+    assert print_segment_summary(loaded.spec.name, loaded.spec.dag_id, 0)
+    assert "Data warning:  retrain_segment_has_value on traffic_source: " in capsys.readouterr().out
