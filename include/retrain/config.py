@@ -623,6 +623,8 @@ def _check_paths(spec: ModelSpec, path: Path, settings: Settings) -> None:
     except PathNotAllowedError as exc:
         raise SpecError(f"{path}: invalid spec: field 'data.location': {exc}", path=str(path),
                         fields=["data.location"]) from None
+    if spec.scoring is not None:
+        _check_scoring_output(spec, path, settings)
     try:
         suite = settings.resolve_include_path(spec.validation.suite)
     except PathNotAllowedError as exc:
@@ -631,6 +633,22 @@ def _check_paths(spec: ModelSpec, path: Path, settings: Settings) -> None:
     if not suite.is_file():
         raise SpecError(f"{path}: invalid spec: field 'validation.suite': no expectation suite file at {suite}",
                         path=str(path), fields=["validation.suite"])
+
+
+def _check_scoring_output(spec: ModelSpec, path: Path, settings: Settings) -> None:
+    """Predictions land inside the data roots, never in (or around) the model's own input dataset."""
+    from retrain.errors import PathNotAllowedError
+
+    try:
+        output = settings.resolve_data_path(spec.scoring.output).resolve()
+    except PathNotAllowedError as exc:
+        raise SpecError(f"{path}: invalid spec: field 'scoring.output': {exc}", path=str(path),
+                        fields=["scoring.output"]) from None
+    data = settings.resolve_data_path(spec.data.location).resolve()
+    if output.is_relative_to(data) or data.is_relative_to(output):
+        raise SpecError(f"{path}: invalid spec: field 'scoring.output': {spec.scoring.output!r} ({output}) overlaps "
+                        f"the model's own input data (data.location: {data}); predictions would land as input "
+                        "partitions. Give them a folder of their own", path=str(path), fields=["scoring.output"])
 
 
 def iter_spec_files(specs_dir: str | Path) -> Iterator[Path]:

@@ -253,3 +253,33 @@ def test_batch_scoring_loads_the_very_files_it_verified(pipeline, monkeypatch):
 
     assert not marker.exists(), "code from the artifact store ran"
     assert landed["champion_version"] == "1" and landed["rows"] > 0
+
+
+def test_batch_scoring_never_overwrites_a_partition_it_did_not_write(pipeline):
+    """A spec's scoring.output pointed at another dataset (another team's training data) replaced that day's
+    part-00000.parquet with predictions. Predictions now replace only predictions of the same model."""
+    import dataclasses
+
+    from retrain.config import ScoringSpec
+    from retrain.errors import PathNotAllowedError
+    from retrain.pipeline.scoring_stage import score_newest_partition
+    from retrain_demo.data import generate_demo_data
+
+    trained, evaluation, decision = pipeline.run("scheduled__1")
+    pipeline.promote(trained, evaluation, decision)
+    from tests.security.conftest import END
+
+    generate_demo_data(pipeline.tmp / "data" / "other-team", END, days=1, rows_per_day=40)
+    [victim] = (pipeline.tmp / "data" / "other-team").rglob("part-00000.parquet")
+    before = victim.read_bytes()
+    target = victim.parent.parent.relative_to(pipeline.tmp / "data")
+    hostile = dataclasses.replace(pipeline.loaded, spec=pipeline.loaded.spec.model_copy(
+        update={"scoring": ScoringSpec(output=str(target))}))
+    with pytest.raises(PathNotAllowedError, match=r"part-00000.parquet.*not written by score_ecommerce_dwell_time"):
+        score_newest_partition(hostile)
+    assert victim.read_bytes() == before
+
+    own = dataclasses.replace(pipeline.loaded, spec=pipeline.loaded.spec.model_copy(
+        update={"scoring": ScoringSpec(output="predictions/dwell")}))
+    first, again = score_newest_partition(own), score_newest_partition(own)  # rescoring replaces its own
+    assert first["predictions"] == again["predictions"] and again["rows"] == first["rows"] > 0

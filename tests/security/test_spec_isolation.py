@@ -327,3 +327,19 @@ def test_an_expectation_suite_alias_bomb_is_refused_without_expanding_it(tmp_pat
     (tmp_path / "stores.yaml").write_text(
         f"name: stores\nexpectations:\n  - {{expect: column_values_to_be_in_set, column: store, value_set: {stores}}}\n")
     assert len(load_suite(tmp_path / "stores.yaml").expectations[0].kwargs["value_set"]) == 20_000
+
+
+@pytest.mark.parametrize("output, why", [
+    ("../../outside", r"field 'scoring.output'.*outside the allowed folders"),
+    ("ecommerce/impressions", r"field 'scoring.output'.*overlaps the model's own input data \(data.location: "),
+    ("ecommerce", r"field 'scoring.output'.*overlaps the model's own input data \(data.location: "),
+])
+def test_a_scoring_output_outside_the_data_root_or_over_the_input_is_a_spec_error(tmp_path, monkeypatch, output, why):
+    """Checked only when the scoring task ran before; the input case would have landed predictions as the
+    newest input partition's part-00000.parquet."""
+    _data_root(tmp_path, monkeypatch)
+    data = _spec(scoring={"output": output})
+    with pytest.raises(SpecError, match=why) as caught:
+        load_spec(_write(tmp_path, "x.yaml", data))
+    assert caught.value.fields == ["scoring.output"]
+    assert load_spec(_write(tmp_path, "y.yaml", _spec(scoring={"output": "predictions/esmm"}))).spec.scoring

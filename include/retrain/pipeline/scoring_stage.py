@@ -24,7 +24,7 @@ def score_newest_partition(loaded: LoadedSpec) -> dict | None:
     when the model has no champion yet (nothing to score with; not an error)."""
     import pyarrow as pa
 
-    from retrain.data.landing import list_complete_partitions, write_partition
+    from retrain.data.landing import list_complete_partitions, partition_folder, write_partition
     from retrain.data.loading import read_table
     from retrain.errors import RetrainError
     from retrain.tracking import mlflow_store
@@ -55,7 +55,25 @@ def score_newest_partition(loaded: LoadedSpec) -> dict | None:
     scored_at = datetime.now(UTC).isoformat(timespec="seconds")
     out = out.replace_schema_metadata({"retrain.model": spec.name, "retrain.champion_version": version,
                                        "retrain.scored_at": scored_at})
-    folder = write_partition(out, settings.resolve_data_path(spec.scoring.output), newest.day)
+    target = settings.resolve_data_path(spec.scoring.output)
+    _refuse_to_overwrite_data(partition_folder(target, newest.day), spec.name)
+    folder = write_partition(out, target, newest.day)
     log.info("scored %s (%d rows) with %s version %s: %s", newest.path.name, out.num_rows, spec.name, version, folder)
     return {"day": newest.day.isoformat(), "rows": out.num_rows, "champion_version": version,
             "predictions": str(folder), "input": str(newest.path)}
+
+
+def _refuse_to_overwrite_data(folder, model: str) -> None:
+    """Predictions replace only this model's earlier predictions of the day (its ``retrain.model`` metadata):
+    a ``scoring.output`` that points at a dataset (its own input, another team's) must not overwrite it."""
+    import pyarrow.parquet as pq
+
+    from retrain.errors import PathNotAllowedError
+
+    for existing in sorted(folder.glob("*.parquet")):
+        written_by = (pq.read_schema(existing).metadata or {}).get(b"retrain.model", b"").decode(errors="replace")
+        if written_by != model:
+            raise PathNotAllowedError(
+                f"{existing}: scoring.output already holds this day's data, not written by score_{model} "
+                f"(its 'retrain.model' metadata is {written_by or 'absent'!r}); predictions never overwrite "
+                "data: point scoring.output at a folder of its own")
