@@ -96,20 +96,25 @@ def cmd_history(args: argparse.Namespace) -> int:
         return 0
     if not moves:
         print(f"{args.model}: no champion moves recorded yet")
+    from retrain.run_once import printable
+
     for m in moves:
-        print(f"{m.at}  {m.alias}: {m.from_version or '-'} -> {m.to_version}  by {m.actor}  ({m.reason})")
+        print(f"{m.at}  {m.alias}: {m.from_version or '-'} -> {m.to_version}  by {printable(m.actor)}  "
+              f"({printable(m.reason)})")
     _print_approvals(args.model)
     return 0
 
 
 def _print_approvals(model: str) -> None:
     from retrain.pipeline.approval import approvals_from_versions
+    from retrain.run_once import printable
 
     approvals = approvals_from_versions(_client().search_model_versions(f"name = '{model}'"))
     if approvals:
         print("Approval decisions:")
     for a in approvals:
-        print(f"{a.get('at')}  version {a['version']} {a.get('decision')} by {a.get('by')}  ({a.get('reason')})")
+        print(f"{a.get('at')}  version {a['version']} {a.get('decision')} by {printable(a.get('by'))}  "
+              f"({printable(a.get('reason'))})")
 
 
 def cmd_run(args: argparse.Namespace) -> int:

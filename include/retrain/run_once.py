@@ -246,14 +246,22 @@ def print_summary(model_name: str, dag_id: str, started_ms: int) -> tuple[bool, 
         champion = {m: metrics.get(f"champion.{head}.{m}") for m in shown}
         against = ", ".join(f"{m}={v:.4f}" for m, v in champion.items() if v is not None)
         print(f"  head {head:<6} {candidate}" + (f"   (champion: {against})" if against else ""))
-    print(f"Gate decision: {tags.get('retrain.gate_decision', 'none')}: {tags.get('retrain.gate_reasons', '')}")
+    print(f"Gate decision: {tags.get('retrain.gate_decision', 'none')}: {printable(tags.get('retrain.gate_reasons', ''))}")
     if tags.get(TRAINING_NOTE):
-        print(f"Note:          {tags[TRAINING_NOTE]}")
+        print(f"Note:          {printable(tags[TRAINING_NOTE])}")
     for line in _json_list(tags.get(DATA_WARNINGS)):
-        print(f"Data warning:  {line}")
+        print(f"Data warning:  {printable(line)}")
     champion = mlflow_store.champion_version(client, model_name)
     print(f"Champion:      {model_name} version {champion.version if champion else 'none'}")
     return tags.get("retrain.gate_decision") in {"promote", "reject"}, airflow_run_id
+
+
+def printable(value: object) -> str:
+    """Free text (an approver's note, a data value in a warning, a tag anyone with registry access can write)
+    as the terminal should show it: control characters escaped (``\\x1b``, ``\\n``), never executed."""
+    text = str(value)
+    return text if text.isprintable() else "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def _json_list(text: str | None) -> list[str]:
@@ -283,12 +291,12 @@ def print_segment_summary(model: str, dag_id: str, started_ms: int) -> bool:
     rejected = sorted((_segment_of(r), r.data.tags.get("retrain.gate_reasons", "")) for r in runs
                       if r.data.tags.get(tags.GATE_DECISION) == "reject")
     for value, why in rejected[:3]:
-        print(f"  rejected {value}: {why[:400]}")
+        print(f"  rejected {printable(value)}: {printable(why[:400])}")
     if len(rejected) > 3:
         print(f"  and {len(rejected) - 3} more rejected (retrain leaderboard {model} --segment VALUE)")
     warned = next((r.data.tags[tags.DATA_WARNINGS] for r in runs if tags.DATA_WARNINGS in r.data.tags), None)
     for line in _json_list(warned):
-        print(f"Data warning:  {line}")
+        print(f"Data warning:  {printable(line)}")
     noted = sorted((_segment_of(r), r.data.tags[tags.TRAINING_NOTE]) for r in runs if tags.TRAINING_NOTE in r.data.tags)
     if noted:
         print(f"Note:          {len(noted)} of {len(runs)} segments took few optimizer steps, e.g. {noted[0][0]}: "
@@ -427,7 +435,7 @@ def run_model(model: str, as_of: date | None = None, wait_minutes: float | None 
               f"{log_file}:")
         print("\n".join(log_text.splitlines()[-40:]))
         for reason in failure_reasons(log_text):
-            print(f"Why: {reason.removeprefix('Error: ')}")
+            print(f"Why: {printable(reason.removeprefix('Error: '))}")
         hint = stale_data_hint(spec) if states.get("check_freshness") == "failed" else None
         if hint and as_of is None:
             print(f"Hint: {hint}")

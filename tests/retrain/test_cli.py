@@ -72,3 +72,18 @@ def test_a_segments_leaderboard_ranks_only_that_segments_runs(store, capsys, tmp
     assert "leaderboard/metric_vs_cost.png" in printed.err
     assert main(["leaderboard", "stores", "--metric", "ctr.roc_auc"]) == 2
     assert "--segment VALUE" in capsys.readouterr().err
+
+
+def test_history_never_sends_control_characters_to_the_terminal(store, capsys):
+    """A reason or actor is free text (an approver's note, a tag anyone with registry access can write): an
+    escape sequence in it (clear the screen, rewrite the line) is shown, not executed by the terminal."""
+    from retrain.tracking import registry
+
+    store.create_model_version("plain", source="file:///tmp/plain2", run_id=None)
+    registry.move_champion(store, "plain", "2", expected_current="1", actor="mallory\x1b[2K\r",
+                           reason="fine\x1b[2J\x1b[1;1Hall clear\nsecond line\x07")
+    assert main(["history", "plain"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out and "\r" not in out
+    assert "fine\\x1b[2J\\x1b[1;1Hall clear\\nsecond line\\x07" in out and "by mallory\\x1b[2K\\r" in out
+    assert len([line for line in out.splitlines() if "->" in line]) == 2  # one line per move
