@@ -184,9 +184,11 @@ def digest_message(
     outcomes: Sequence[Mapping[str, Any]],
     listed: int = DIGEST_LISTED,
     airflow_run_url: str | None = None,
+    notes: Sequence[str] = (),
 ) -> bk.AlertMessage:
     """One message for a whole fan-out run: counts per outcome, then the first ``listed`` failures and
-    rejections by segment. Its size does not grow with the number of segments."""
+    rejections by segment, then ``notes`` (the data contract's warnings). Its size does not grow with the
+    number of segments."""
     statuses = [segment_status(o) for o in outcomes]
     counts = Counter(statuses)
     order = [s for s in STATUS_ORDER if counts[s]] + sorted(s for s in counts if s not in STATUS_ORDER)
@@ -213,6 +215,9 @@ def digest_message(
         blocks.append(bk.bullet_section(f"{status.capitalize()} segments (first {len(named)})", lines))
         text_lines.append(f"{status.capitalize()}: " + "; ".join(f"{seg} ({reason})" for seg, reason in named)
                           + (f"; and {more} more" if more > 0 else ""))
+    if notes:
+        blocks.append(bk.bullet_section("Data warnings", [bk.escape_mrkdwn(note) for note in notes]))
+        text_lines.extend(f"Data warning: {note}" for note in notes)
     footer = [f"one digest per run, {total} segment outcomes", f"status: {worst}"]
     if airflow_run_url:
         footer.insert(0, bk.link(airflow_run_url, "Airflow run"))

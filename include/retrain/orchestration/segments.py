@@ -73,20 +73,21 @@ def build_segment_dag(loaded: LoadedSpec):
             return [{k: v for k, v in o.items() if k != "traceback"} for o in outcomes]
 
         @stage_task(trigger_rule=TriggerRule.ALL_DONE)
-        def report(outcomes, planned) -> dict:
+        def report(outcomes, planned, validation) -> dict:
             from retrain.pipeline.notify_stage import notify_digest
             from retrain.pipeline.segment_stage import SegmentFailures, with_unfinished
             from retrain.pipeline.segment_stage import report as stage
+            from retrain.pipeline.training_stage import data_warnings
 
             if planned is None:  # the run stopped before planning; that task's own alert said why
                 raise SegmentFailures("no segment was trained: the run stopped before they were planned (see the "
                                       "failed task before plan_chunks)", digest_sent=True)
             flat = with_unfinished([from_xcom(list(o)) for o in outcomes if o is not None], planned)
-            notify_digest(loaded, get_current_context()["run_id"], flat)
+            notify_digest(loaded, get_current_context()["run_id"], flat, data_warnings(validation or {}))
             return stage([flat], digest_sent=True)
 
         snapshot = check_freshness.output
         validation = validate_data(snapshot)
         chunks = plan_chunks(snapshot, validation)
-        report(train_chunk.partial(snapshot=snapshot, validation=validation).expand(segments=chunks), chunks)
+        report(train_chunk.partial(snapshot=snapshot, validation=validation).expand(segments=chunks), chunks, validation)
     return dag

@@ -26,14 +26,16 @@ def _airflow_run_url(dag_id: str, run_id: str) -> str | None:
     return run_url(get_settings().airflow_base_url, dag_id, run_id)
 
 
-def notify_digest(loaded: LoadedSpec, run_id: str, outcomes: Sequence[Mapping[str, Any]]) -> str:
-    """One Slack message for a fan-out run's segment outcomes (counts and the first failures)."""
+def notify_digest(loaded: LoadedSpec, run_id: str, outcomes: Sequence[Mapping[str, Any]],
+                  data_warnings: Sequence[str] = ()) -> str:
+    """One Slack message for a fan-out run's segment outcomes (counts, the first failures, the data warnings)."""
     from retrain.alerts.notifiers import Alert, deliver, notifiers_for
     from retrain.alerts.run_messages import digest_message
 
     spec = loaded.spec
     alert = digest_message(
-        model_name=spec.name, run_id=run_id, outcomes=outcomes, airflow_run_url=_airflow_run_url(spec.dag_id, run_id)
+        model_name=spec.name, run_id=run_id, outcomes=outcomes, airflow_run_url=_airflow_run_url(spec.dag_id, run_id),
+        notes=data_warnings,
     )
     log.info("%s", alert.text)
     deliver(Alert(spec.alerts.slack_channel, alert.text, alert.blocks), notifiers_for(spec.alerts.notifiers))

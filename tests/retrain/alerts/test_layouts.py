@@ -405,3 +405,13 @@ def test_bullet_section_counts_what_does_not_fit() -> None:
 def test_link_cannot_be_broken_by_its_url_or_label() -> None:
     assert link("http://a/b>c|d", "x|y") == "<http://a/b%3Ec%7Cd|x/y>"
     assert link(None, "<label>") == "&lt;label&gt;"
+
+
+def test_digest_carries_the_data_contracts_warnings_escaped() -> None:
+    warning = "retrain_segment_has_value on store: 412 of 9,000 rows have no 'store' value <!channel>"
+    alert = digest_message(model_name="m", run_id="r", outcomes=_segments(20), notes=[warning])
+    blocks = _all_text(alert.blocks)
+    assert "Data warning: retrain_segment_has_value on store: 412 of 9,000 rows" in alert.text
+    assert "412 of 9,000 rows have no 'store' value &lt;!channel&gt;" in blocks and "<!channel>" not in blocks
+    _within_slack_limits(alert.blocks)
+    assert "Data warning" not in digest_message(model_name="m", run_id="r", outcomes=_segments(20)).text
