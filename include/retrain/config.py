@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -178,7 +179,7 @@ class FeatureSpec(_Strict):
         both = set(self.numeric) & set(self.categorical)
         if both:
             raise ValueError(f"columns listed as both numeric and categorical: {sorted(both)}")
-        twice = sorted({c for c in self.numeric + self.categorical if (self.numeric + self.categorical).count(c) > 1})
+        twice = sorted(c for c, n in Counter(self.columns).items() if n > 1)
         if twice:
             raise ValueError(f"features listed more than once: {twice}")
         return self
@@ -619,12 +620,12 @@ def _check_paths(spec: ModelSpec, path: Path, settings: Settings) -> None:
     from retrain.errors import PathNotAllowedError
 
     try:
-        settings.resolve_data_path(spec.data.location)
+        data = settings.resolve_data_path(spec.data.location)
     except PathNotAllowedError as exc:
         raise SpecError(f"{path}: invalid spec: field 'data.location': {exc}", path=str(path),
                         fields=["data.location"]) from None
     if spec.scoring is not None:
-        _check_scoring_output(spec, path, settings)
+        _check_scoring_output(spec, path, settings, data.resolve())
     try:
         suite = settings.resolve_include_path(spec.validation.suite)
     except PathNotAllowedError as exc:
@@ -635,8 +636,8 @@ def _check_paths(spec: ModelSpec, path: Path, settings: Settings) -> None:
                         path=str(path), fields=["validation.suite"])
 
 
-def _check_scoring_output(spec: ModelSpec, path: Path, settings: Settings) -> None:
-    """Predictions land inside the data roots, never in (or around) the model's own input dataset."""
+def _check_scoring_output(spec: ModelSpec, path: Path, settings: Settings, data: Path) -> None:
+    """Predictions land inside the data roots, never in (or around) ``data``, the model's own input dataset."""
     from retrain.errors import PathNotAllowedError
 
     try:
@@ -644,7 +645,6 @@ def _check_scoring_output(spec: ModelSpec, path: Path, settings: Settings) -> No
     except PathNotAllowedError as exc:
         raise SpecError(f"{path}: invalid spec: field 'scoring.output': {exc}", path=str(path),
                         fields=["scoring.output"]) from None
-    data = settings.resolve_data_path(spec.data.location).resolve()
     if output.is_relative_to(data) or data.is_relative_to(output):
         raise SpecError(f"{path}: invalid spec: field 'scoring.output': {spec.scoring.output!r} ({output}) overlaps "
                         f"the model's own input data (data.location: {data}); predictions would land as input "
