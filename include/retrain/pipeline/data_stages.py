@@ -147,30 +147,11 @@ def _waiting_for_labels(landed, partitions: list[str]) -> dict:
     import pyarrow.compute as pc
 
     from retrain.data.split import PARTITION_COLUMN
+    from retrain.validation.contract import contract_frame
 
     column = landed.column(PARTITION_COLUMN)
-    return {name: _as_pandas(landed.filter(pc.equal(column, pa.scalar(name))).drop_columns([PARTITION_COLUMN]))
+    return {name: contract_frame(landed.filter(pc.equal(column, pa.scalar(name))).drop_columns([PARTITION_COLUMN]))
             for name in partitions}
-
-
-def _as_pandas(table):
-    """The table as pandas, with integer columns that hold nulls as nullable integers (``Int64``...) rather
-    than pandas' default float64, so a type check sees the integer column the parquet file holds, and decimals
-    (a database's money columns) as float64 rather than objects, so ranges and drift read them as numbers."""
-    import pandas as pd
-    import pyarrow as pa
-
-    decimals = [f.name for f in table.schema if pa.types.is_decimal(f.type)]
-    if decimals:
-        table = table.cast(pa.schema([f.with_type(pa.float64()) if f.name in decimals else f for f in table.schema]))
-    frame = table.to_pandas()
-    nullable = {pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(), pa.int32(): pd.Int32Dtype(),
-                pa.int64(): pd.Int64Dtype()}
-    for index, field in enumerate(table.schema):
-        column = table.column(index)
-        if field.type in nullable and column.null_count and frame.columns.is_unique:
-            frame[field.name] = column.to_pandas(types_mapper=nullable.get).values
-    return frame
 
 
 def watched_columns(spec, suite) -> list[str] | None:
@@ -227,7 +208,13 @@ def validate_data(loaded: LoadedSpec, snapshot: dict, *, reference: dict | None 
     from retrain.errors import DataReadError, PartitionsIncompatibleError
     from retrain.validation import load_suite, validate_frame
     from retrain.validation.checks import schema_drift
-    from retrain.validation.contract import ExpectationFailure, ValidationReport, add_failures, write_report
+    from retrain.validation.contract import (
+        ExpectationFailure,
+        ValidationReport,
+        add_failures,
+        contract_frame,
+        write_report,
+    )
     from retrain.validation.partitions import merge_window_and_partitions, new_partitions, validate_partitions
 
     data = DataSnapshot.from_dict(snapshot)
@@ -309,7 +296,7 @@ def validate_data(loaded: LoadedSpec, snapshot: dict, *, reference: dict | None 
                 f"{missing:,} of {table.num_rows:,} rows have no '{segments.column}' value (null or NaN): no segment "
                 "model learns from them", -1))
     parts = _parts(data.partitions, table.column(PARTITION_COLUMN))
-    frame = _as_pandas(table.drop_columns([PARTITION_COLUMN]))
+    frame = contract_frame(table.drop_columns([PARTITION_COLUMN]))
     window = validate_frame(frame, suite, partition=label, partitions=parts)
     champion, champion_tags = _champion(loaded)
     trained_on = (champion_tags or {}).get(PARTITIONS_TAG)

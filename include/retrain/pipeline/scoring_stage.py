@@ -3,10 +3,13 @@
 Predictions land under the same contract as data (parquet written atomically, then the ``_SUCCESS``
 manifest), so whoever reads them waits for the marker exactly as the model DAGs do. The champion's files
 are re-hashed against the digest recorded at training before the model is loaded (``verify_artifacts``).
+The partition is checked first against the spec's data contract, without the checks on label columns (rows
+to score have no label yet): a feature the training contract would refuse is not scored (docs/data-contracts.md).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import UTC, datetime
 
@@ -25,7 +28,6 @@ def score_newest_partition(loaded: LoadedSpec) -> dict | None:
     import pyarrow as pa
 
     from retrain.data.landing import list_complete_partitions, partition_folder, write_partition
-    from retrain.data.loading import read_table
     from retrain.errors import RetrainError
     from retrain.tracking import mlflow_store
     from retrain.tracking.artifacts import load_verified
@@ -46,8 +48,7 @@ def score_newest_partition(loaded: LoadedSpec) -> dict | None:
         return None
     version = str(champion.version)
     model = load_verified(client, spec.registered_model_name, version)  # one download: the files it checked
-    columns = list(dict.fromkeys([*spec.features.columns, *spec.scoring.passthrough_columns]))
-    table = read_table(list(newest.files), columns=columns)
+    table = _read_checked_partition(loaded, newest)
     predictions = model.predict(table.select(spec.features.columns).to_pandas())
     out = table.select(spec.scoring.passthrough_columns)
     for head in spec.heads:
@@ -61,6 +62,43 @@ def score_newest_partition(loaded: LoadedSpec) -> dict | None:
     log.info("scored %s (%d rows) with %s version %s: %s", newest.path.name, out.num_rows, spec.name, version, folder)
     return {"day": newest.day.isoformat(), "rows": out.num_rows, "champion_version": version,
             "predictions": str(folder), "input": str(newest.path)}
+
+
+def _read_checked_partition(loaded: LoadedSpec, partition):
+    """The partition's feature, passthrough and contract columns, once it has passed the spec's data contract
+    without the expectations that read a label. Raises DataContractError (naming the partition, column and
+    check; the report is kept like a training run's) or DataReadError (no rows)."""
+    import pyarrow.parquet as pq
+
+    from retrain.data.encoding import numeric_column_problem
+    from retrain.data.loading import read_table
+    from retrain.links import data_docs_url, report_folder
+    from retrain.validation import load_suite, validate_frame
+    from retrain.validation.contract import ExpectationFailure, add_failures, contract_frame, write_report
+
+    spec, settings = loaded.spec, get_settings()
+    files = list(partition.files)
+    label = f"{spec.data.location} {partition.path.name}"
+    if sum(pq.ParquetFile(f).metadata.num_rows for f in files) == 0:
+        raise DataReadError(f"{spec.data.location}/{partition.path.name}: the partition has no rows: nothing to score")
+    suite = load_suite(settings.resolve_include_path(spec.validation.suite))
+    labels = {h.label for h in spec.heads}
+    kept = [e for e in suite.expectations if e.columns and not labels.intersection(e.columns)]
+    suite = dataclasses.replace(suite, expectations=tuple(kept), checks=())
+    present = set(pq.read_schema(files[0]).names)
+    named = [c for e in kept for c in e.columns if c in present]
+    table = read_table(files, columns=list(dict.fromkeys(
+        [*spec.features.columns, *spec.scoring.passthrough_columns, *named])))
+    problems = [ExpectationFailure("retrain_numeric_values", name, "block", problem, -1)
+                for name in spec.features.numeric if (problem := numeric_column_problem(table, name))]
+    report = add_failures(validate_frame(contract_frame(table), suite, partition=label), problems)
+    for warning in report.warnings:
+        log.warning("data contract warning on %s: %s", label, warning)
+    if not report.success:
+        run_id = settings.airflow_run_id or "local"
+        paths = write_report(report, report_folder(f"score_{spec.name}", run_id, partition.path.name))
+        report.raise_for_blocking(data_docs_url(paths))
+    return table
 
 
 def _refuse_to_overwrite_data(folder, model: str) -> None:

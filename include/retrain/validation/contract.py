@@ -230,6 +230,26 @@ def validate_frame(
     )
 
 
+def contract_frame(table: Any) -> pd.DataFrame:
+    """The table as pandas, with integer columns that hold nulls as nullable integers (``Int64``...) rather
+    than pandas' default float64, so a type check sees the integer column the parquet file holds, and decimals
+    (a database's money columns) as float64 rather than objects, so ranges and drift read them as numbers."""
+    import pandas as pd
+    import pyarrow as pa
+
+    decimals = [f.name for f in table.schema if pa.types.is_decimal(f.type)]
+    if decimals:
+        table = table.cast(pa.schema([f.with_type(pa.float64()) if f.name in decimals else f for f in table.schema]))
+    frame = table.to_pandas()
+    nullable = {pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(), pa.int32(): pd.Int32Dtype(),
+                pa.int64(): pd.Int64Dtype()}
+    for index, schema_field in enumerate(table.schema):
+        column = table.column(index)
+        if schema_field.type in nullable and column.null_count and frame.columns.is_unique:
+            frame[schema_field.name] = column.to_pandas(types_mapper=nullable.get).values
+    return frame
+
+
 def add_failures(report: ValidationReport, failures: Sequence[ExpectationFailure]) -> ValidationReport:
     """The report with more failures (drift, for one) appended, counted as evaluated checks."""
     if not failures:

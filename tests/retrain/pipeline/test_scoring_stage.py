@@ -39,3 +39,125 @@ def test_a_spec_without_scoring_is_refused(scoring_spec) -> None:
                         sha256=scoring_spec.sha256)
     with pytest.raises(RetrainError, match="no scoring section"):
         score_newest_partition(loaded)
+
+
+# --- The scored partition keeps the contract the champion was trained under ----------------------------------
+
+@pytest.fixture(scope="module")
+def champion(tmp_path_factory):
+    """One promoted one-epoch champion of the dwell-time demo model, shared by the scoring-contract tests."""
+    import dataclasses
+
+    from tests.security.conftest import AS_OF, END, Pipeline
+    from tests.security.conftest import SPEC as DWELL_SPEC
+
+    tmp = tmp_path_factory.mktemp("scoring")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("RETRAIN_LOCAL_STATE", str(tmp / "state"))
+        env.setenv("RETRAIN_DATA_ROOT", str(tmp / "data"))
+        env.setenv("MLFLOW_TRACKING_URI", migrated_mlflow(tmp / "state" / "mlflow" / "mlflow.db"))
+        env.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        from retrain.config import GateSpec
+        from retrain.pipeline.data_stages import check_freshness
+
+        generate_demo_data(tmp / "data", END, days=2, rows_per_day=1000)
+        loaded = load_spec(DWELL_SPEC)
+        spec = loaded.spec.model_copy(update={
+            "gate": GateSpec(), "scoring": ScoringSpec(output="predictions/dwell", passthrough_columns=["event_id"]),
+            "training": loaded.spec.training.model_copy(update={"epochs": 1, "device": "cpu"})})
+        loaded = dataclasses.replace(loaded, spec=spec)
+        pipeline = Pipeline(loaded=loaded, snapshot=check_freshness(loaded, AS_OF), tmp=tmp)
+        trained, evaluation, decision = pipeline.run("scheduled__1")
+        pipeline.promote(trained, evaluation, decision)
+        yield pipeline, env
+
+
+def _land_next_day(pipeline, change) -> tuple[str, object]:
+    """The newest demo partition, changed by ``change(frame)``, landed as the next day; returns its folder name."""
+    import shutil
+    from datetime import timedelta
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from retrain.data.landing import write_partition
+
+    from tests.security.conftest import END
+
+    dataset = pipeline.tmp / "data" / pipeline.loaded.spec.data.location
+    day = END + timedelta(days=1)
+    shutil.rmtree(dataset / f"dt={day}", ignore_errors=True)
+    shutil.rmtree(pipeline.tmp / "data" / "predictions", ignore_errors=True)
+    frame = change(pq.read_table(dataset / f"dt={END}").to_pandas())
+    write_partition(pa.Table.from_pandas(frame, preserve_index=False), dataset, day)
+    return f"dt={day}", pipeline.tmp / "data" / "predictions" / "dwell" / f"dt={day}"
+
+
+def test_a_scored_partition_that_breaks_its_contract_lands_no_predictions(champion) -> None:
+    """Prices a thousand times too large are scored by the champion as if real: the suite's range check on a
+    feature now blocks scoring, naming the partition, the column and the check; nothing lands."""
+    from retrain.errors import DataContractError
+
+    pipeline, _ = champion
+
+    def prices_in_cents(frame):
+        frame["price"] = frame["price"] * 1000 + 100_000
+        return frame
+
+    day, predictions = _land_next_day(pipeline, prices_in_cents)
+    with pytest.raises(DataContractError, match=rf"{day}: expect_column_values_to_be_between on column 'price'") as caught:
+        score_newest_partition(pipeline.loaded)
+    assert "ecommerce/impressions" in str(caught.value)
+    assert not predictions.exists()
+
+
+def test_unlabeled_rows_are_scored_the_label_checks_are_not_applied(champion) -> None:
+    """Rows to score usually have no label yet: the suite's expectations on label columns (not null, 0/1,
+    click >= add_to_cart) are not a reason to refuse them; every row gets a prediction."""
+    import pyarrow.parquet as pq
+
+    pipeline, _ = champion
+
+    def labels_not_landed(frame):
+        frame["dwell_seconds"] = float("nan")
+        frame["click"] = None
+        return frame
+
+    _, predictions = _land_next_day(pipeline, labels_not_landed)
+    landed = score_newest_partition(pipeline.loaded)
+    scored = pq.read_table(predictions).to_pandas()
+    assert landed["rows"] == len(scored) == 1000
+    assert scored["dwell_prediction"].notna().all() and scored["event_id"].is_unique
+
+
+def test_a_feature_held_as_text_is_refused_naming_the_partition_and_column(champion) -> None:
+    pipeline, _ = champion
+
+    def rating_as_text(frame):
+        frame["item_rating"] = frame["item_rating"].astype(str)
+        frame.loc[5, "item_rating"] = "n/a"
+        return frame
+
+    day, predictions = _land_next_day(pipeline, rating_as_text)
+    with pytest.raises(RetrainError, match=rf"ecommerce/impressions {day}.*'item_rating'.*'n/a'"):
+        score_newest_partition(pipeline.loaded)
+    assert not predictions.exists()
+
+
+def test_an_empty_partition_is_refused_by_name(champion) -> None:
+    pipeline, _ = champion
+    day, predictions = _land_next_day(pipeline, lambda frame: frame.iloc[:0])
+    with pytest.raises(DataReadError, match=rf"ecommerce/impressions/{day}: the partition has no rows"):
+        score_newest_partition(pipeline.loaded)
+    assert not predictions.exists()
+
+
+def test_a_warning_of_the_contract_does_not_stop_scoring(champion) -> None:
+    pipeline, _ = champion
+
+    def new_country(frame):
+        frame.loc[: len(frame) // 2, "country"] = "NZ"  # the suite's country set is severity: warn
+        return frame
+
+    _, predictions = _land_next_day(pipeline, new_country)
+    assert score_newest_partition(pipeline.loaded)["rows"] == 1000
+    assert predictions.exists()
