@@ -56,6 +56,9 @@ class SegmentFailures(Exception):
         """The run's digest already named the failed segments in Slack: no second, generic alert."""
 
 
+MIN_SEGMENT_ROWS = 10  # fewer cannot give both a training and a holdout split
+
+
 def registered_name(spec: ModelSpec, segment: str) -> str:
     """``<model>__<segment>``. A segment with characters MLflow names dislike gets them replaced and a hash of
     its value appended, so two segments never share a model ('New York' and 'New_York', or '北京' and '上海')."""
@@ -203,8 +206,14 @@ def _train_segment(client, exp_id: str, loaded: LoadedSpec, snapshot: DataSnapsh
     from retrain.training.usage import ResourceMeter
 
     spec, settings = loaded.spec, get_settings()
-    if rows.num_rows < 10:
-        raise ValueError(f"segment {segment!r} has only {rows.num_rows} rows")
+    if rows.num_rows < MIN_SEGMENT_ROWS:
+        from retrain.errors import DataReadError
+
+        window = Path(snapshot.partitions[0]).name + (
+            f"..{Path(snapshot.partitions[-1]).name}" if len(snapshot.partitions) > 1 else "")
+        listed = ", though segments.values lists it" if spec.segments.values and not rows.num_rows else ""
+        raise DataReadError(f"segment {segment!r} has {'no' if not rows.num_rows else f'only {rows.num_rows}'} rows in "
+                            f"the window ({window}){listed}; a segment model needs at least {MIN_SEGMENT_ROWS}")
     device = resolve_device(spec.training.device, spec.resources.gpu)
     meter = ResourceMeter(device, queue=spec.resources.worker_queue, gpus=spec.resources.gpus)
     rule = split.rule_for(spec)

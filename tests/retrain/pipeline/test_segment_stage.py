@@ -154,3 +154,16 @@ def test_rows_without_a_segment_value_are_a_data_warning_every_segment_run_and_t
     assert "retrain_segment_has_value on traffic_source" in tag
     assert print_segment_summary(loaded.spec.name, loaded.spec.dag_id, 0)
     assert "Data warning:  retrain_segment_has_value on traffic_source: " in capsys.readouterr().out
+
+
+def test_a_listed_segment_without_rows_fails_naming_the_list_and_the_window(tmp_path, monkeypatch):
+    """``segments.values: [.., monsoon]`` with no such row: the segment failed with "has only 0 rows", a
+    ValueError that said neither where the value came from nor which days were read."""
+    loaded = small_daily_model(tmp_path, monkeypatch, first=FIRST, days=2, window=2, rows=300)
+    loaded = dataclasses.replace(loaded, spec=loaded.spec.model_copy(update={
+        "segments": SegmentsSpec(column="country", max_per_task=5, values=["DE", "ZZ"])}))
+    [outcome] = _chunk(loaded, FIRST + timedelta(days=1), "manual__listed", ["ZZ"])
+    assert outcome["status"] == "failed" and outcome["run_id"] is None
+    assert outcome["error"] == (
+        "DataReadError: segment 'ZZ' has no rows in the window (dt=2026-06-01..dt=2026-06-02), though segments.values "
+        "lists it; a segment model needs at least 10")
