@@ -264,6 +264,12 @@ def printable(value: object) -> str:
         c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
+def log_tail(log_text: str, lines: int = 40) -> str:
+    """The last ``lines`` of a run's log as the terminal should show them (``printable``: an error may quote a
+    data value)."""
+    return "\n".join(printable(line) for line in log_text.splitlines()[-lines:])
+
+
 def _json_list(text: str | None) -> list[str]:
     try:
         value = json.loads(text or "[]")
@@ -416,7 +422,7 @@ def run_model(model: str, as_of: date | None = None, wait_minutes: float | None 
     run_id, states = run_and_task_states(dag_id, logical)
     if run_id is None:
         print(f"The DAG {dag_id} did not start a run (exit code {returncode}); the last lines of {log_file}:")
-        print("\n".join(log_file.read_text().splitlines()[-40:]))
+        print(log_tail(log_file.read_text()))
         return 1
     if "train_chunk" in states:  # a segment model's DAG
         ok = print_segment_summary(model, dag_id, started_ms)
@@ -433,7 +439,7 @@ def run_model(model: str, as_of: date | None = None, wait_minutes: float | None 
         log_text = log_file.read_text()
         print(f"The run did not succeed (tasks not successful: {', '.join(failed) or 'none'}); the last lines of "
               f"{log_file}:")
-        print("\n".join(log_text.splitlines()[-40:]))
+        print(log_tail(log_text))
         for reason in failure_reasons(log_text):
             print(f"Why: {printable(reason.removeprefix('Error: '))}")
         hint = stale_data_hint(spec) if states.get("check_freshness") == "failed" else None

@@ -182,3 +182,15 @@ def test_a_segment_summary_says_why_segments_were_rejected(tmp_path, monkeypatch
     assert "  rejected fuel: fraud.roc_auc: 0.5100 >= 0.6000 FAILED" in out
     assert "  rejected travel: fraud: the holdout holds 1 positive and 79 negative rows" in out
     assert f"Note:          3 of 3 segments took few optimizer steps, e.g. fuel: {few}" in out
+
+
+def test_the_log_tail_of_a_failed_run_never_sends_control_characters_to_the_terminal() -> None:
+    """A data value quoted in an error (a hostile partition's text) reached the terminal raw in the log tail
+    that ``retrain run`` prints after a failed run; the summary lines were escaped, the tail was not."""
+    from retrain.run_once import log_tail
+
+    log_text = "\n".join([*(f"line {i}" for i in range(50)),
+                          "DataReadError: e.g. ['\x1b[2J\x1b[1;1Hall clear', 'bell\x07']"])
+    tail = log_tail(log_text, lines=3)
+    assert tail.splitlines() == ["line 48", "line 49",
+                                 "DataReadError: e.g. ['\\x1b[2J\\x1b[1;1Hall clear', 'bell\\x07']"]
