@@ -141,6 +141,11 @@ def _as_float(table: pa.Table, name: str) -> pa.ChunkedArray:
     """The column as float64 with NaN as null (pandas' missing value, as polars and Spark write it); an infinite
     value cannot be standardised or learnt from, and is an error naming the column."""
     column = blank_text_as_null(_column(table, name))
+    if pa.types.is_temporal(column.type):
+        kind = "durations" if pa.types.is_duration(column.type) else "timestamps" if pa.types.is_timestamp(
+            column.type) else "dates or times"
+        raise DataReadError(f"column '{name}' holds {kind} ({column.type}), not numbers: derive the numbers that "
+                            "matter upstream (hour of day, day of week, age in days)")
     try:
         values = pc.cast(column, pa.float64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:

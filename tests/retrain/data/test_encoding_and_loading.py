@@ -49,6 +49,17 @@ def test_numbers_held_as_text_read_as_numbers_and_blank_text_is_missing():
     assert FeatureEncoder.fit(category, ["x"], []).means["x"] == 2.0
 
 
+def test_a_timestamp_listed_as_a_number_says_what_to_do_instead():
+    """A trip's start time in features.numeric failed with Arrow's "Unsupported cast from timestamp[us, tz=UTC]
+    to double using function cast_double", which tells a data scientist nothing they can act on."""
+    import datetime as dt
+
+    table = pa.table({"started_at": pa.array([dt.datetime(2012, 6, 1, 8, tzinfo=dt.UTC)], pa.timestamp("us", "UTC"))})
+    assert numeric_column_problem(table, "started_at") == (
+        "column 'started_at' holds timestamps (timestamp[us, tz=UTC]), not numbers: derive the numbers that matter "
+        "upstream (hour of day, day of week, age in days)")
+
+
 def test_text_that_is_not_a_number_is_counted_and_shown():
     table = pa.table({"x": ["1.0", "n/a", "n/a", "12,5", None]})
     problem = numeric_column_problem(table, "x")
