@@ -117,7 +117,7 @@ def test_one_failing_segment_does_not_stop_the_others(tmp_path, monkeypatch):
     run = RunInfo(loaded.spec.dag_id, "manual__1", 1, as_of)
     outcomes = segment_stage.train_chunk(loaded, snapshot, ["DE", "XX", "US"], run)
     by_segment = {o["segment"]: o for o in outcomes}
-    assert by_segment["XX"]["status"] == "failed" and "only 0 rows" in by_segment["XX"]["error"]
+    assert by_segment["XX"]["status"] == "failed" and "segment 'XX' has no rows in the window" in by_segment["XX"]["error"]
     for segment in ("DE", "US"):
         assert by_segment[segment]["status"] in {"promoted", "rejected"} and by_segment[segment]["version"] == "1"
     with pytest.raises(segment_stage.SegmentFailures, match="1 of 3 segments failed: XX"):
