@@ -50,6 +50,9 @@ class Settings:
     # Folders outside data_root / the suites folder that specs may name (RETRAIN_EXTRA_DATA_ROOTS,
     # RETRAIN_EXTRA_SUITE_ROOTS, os.pathsep-separated). Empty by default: specs stay inside their roots.
     extra_data_roots: tuple[Path, ...] = ()
+    # Rows a worker reads for one run's window (the files' metadata, checked before anything decodes): a few
+    # kilobytes of parquet can hold a hundred million rows (RETRAIN_MAX_WINDOW_ROWS; docs/security.md D7).
+    max_window_rows: int = 50_000_000
     extra_suite_roots: tuple[Path, ...] = ()
     prices: PriceTable = field(default_factory=PriceTable)  # RETRAIN_PRICES, see retrain.training.usage
     spec_cache: Path | None = None  # validated specs by content (retrain.spec_cache); RETRAIN_SPEC_CACHE=off: none
@@ -103,6 +106,7 @@ def get_settings() -> Settings:
         retry_delay=timedelta(seconds=float(os.environ.get("RETRAIN_RETRY_DELAY_SECONDS", "60"))),
         max_retry_delay=timedelta(seconds=float(os.environ.get("RETRAIN_MAX_RETRY_DELAY_SECONDS", "1800"))),
         airflow_base_url=os.environ.get("AIRFLOW__API__BASE_URL", "http://localhost:8080"),
+        max_window_rows=int(os.environ.get("RETRAIN_MAX_WINDOW_ROWS", "50000000")),
         segment_parallelism=int(os.environ.get("RETRAIN_SEGMENT_PARALLELISM", "2")),
         segment_pool=os.environ.get("RETRAIN_SEGMENT_POOL", "default_pool"),
         checkpoint_dir=_path(os.environ.get("RETRAIN_CHECKPOINT_DIR")),

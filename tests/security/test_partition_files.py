@@ -80,3 +80,29 @@ def test_links_that_stay_inside_the_dataset_are_read(dataset):
     mark_complete(folder, rows=50, files=["part-00000.parquet"])
     snapshot = select_snapshot(RULE, dataset, datetime(2026, 11, 23, 3, tzinfo=UTC))
     assert snapshot.newest_partition == "2026-11-22" and snapshot.total_rows == 150
+
+
+def test_a_few_kilobytes_that_decode_to_gigabytes_are_refused_before_any_row_is_read(dataset):
+    """100 million null rows compress to a few kilobytes of parquet; read, they take gigabytes (a float column of
+    them: 800 MB; the frames the contract and training build: several times that) and a worker dies of memory
+    with no message. The row count in the files' metadata is checked against the limit before anything decodes."""
+    import resource
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from retrain.errors import DataReadError
+
+    folder = dataset / "dt=2026-11-21"
+    block = pa.table({name: pa.nulls(10_000_000, pa.float64()) for name in ("price", "discount_pct")})
+    with pq.ParquetWriter(folder / "part-00000.parquet", block.schema) as writer:
+        for _ in range(10):
+            writer.write_table(block)
+    mark_complete(folder, rows=100_000_000, files=["part-00000.parquet"])
+    assert (folder / "part-00000.parquet").stat().st_size < 2_000_000
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+    with pytest.raises(DataReadError, match=r"holds 100,000,050 rows, more than RETRAIN_MAX_WINDOW_ROWS=50,000,000.*"
+                                            r"largest: dt=2026-11-21 with 100,000,000 rows"):
+        select_snapshot(RULE, dataset, AS_OF)
+    grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before
+    assert grown_kib < 200_000, f"checking the window took {grown_kib} KiB more memory"

@@ -158,6 +158,23 @@ def _partition_rows(partition: Partition, marker: str) -> int:
     return rows
 
 
+def check_window_size(window: list[Partition], rows: dict[str, int], dataset_dir: Path,
+                      what: str = "the training window") -> None:
+    """Refuse a window with more rows than a worker reads (``RETRAIN_MAX_WINDOW_ROWS``), from the files' metadata,
+    before a row is decoded: a few kilobytes of parquet can decode to gigabytes."""
+    from retrain.settings import get_settings
+
+    limit, total = get_settings().max_window_rows, sum(rows.values())
+    if total <= limit:
+        return
+    largest = max(rows, key=rows.__getitem__)
+    span = window[0].path.name + (f"..{window[-1].path.name}" if len(window) > 1 else "")
+    raise DataReadError(
+        f"{dataset_dir}: {what} {span} holds {total:,} rows, more than RETRAIN_MAX_WINDOW_ROWS={limit:,} "
+        f"(largest: {largest} with {rows[largest]:,} rows); a shorter data.training_window_days, or a larger limit "
+        "on workers with the memory for it (docs/security.md, D7)")
+
+
 def _partition_end(partition: Partition) -> datetime:
     return partition_end(partition.day)
 
@@ -247,9 +264,12 @@ def select_snapshot(
             as_of=as_of.isoformat(), age_hours=age.total_seconds() / 3600,
             max_age_hours=data.freshness.max_age_hours, rows=newest_rows, min_rows=data.freshness.min_rows,
         )
+    rows = {p.path.name: _partition_rows(p, data.completion_marker) for p in in_window[:-1]}
+    rows[newest.path.name] = newest_rows
+    total_rows = sum(rows.values())
+    check_window_size(in_window, rows, dataset_dir)
     files = [f for p in in_window for f in p.files]
     fingerprint, file_sha256 = _digests(files, dataset_dir)
-    total_rows = newest_rows + sum(_partition_rows(p, data.completion_marker) for p in in_window[:-1])
     return DataSnapshot(
         dataset=str(dataset_dir),
         as_of=as_of.isoformat(),

@@ -71,6 +71,7 @@ def _read_checked_partition(loaded: LoadedSpec, partition):
     import pyarrow.parquet as pq
 
     from retrain.data.encoding import numeric_column_problem
+    from retrain.data.freshness import check_window_size
     from retrain.data.loading import read_table
     from retrain.links import data_docs_url, report_folder
     from retrain.validation import load_suite, validate_frame
@@ -79,8 +80,10 @@ def _read_checked_partition(loaded: LoadedSpec, partition):
     spec, settings = loaded.spec, get_settings()
     files = list(partition.files)
     label = f"{spec.data.location} {partition.path.name}"
-    if sum(pq.ParquetFile(f).metadata.num_rows for f in files) == 0:
+    rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    if rows == 0:
         raise DataReadError(f"{spec.data.location}/{partition.path.name}: the partition has no rows: nothing to score")
+    check_window_size([partition], {partition.path.name: rows}, partition.path.parent, "the partition to score")
     suite = load_suite(settings.resolve_include_path(spec.validation.suite))
     labels = {h.label for h in spec.heads}
     kept = [e for e in suite.expectations if e.columns and not labels.intersection(e.columns)]

@@ -157,3 +157,12 @@ def test_files_that_disagree_with_the_manifest_are_not_read(dataset):
     with pytest.raises(DataReadError, match=r"dt=2026-11-20: the '_SUCCESS' manifest declares 999 rows but the "
                                             r"parquet files hold 200"):
         select_snapshot(RULE, dataset, datetime(2026, 11, 22, 3, tzinfo=UTC))
+
+
+def test_a_window_larger_than_a_worker_reads_is_refused_from_the_metadata(dataset, monkeypatch):
+    monkeypatch.setenv("RETRAIN_MAX_WINDOW_ROWS", "500")
+    with pytest.raises(DataReadError, match=r"training window dt=2026-11-19\.\.dt=2026-11-21 holds 600 rows, more than "
+                                            r"RETRAIN_MAX_WINDOW_ROWS=500.*largest: dt=2026-11-19 with 200 rows"):
+        select_snapshot(RULE, dataset, datetime(2026, 11, 22, 3, tzinfo=UTC))
+    monkeypatch.setenv("RETRAIN_MAX_WINDOW_ROWS", "600")
+    assert select_snapshot(RULE, dataset, datetime(2026, 11, 22, 3, tzinfo=UTC)).total_rows == 600

@@ -161,3 +161,13 @@ def test_a_warning_of_the_contract_does_not_stop_scoring(champion) -> None:
     _, predictions = _land_next_day(pipeline, new_country)
     assert score_newest_partition(pipeline.loaded)["rows"] == 1000
     assert predictions.exists()
+
+
+def test_a_partition_larger_than_a_worker_reads_is_not_scored(champion, monkeypatch) -> None:
+    pipeline, _ = champion
+    day, predictions = _land_next_day(pipeline, lambda frame: frame)
+    monkeypatch.setenv("RETRAIN_MAX_WINDOW_ROWS", "999")
+    with pytest.raises(DataReadError, match=rf"the partition to score {day} holds 1,000 rows, more than "
+                                            r"RETRAIN_MAX_WINDOW_ROWS=999"):
+        score_newest_partition(pipeline.loaded)
+    assert not predictions.exists()
