@@ -98,12 +98,16 @@ def stale_data_hint(spec: ModelSpec) -> str | None:
             f"days that end with it")
 
 
+_SEGMENTS_FAILED = "retrain.pipeline.segment_stage.SegmentFailures: "
+
+
 def failure_reasons(log_text: str) -> list[str]:
     """The one-line errors the run's alerts gave in the task log (``Error: ...``), each once, in order; when the
     alerts went elsewhere (Slack), the last lines of the tracebacks of the product's own errors."""
     lines = [line.strip() for line in log_text.splitlines()]
     alerted = [line for line in lines if line.startswith("Error: ")]
-    raised = [f"Error: {line.removeprefix('retrain.errors.')}" for line in lines if line.startswith("retrain.errors.")]
+    raised = [f"Error: {line.removeprefix('retrain.errors.').removeprefix('retrain.pipeline.segment_stage.')}"
+              for line in lines if line.startswith(("retrain.errors.", _SEGMENTS_FAILED))]
     return list(dict.fromkeys(alerted or raised))
 
 

@@ -157,7 +157,11 @@ def test_a_failed_run_names_its_errors_once_each() -> None:
     # alerts sent to Slack leave no Error: line in the task log: the product's own exceptions still say why
     traceback = ('  File "x.py", line 1, in f\nretrain.errors.StaleDataError: dt=2005-09-06: 400 rows, fewer than 1000\n'
                  "retrain.pipeline.segment_stage.SegmentFailures: no segment was trained\n")
-    assert failure_reasons(traceback) == ["Error: StaleDataError: dt=2005-09-06: 400 rows, fewer than 1000"]
+    assert failure_reasons(traceback) == ["Error: StaleDataError: dt=2005-09-06: 400 rows, fewer than 1000",
+                                          "Error: SegmentFailures: no segment was trained"]
+    # a segment that failed is named: the digest went to Slack, and the summary lists only segments with a run
+    failed = "retrain.pipeline.segment_stage.SegmentFailures: 1 of 3 segments failed: monsoon: DataReadError: no rows\n"
+    assert failure_reasons(failed) == ["Error: SegmentFailures: 1 of 3 segments failed: monsoon: DataReadError: no rows"]
 
 
 def test_a_segment_summary_says_why_segments_were_rejected(tmp_path, monkeypatch, capsys) -> None:
