@@ -276,6 +276,7 @@ def test_shifted_distribution_is_blocked_by_drift_against_the_champion(stack):
     [report] = [json.loads(p.read_text()) for p in kept.glob("*/dt=2026-11-23/report.json")]
     assert report["success"] is False
     assert report["drift"]["reference"].startswith(f"champion version {champion.version}")
+    assert "computed from" not in report["drift"]["reference"]  # the stored reference, its digest verified
     assert report["drift"]["psi"]["price"] >= 0.25
 
     code = (

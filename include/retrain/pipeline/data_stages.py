@@ -89,19 +89,21 @@ def _champion(loaded: LoadedSpec):
     return champion, client.get_run(champion.run_id).data.tags
 
 
-def _champion_reference(loaded: LoadedSpec, champion=None) -> tuple[dict | None, str]:
-    """The champion's reference statistics (from its run's validation/report.json) and where they came from."""
+def _champion_reference(loaded: LoadedSpec, champion=None, champion_tags: dict | None = None
+                        ) -> tuple[dict | None, str]:
+    """The champion's reference statistics (from its run's validation/report.json, only while it matches the
+    digest recorded at training) and where they came from."""
     if champion is None:
-        champion, _ = _champion(loaded)
+        champion, champion_tags = _champion(loaded)
     if champion is None:
         return None, "no champion yet"
     where = f"champion version {champion.version} (run {champion.run_id})"
-    try:
-        import mlflow.artifacts
+    from retrain.tracking.lineage import VALIDATION_PATH, load_verified_document
 
-        report = mlflow.artifacts.load_dict(f"runs:/{champion.run_id}/validation/report.json")
-    except Exception as exc:  # an older champion without a validation artifact
-        log.warning("no reference statistics for %s: %s", where, exc)
+    try:
+        report = load_verified_document(champion.run_id, champion_tags or {}, VALIDATION_PATH)
+    except Exception as exc:  # an older champion without the artifact or its digest, or one changed since
+        log.warning("no usable stored reference statistics for %s: %s", where, exc)
         return None, where
     return report.get("reference_stats") or None, where
 
@@ -114,7 +116,7 @@ def _drift_reference(loaded: LoadedSpec, champion, champion_tags: dict | None, d
     still on disk. Without either the description says that drift was not checked, and why."""
     if champion is None:
         return None, "not checked: no champion yet"
-    stored, where = _champion_reference(loaded, champion)
+    stored, where = _champion_reference(loaded, champion, champion_tags)
     if stored and all(c in stored for c in drift.columns):
         return stored, where
     from retrain.data.loading import read_table

@@ -208,22 +208,29 @@ def _decision_from_dict(data: dict) -> GateDecision:
 
 
 def _write_model_card(loaded: LoadedSpec, trained: dict, evaluation: dict, decision: dict) -> None:
-    import mlflow
     from mlflow.exceptions import MlflowException
 
+    from retrain.errors import ArtifactIntegrityError
     from retrain.tracking import mlflow_store
-    from retrain.tracking.lineage import MANIFEST_PATH
+    from retrain.tracking.lineage import MANIFEST_PATH, VALIDATION_PATH, load_verified_document
     from retrain.tracking.model_card import render_model_card, set_card
 
     client = mlflow_store.connect(get_settings())
     run_id = trained["run_id"]
-    # a segment model passes both in: the chunk's manifest, and no report (one contract covers all segments)
-    manifest = trained.get("manifest") or mlflow.artifacts.load_dict(f"runs:/{run_id}/{MANIFEST_PATH}")
+    # a segment model passes both in: the chunk's manifest, and no report (one contract covers all segments);
+    # a single model's come from its run, and the card quotes them only as recorded at training
+    tags = None if trained.get("manifest") and "validation" in trained else client.get_run(run_id).data.tags
+    try:
+        manifest = trained.get("manifest") or load_verified_document(run_id, tags, MANIFEST_PATH)
+    except (MlflowException, OSError, ArtifactIntegrityError) as exc:  # never fail a decision already recorded
+        log.error("no model card for run %s: %s", run_id, exc)
+        return
     validation = trained.get("validation")
     if "validation" not in trained:
         try:
-            validation = mlflow.artifacts.load_dict(f"runs:/{run_id}/validation/report.json")
-        except (MlflowException, OSError):
+            validation = load_verified_document(run_id, tags, VALIDATION_PATH)
+        except (MlflowException, OSError, ArtifactIntegrityError) as exc:
+            log.warning("model card of run %s without the data contract's report: %s", run_id, exc)
             validation = None
     card = render_model_card(loaded.spec, evaluation["challenger_version"], manifest, evaluation, decision, validation,
                              cost_usd=trained.get("cost_usd"), hyperparameters=trained.get("hyperparameters"))

@@ -11,7 +11,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from retrain.tracking.lineage import LINEAGE_DIGEST_TAG, MANIFEST_PATH, SNAPSHOT_PATH, content_sha256
+from retrain.tracking.lineage import MANIFEST_PATH, SNAPSHOT_PATH, load_verified_document
 
 
 @dataclass
@@ -45,25 +45,13 @@ class Reproduction:
 def _verified_lineage(run) -> tuple[dict, dict]:
     """The run's manifest and snapshot, only if they match the digests recorded when it trained: the
     manifest's spec is what gets trained, and the snapshot names the files that get read."""
-    import json
-
-    import mlflow
-
     from retrain.errors import ArtifactIntegrityError
 
-    run_id = run.info.run_id
     try:
-        expected = json.loads(run.data.tags.get(LINEAGE_DIGEST_TAG) or "{}")
-    except json.JSONDecodeError:
-        expected = {}
-    if not expected:
-        raise ArtifactIntegrityError(f"run {run_id} has no recorded lineage digests ({LINEAGE_DIGEST_TAG}); "
-                                     "its manifest cannot be trusted")
-    documents = {path: mlflow.artifacts.load_dict(f"runs:/{run_id}/{path}") for path in (MANIFEST_PATH, SNAPSHOT_PATH)}
-    changed = [path for path, doc in documents.items() if content_sha256(doc) != expected.get(path)]
-    if changed:
-        raise ArtifactIntegrityError(f"run {run_id}: {', '.join(changed)} changed since training; not reproducing")
-    return documents[MANIFEST_PATH], documents[SNAPSHOT_PATH]
+        return tuple(load_verified_document(run.info.run_id, run.data.tags, path)
+                     for path in (MANIFEST_PATH, SNAPSHOT_PATH))
+    except ArtifactIntegrityError as exc:
+        raise ArtifactIntegrityError(f"{exc}; not reproducing: its manifest cannot be trusted") from None
 
 
 def reproduce(client, run_id: str) -> Reproduction:

@@ -129,7 +129,9 @@ def _log_validation(validation: dict) -> None:
     """The data contract's result in the run: our report (with the drift reference) plus GX's JSON and Data Docs."""
     import mlflow
 
-    mlflow.log_dict(validation, "validation/report.json")
+    from retrain.tracking.lineage import VALIDATION_PATH
+
+    mlflow.log_dict(validation, VALIDATION_PATH)
     unlabeled = validation.get("unlabeled_rows") or {}
     if validation.get("unlabeled_rows_dropped"):  # rows without a label left out of training, per partition
         mlflow.log_metric("data.unlabeled_rows_dropped", sum(unlabeled.values()))
@@ -157,6 +159,7 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
         LINEAGE_DIGEST_TAG,
         MANIFEST_PATH,
         SNAPSHOT_PATH,
+        VALIDATION_PATH,
         build_manifest,
         content_sha256,
         manifest_tags,
@@ -203,8 +206,11 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
         mlflow.log_text(loaded.path.read_text(), "spec/" + loaded.path.name)
         mlflow.log_dict(snapshot.to_dict(), SNAPSHOT_PATH)
         mlflow.log_dict(manifest, MANIFEST_PATH)
-        mlflow.set_tag(LINEAGE_DIGEST_TAG, json.dumps(
-            {MANIFEST_PATH: content_sha256(manifest), SNAPSHOT_PATH: content_sha256(snapshot.to_dict())}))
+        digests = {MANIFEST_PATH: content_sha256(manifest), SNAPSHOT_PATH: content_sha256(snapshot.to_dict())}
+        if validation is not None:
+            validation = json.loads(json.dumps(validation, default=str))  # as the store will hold it
+            digests[VALIDATION_PATH] = content_sha256(validation)
+        mlflow.set_tag(LINEAGE_DIGEST_TAG, json.dumps(digests))
         if validation is not None:
             _log_validation(validation)
 

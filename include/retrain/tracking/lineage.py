@@ -18,6 +18,7 @@ from retrain.tracking import tags
 
 MANIFEST_PATH = "lineage/manifest.json"
 SNAPSHOT_PATH = "data/snapshot.json"
+VALIDATION_PATH = "validation/report.json"  # the data contract's report, with the champion's drift reference
 LINEAGE_DIGEST_TAG = "retrain.lineage_sha256"  # digests of the manifest and snapshot, checked by reproduce
 
 
@@ -26,6 +27,27 @@ def content_sha256(obj) -> str:
     import json
 
     return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def load_verified_document(run_id: str, run_tags: dict[str, str], path: str) -> dict:
+    """A JSON artifact of a run, only if it matches the digest recorded at training (``LINEAGE_DIGEST_TAG``):
+    the store's files can be replaced by anyone who can write to it. Raises ArtifactIntegrityError."""
+    import json
+
+    import mlflow.artifacts
+
+    from retrain.errors import ArtifactIntegrityError
+
+    try:
+        expected = (json.loads(run_tags.get(LINEAGE_DIGEST_TAG) or "{}") or {}).get(path)
+    except (json.JSONDecodeError, AttributeError):
+        expected = None
+    if not expected:
+        raise ArtifactIntegrityError(f"run {run_id}: {path} has no digest recorded at training ({LINEAGE_DIGEST_TAG})")
+    document = mlflow.artifacts.load_dict(f"runs:/{run_id}/{path}")
+    if content_sha256(document) != expected:
+        raise ArtifactIntegrityError(f"run {run_id}: {path} changed since training")
+    return document
 
 
 def file_sha256(path: Path) -> str:

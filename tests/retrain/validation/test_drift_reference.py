@@ -91,3 +91,37 @@ def test_the_slack_summary_says_drift_was_not_checked():
     alert = decision_message(model_name="m", run_id="r", outcome={"promoted": True, "version": "2"},
                              evaluation={"notes": ["Drift NOT checked: no champion yet"]})
     assert "Drift NOT checked: no champion yet" in json.dumps(alert.blocks)
+
+
+def test_a_stored_reference_changed_after_training_is_not_used(setup, caplog):
+    """The drift reference is a run artifact anyone with write access to the store can replace: rewritten to
+    the statistics of the shifted day, it made that shift invisible. It is used only while it matches the
+    digest recorded at training (``retrain.lineage_sha256``); otherwise it is rebuilt from the champion's data."""
+    import pyarrow.parquet as pq
+    from retrain.settings import get_settings
+    from retrain.tracking import mlflow_store
+    from retrain.tracking.lineage import LINEAGE_DIGEST_TAG, VALIDATION_PATH, content_sha256
+    from retrain.validation.drift import reference_stats
+
+    loaded, dataset, folders = setup
+    drift = loaded.spec.validation.drift
+    client = mlflow_store.connect(get_settings())
+    champion = client.get_model_version_by_alias(loaded.spec.registered_model_name, "champion")
+    honest_frame = pq.read_table([f / "part-00000.parquet" for f in folders]).to_pandas()
+    honest = {"reference_stats": reference_stats(honest_frame, drift.columns, drift.bins)}
+    client.log_dict(champion.run_id, honest, VALIDATION_PATH)
+    client.set_tag(champion.run_id, LINEAGE_DIGEST_TAG, json.dumps({VALIDATION_PATH: content_sha256(honest)}))
+    shifted = write_partition(generate_day(NEW, ROWS, shift=1.0), dataset, NEW)
+    with pytest.raises(DataContractError) as caught:  # the stored reference, verified, is used
+        validate_data(loaded, _snapshot(dataset, [*folders[1:], shifted]))
+    assert f"trained champion version 1 (run {champion.run_id}) (" in str(caught.value)
+    assert "computed from the partitions" not in str(caught.value)
+
+    forged = {"reference_stats": reference_stats(pq.read_table(shifted).to_pandas(), drift.columns, drift.bins)}
+    client.log_dict(champion.run_id, forged, VALIDATION_PATH)
+    with pytest.raises(DataContractError) as caught:
+        validate_data(loaded, _snapshot(dataset, [*folders[1:], shifted]))
+    message = str(caught.value)
+    assert "retrain_psi_drift on column 'price'" in message
+    assert "computed from the partitions it trained on (dt=2026-11-18..dt=2026-11-20)" in message
+    assert "validation/report.json changed since training" in caplog.text
