@@ -92,6 +92,12 @@ def _paths(value: str | None) -> tuple[Path, ...]:
     return tuple(Path(part) for part in (value or "").split(os.pathsep) if part.strip())
 
 
+def quiet_artifact_downloads() -> None:
+    """No tqdm bar per MLflow artifact download (every verified model load is one) in a terminal or a task log,
+    unless the operator set ``MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR``."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
 def get_settings() -> Settings:
     root = Path(os.environ.get("RETRAIN_PROJECT_ROOT", PROJECT_ROOT))
     local_state = Path(os.environ.get("RETRAIN_LOCAL_STATE", root / ".local"))

@@ -97,6 +97,7 @@ def test_rollback_and_history_from_the_cli(client, capsys, tmp_path):
 
     assert cli_main(["rollback", name, "--to", "3", "--reason", "hotfix"]) == 0
     assert client.get_model_version_by_alias(name, "champion").version == "3"
+    assert "Downloading artifacts" not in capsys.readouterr().err  # no progress bar per verified download
 
     capsys.readouterr()
     assert cli_main(["history", name]) == 0

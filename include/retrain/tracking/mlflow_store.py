@@ -51,6 +51,9 @@ def segments_experiment(model: str) -> str:
 def connect(settings: Settings) -> MlflowClient:
     import mlflow
 
+    from retrain.settings import quiet_artifact_downloads
+
+    quiet_artifact_downloads()
     uri = settings.mlflow_tracking_uri
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
