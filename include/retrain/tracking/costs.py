@@ -111,7 +111,8 @@ def _record_avoided(model: str, reason: str, dag_id: str, airflow_run_id: str, d
     if detail:
         client.set_tag(run.info.run_id, "retrain.avoided_detail", detail[:4500])
     client.set_terminated(run.info.run_id, "FINISHED")
-    log.info("%s: %s avoided a training run worth $%s", model, reason, "unknown" if cost is None else f"{cost:.4f}")
+    log.info("%s: %s avoided a training run (%s)", model, reason,
+             "no earlier run to price it by" if cost is None else f"worth ${cost:.4f}")
     return cost
 
 
