@@ -293,12 +293,32 @@ class TuningSpec(_Strict):
         return ScheduleSpec._cron_has_five_fields(value)
 
 
+def _segment_name(value: object) -> object:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
+        return str(int(value))
+    return repr(value) if isinstance(value, float) else value
+
+
 class SegmentsSpec(_Strict):
     """One model per value of ``column`` (a store, a region); ``max_per_task`` segments train in one mapped task."""
 
     column: str
     max_per_task: int = Field(default=50, ge=1, le=10_000)
     values: list[str] | None = None  # None: every value found in the data
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def _as_segment_names(cls, values: object) -> object:
+        """Numbers and booleans as the segments the data names them (``segment_keys``): 7 and 7.0 are '7'."""
+        if not isinstance(values, list):
+            return values
+        named = [_segment_name(v) for v in values]
+        twice = sorted({n for n in named if isinstance(n, str) and named.count(n) > 1})
+        if twice:
+            raise ValueError(f"lists {', '.join(repr(n) for n in twice)} twice (7 and 7.0 name one segment)")
+        return named
 
 
 class EvaluationSpec(_Strict):

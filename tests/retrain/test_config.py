@@ -183,3 +183,15 @@ def test_a_tag_airflow_cannot_store_is_named_when_the_spec_loads(tmp_path):
     with pytest.raises(SpecError) as err:
         load_spec(_write(tmp_path, "long_tag.yaml", data))
     assert err.value.fields == ["tags[1]"] and "at most 100 characters" in str(err.value)
+
+
+def test_segment_values_written_as_numbers_name_the_segments_the_data_gives(tmp_path):
+    """Store codes written as YAML numbers (``values: [10000, 10001]``) were refused with "Input should be a valid
+    string"; they mean the segments an integer (or whole-number double) column gives, which are named '10000'."""
+    data = _demo_spec()
+    data["segments"] = {"column": "hour_of_day", "values": [7, 8.0, True, "DE"]}
+    spec = load_spec(_write(tmp_path, "seg.yaml", data)).spec
+    assert spec.segments.values == ["7", "8", "true", "DE"]
+    data["segments"]["values"] = [7, 7.0]
+    with pytest.raises(SpecError, match=r"segments.values.*'7' twice"):
+        load_spec(_write(tmp_path, "twice.yaml", data))
