@@ -117,6 +117,23 @@ def list_complete_partitions(
     return sorted(found, key=lambda p: p.day)
 
 
+def misnamed_partitions(dataset_dir: str | Path, prefix: str = DEFAULT_PREFIX, marker: str = DEFAULT_MARKER
+                        ) -> list[str]:
+    """Folders that look complete (``prefix`` and a marker) but do not name a day, so ``list_complete_partitions``
+    does not read them: ``dt=2026-6-3``, ``dt=2026-06-03T00``."""
+    root = Path(dataset_dir)
+    if not root.is_dir():
+        return []
+    found = []
+    for folder in root.iterdir():
+        if folder.name.startswith(prefix) and folder.is_dir() and (folder / marker).exists():
+            try:
+                date.fromisoformat(folder.name[len(prefix):])
+            except ValueError:
+                found.append(folder.name)
+    return sorted(found)
+
+
 def _check_inside(path: Path, dataset: Path, regular_file: bool = False) -> None:
     from retrain.errors import PathNotAllowedError
 

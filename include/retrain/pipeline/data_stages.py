@@ -156,6 +156,30 @@ def _waiting_for_labels(landed, partitions: list[str]) -> dict:
             for name in partitions}
 
 
+def _misnamed_partitions(loaded: LoadedSpec, data: DataSnapshot) -> list:
+    """A warning naming the folders that look like complete partitions but do not name a day (not read)."""
+    import contextlib
+    import re
+
+    from retrain.data.landing import misnamed_partitions
+    from retrain.validation.contract import ExpectationFailure
+
+    spec_data = loaded.spec.data
+    names = misnamed_partitions(data.dataset, spec_data.partition_prefix, spec_data.completion_marker)
+    if not names:
+        return []
+    example = f"{spec_data.partition_prefix}YYYY-MM-DD"
+    numbers = re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})", names[0].removeprefix(spec_data.partition_prefix))
+    if numbers:
+        with contextlib.suppress(ValueError):  # 2026-2-30 is no day either
+            example += f", e.g. {spec_data.partition_prefix}{date(*map(int, numbers.groups())).isoformat()}"
+    shown = ", ".join(repr(n) for n in names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    return [ExpectationFailure(
+        "retrain_partition_name", None, "warn",
+        f"{len(names)} folder(s) with a '{spec_data.completion_marker}' marker do not name a day, so their rows are "
+        f"not read: {shown} (a partition is named {example})", -1)]
+
+
 def watched_columns(spec, suite) -> list[str] | None:
     """The columns whose schema must agree across a snapshot's files: those the spec reads and those the suite's
     expectations name; None (every column) when the suite has an expectation about the table's columns."""
@@ -287,6 +311,7 @@ def validate_data(loaded: LoadedSpec, snapshot: dict, *, reference: dict | None 
                 "retrain_feature_has_values", name, "warn",
                 f"feature '{name}' is null in all {table.num_rows:,} rows of the window: the model learns nothing "
                 f"from it (the gate still compares the candidate with the champion)", -1))
+    built_in_failures.extend(_misnamed_partitions(loaded, data))
     segments = spec.segments
     if segments is not None and segments.values is None and table.num_rows:
         from retrain.data.loading import segment_keys

@@ -1,0 +1,32 @@
+"""The data stages as a new user's files meet them: partition folders the window cannot read."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, date, datetime, timedelta
+
+from retrain.pipeline.data_stages import check_freshness, validate_data
+
+from tests.support.daily_runs import small_daily_model
+
+FIRST = date(2026, 6, 1)
+
+
+def test_a_marked_partition_whose_name_is_not_a_day_is_a_data_warning(tmp_path, monkeypatch):
+    """``dt=2026-6-2`` (no zero padding), complete with its marker, was skipped without a word: the model trained
+    on one day less than the producer landed. Its rows are still not read (a name is the producer's contract),
+    but every run says so: a warning naming the folder and the name it needs."""
+    loaded = small_daily_model(tmp_path, monkeypatch, first=FIRST, days=2, window=3, rows=300)
+    dataset = tmp_path / "data" / loaded.spec.data.location
+    shutil.copytree(dataset / "dt=2026-06-02", dataset / "dt=2026-6-3")
+    (dataset / "dt=2026-06-09-backup").mkdir()  # no marker: a folder of work in progress, not a partition
+    as_of = datetime.combine(FIRST + timedelta(days=3), datetime.min.time(), tzinfo=UTC)
+
+    snapshot = check_freshness(loaded, as_of)
+    assert snapshot["total_rows"] == 600
+    validation = validate_data(loaded, snapshot)
+
+    [warning] = [w for w in validation["warnings"] if w["expectation"] == "retrain_partition_name"]
+    assert warning["observed"] == (
+        "1 folder(s) with a '_SUCCESS' marker do not name a day, so their rows are not read: 'dt=2026-6-3' "
+        "(a partition is named dt=YYYY-MM-DD, e.g. dt=2026-06-03)")
