@@ -11,7 +11,7 @@ from retrain.pipeline.scoring_stage import score_newest_partition
 from retrain_demo.data import generate_demo_data
 
 from tests.retrain.orchestration.helpers import SPEC
-from tests.support.mlflow_db import migrated_mlflow
+from tests.support.mlflow_db import isolated_product_state, migrated_mlflow
 
 
 @pytest.fixture
@@ -53,10 +53,7 @@ def champion(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("scoring")
     with pytest.MonkeyPatch.context() as env:
-        env.setenv("RETRAIN_LOCAL_STATE", str(tmp / "state"))
-        env.setenv("RETRAIN_DATA_ROOT", str(tmp / "data"))
-        env.setenv("MLFLOW_TRACKING_URI", migrated_mlflow(tmp / "state" / "mlflow" / "mlflow.db"))
-        env.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        isolated_product_state(tmp, env)
         from retrain.config import GateSpec
         from retrain.pipeline.data_stages import check_freshness
 
