@@ -531,7 +531,24 @@ def file_dag_id(path: Path) -> str:
 
 # libyaml's safe loader when PyYAML was built with it: the same documents, 8x faster than the pure-Python
 # one (64 vs 8 ms a spec under load, docs/benchmarks.md "Parsing"); every DAG-file parse reads every spec.
-YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+class YAML_LOADER(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # noqa: N801 (used as a loader class)
+    """The safe loader, refusing a key written twice in one mapping: YAML keeps the last, so a second ``gate:``
+    appended below the first silently replaced its thresholds. Merge keys (``<<``) still let a mapping override
+    what it merges."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[object, int] = {}
+            for key_node, _ in node.value:
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                line = key_node.start_mark.line + 1
+                if key_node.value in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key {key_node.value!r} appears twice (lines {seen[key_node.value]} and {line}): "
+                        "YAML would keep only the second; write it once", key_node.start_mark)
+                seen[key_node.value] = line
+        return super().construct_mapping(node, deep=deep)
 
 
 def _field_path(loc: tuple[int | str, ...]) -> str:

@@ -195,3 +195,29 @@ def test_segment_values_written_as_numbers_name_the_segments_the_data_gives(tmp_
     data["segments"]["values"] = [7, 7.0]
     with pytest.raises(SpecError, match=r"segments.values.*'7' twice"):
         load_spec(_write(tmp_path, "twice.yaml", data))
+
+
+def test_a_key_written_twice_is_refused_naming_it_and_both_lines(tmp_path):
+    """YAML keeps the last of two equal keys: a second ``gate:`` (an edit appended below the first) silently
+    dropped the thresholds above it, and the model was promoted on the defaults."""
+    text = (SPECS / "ecommerce_esmm.yaml").read_text() + "gate:\n  approval: never\n"
+    path = tmp_path / "twice.yaml"
+    path.write_text(text)
+    first = next(i for i, line in enumerate(text.splitlines(), 1) if line.startswith("gate:"))
+    last = len(text.splitlines()) - 1
+    with pytest.raises(SpecError, match=rf"key 'gate' appears twice \(lines {first} and {last}\)"):
+        load_spec(path)
+    nested = tmp_path / "nested.yaml"
+    nested.write_text(text.replace("gate:\n  approval: never\n", "").replace(
+        "training:\n", "training:\n  epochs: 3\n  epochs: 4\n", 1))
+    with pytest.raises(SpecError, match=r"key 'epochs' appears twice"):
+        load_spec(nested)
+
+
+def test_merge_keys_still_let_a_mapping_override_what_it_merges(tmp_path):
+    text = (SPECS / "ecommerce_esmm.yaml").read_text().replace(
+        "training:\n  epochs: 4\n", "training:\n  <<: {epochs: 2, weight_decay: 0.5}\n  epochs: 4\n", 1)
+    path = tmp_path / "merge.yaml"
+    path.write_text(text)
+    training = load_spec(path).spec.training
+    assert (training.epochs, training.weight_decay) == (4, 0.5)
