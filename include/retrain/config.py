@@ -438,11 +438,11 @@ class ModelSpec(_Strict):
     def _cross_checks(self) -> ModelSpec:
         head_names = [h.name for h in self.heads]
         if len(set(head_names)) != len(head_names):
-            raise ValueError(f"head names must be unique, got {head_names}")
+            raise ValueError(f"heads: head names must be unique, got {head_names}")
         labels = {h.label for h in self.heads}
         clash = labels & set(self.features.columns)
         if clash:
-            raise ValueError(f"label columns also used as features: {sorted(clash)}")
+            raise ValueError(f"features: label columns also used as features: {sorted(clash)} (the model would see the answer)")
         for head_name, head_gate in self.gate.heads.items():
             if head_name not in head_names:
                 raise ValueError(f"gate.heads.{head_name}: no head named {head_name!r} (heads: {head_names})")
@@ -462,7 +462,7 @@ class ModelSpec(_Strict):
                              "label's value. Key on an id (a user, a customer) or leave holdout_key empty")
         unknown_slices = set(self.evaluation.slices) - set(self.features.categorical)
         if unknown_slices:
-            raise ValueError(f"evaluation.slices must be categorical features, got {sorted(unknown_slices)}")
+            raise ValueError(f"evaluation.slices: must be categorical features, got {sorted(unknown_slices)}")
         if self.tuning is not None and self.tuning.metric != "holdout_loss":
             head_name, _, metric = self.tuning.metric.partition(".")
             kind = next((h.kind for h in self.heads if h.name == head_name), None)
@@ -476,7 +476,7 @@ class ModelSpec(_Strict):
             raise ValueError(f"architecture.type: unknown {self.architecture.type!r} (known: {sorted(ARCHITECTURES)})")
         needed = architecture.head_kinds
         if needed is not None and tuple(h.kind for h in self.heads) != needed:
-            raise ValueError(f"architecture {self.architecture.type} needs heads of kinds {list(needed)}, in order")
+            raise ValueError(f"heads: architecture {self.architecture.type} needs heads of kinds {list(needed)}, in order")
         return self
 
     @property

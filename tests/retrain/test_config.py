@@ -61,8 +61,9 @@ def test_gate_for_unknown_head_is_rejected(tmp_path):
 def test_label_used_as_feature_is_rejected(tmp_path):
     data = _demo_spec()
     data["features"]["numeric"].append("conversion")
-    with pytest.raises(SpecError, match="label columns also used as features"):
+    with pytest.raises(SpecError, match="field 'features': label columns also used as features") as caught:
         load_spec(_write(tmp_path, "leak.yaml", data))
+    assert caught.value.fields == ["features"]  # the UI placeholder and the alert point at the field, not <root>
 
 
 @pytest.mark.parametrize("thresholds, why", [
