@@ -1,6 +1,7 @@
 """`retrain`: the registry from a terminal.
 
     retrain run <model> [--as-of DATE] [--wait-minutes N] run the model's DAG once, print what happened
+    retrain score <model>                                score the newest partition with the champion, now
     retrain history <model> [--segment VALUE]            every champion move and approval: when, who, why
     retrain rollback <model> [--to VERSION] --reason ..  move the champion back, and record it
     retrain reproduce <mlflow-run-id>                    train again from a run's manifest, compare metrics
@@ -207,6 +208,26 @@ def cmd_dag_shards(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_score(args: argparse.Namespace) -> int:
+    """What ``score_<model>`` does, in this process: the newest partition checked and scored with the champion."""
+    from retrain.pipeline.scoring_stage import score_newest_partition
+    from retrain.run_once import loaded_model_spec, printable
+    from retrain.settings import get_settings
+
+    loaded, why = loaded_model_spec(args.model, get_settings().specs_dir)
+    if loaded is None:
+        print(f"retrain score: {why}", file=sys.stderr)
+        return 2
+    landed = score_newest_partition(loaded)
+    if landed is None:
+        print(f"Scored NOTHING: {args.model} has no champion yet (`retrain run {args.model}` trains one)")
+        return 3
+    print(printable(f"Scored {landed['input']} ({landed['rows']:,} rows) with {loaded.spec.registered_model_name} "
+                    f"version {landed['champion_version']}"))
+    print(printable(f"Predictions: {landed['predictions']}"))
+    return 0
+
+
 _SEGMENT_HELP = "a segmented spec's segment, the value as it is in the data (e.g. Berlin)"
 
 
@@ -221,6 +242,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--promote", choices=["auto", "never", "approval"], help="as in the trigger form")
     p.add_argument("--epochs", type=int, help="override training.epochs for this run")
     p.set_defaults(func=cmd_run)
+    p = sub.add_parser("score", help="score the newest partition with the champion now (what score_<model> does)")
+    p.add_argument("model", help="a spec with a scoring: section")
+    p.set_defaults(func=cmd_score)
     p = sub.add_parser("history", help="print the champion history of a model")
     p.add_argument("model")
     p.add_argument("--segment", help=_SEGMENT_HELP)

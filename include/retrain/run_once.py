@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from retrain.config import ModelSpec
+    from retrain.config import LoadedSpec, ModelSpec
 
 FINISHED_OK = {"success", "skipped"}
 
@@ -68,6 +68,12 @@ def did_nothing(states: dict[str, str]) -> str | None:
 def model_spec(model: str, specs_dir: Path) -> tuple[ModelSpec | None, str | None]:
     """The spec `retrain run <model>` runs, or why it cannot start (a broken or missing spec), said before
     Airflow starts."""
+    loaded, why = loaded_model_spec(model, specs_dir)
+    return (loaded.spec if loaded else None), why
+
+
+def loaded_model_spec(model: str, specs_dir: Path) -> tuple[LoadedSpec | None, str | None]:
+    """``model_spec`` with its file: the spec a command acts on, or why there is none."""
     from retrain.config import BrokenSpec, discover_specs
 
     found = discover_specs(specs_dir)
@@ -76,7 +82,7 @@ def model_spec(model: str, specs_dir: Path) -> tuple[ModelSpec | None, str | Non
         if isinstance(item, BrokenSpec) and dag_id in (item.dag_id, f"retrain_{item.declared_name}"):
             return None, str(item.error)
         if not isinstance(item, BrokenSpec) and item.spec.dag_id == dag_id:
-            return item.spec, None
+            return item, None
     names = ", ".join(sorted(item.spec.name for item in found if not isinstance(item, BrokenSpec))) or "none"
     return None, f"no spec in {specs_dir} names the model {model!r} (models there: {names})"
 

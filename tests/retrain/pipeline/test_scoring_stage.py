@@ -28,10 +28,18 @@ def test_no_partition_to_score_names_the_dataset(scoring_spec) -> None:
         score_newest_partition(scoring_spec)
 
 
-def test_no_champion_yet_scores_nothing_and_lands_nothing(scoring_spec, tmp_path) -> None:
+def test_no_champion_yet_scores_nothing_and_lands_nothing(scoring_spec, tmp_path, monkeypatch, capsys) -> None:
+    import yaml
+    from retrain.cli import main
+
     generate_demo_data(tmp_path / "data", date(2025, 3, 10), days=1, rows_per_day=50)
     assert score_newest_partition(scoring_spec) is None
     assert not (tmp_path / "data" / "predictions").exists()
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "esmm.yaml").write_text(yaml.safe_dump(scoring_spec.spec.model_dump(mode="json")))
+    monkeypatch.setenv("RETRAIN_SPECS_DIR", str(tmp_path / "specs"))
+    assert main(["score", scoring_spec.spec.name]) == 3  # as `retrain run` says a run that did nothing
+    assert "Scored NOTHING: ecommerce_esmm has no champion yet" in capsys.readouterr().out
 
 
 def test_a_spec_without_scoring_is_refused(scoring_spec) -> None:
@@ -168,3 +176,23 @@ def test_a_partition_larger_than_a_worker_reads_is_not_scored(champion, monkeypa
                                             r"RETRAIN_MAX_WINDOW_ROWS=999"):
         score_newest_partition(pipeline.loaded)
     assert not predictions.exists()
+
+
+def test_retrain_score_scores_from_the_terminal_what_the_dag_would(champion, tmp_path, monkeypatch, capsys) -> None:
+    """A new user's way to see predictions without Airflow running: ``retrain score <model>``."""
+    import yaml
+    from retrain.cli import main
+
+    pipeline, _ = champion
+    day, predictions = _land_next_day(pipeline, lambda frame: frame)
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "dwell.yaml").write_text(yaml.safe_dump(pipeline.loaded.spec.model_dump(mode="json")))
+    monkeypatch.setenv("RETRAIN_SPECS_DIR", str(specs))
+
+    assert main(["score", pipeline.loaded.spec.name]) == 0
+    out = capsys.readouterr().out
+    assert f"{day} (1,000 rows) with ecommerce_dwell_time version 1" in out
+    assert f"Predictions: {predictions}" in out and predictions.exists()
+    assert main(["score", "no_such_model"]) == 2
+    assert "no spec in" in capsys.readouterr().err
