@@ -7,6 +7,7 @@ reserved for unseen values and nulls. The encoder is saved with the model, so se
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -112,12 +113,29 @@ def numeric_column_problem(table: pa.Table, column: str, binary: bool = False, p
         if table.num_rows and not pc.max(_is_positive(table, column, positive)).as_py():
             seen = pc.unique(pc.drop_null(_as_string(table, column))).to_pylist()[:5]
             return f"no row of label column '{column}' holds the positive value {positive!r}; it holds e.g. {seen}"
-        return None
+        return _near_positive(table, column, positive)
     try:
         values = _as_float(table, column)
     except DataReadError as exc:
         return str(exc) + ("; a text label needs the head's positive: value" if binary else "")
     return _not_0_1(values, column) if binary else None
+
+
+def _near_positive(table: pa.Table, column: str, positive: str) -> str | None:
+    """Values read as 0 that are the positive value written another way (``>50K.`` beside ``>50K``, ``yes``
+    beside ``Yes``): a label split silently in two is worse than a refused run."""
+    def plain(text: str) -> str:
+        return re.sub(r"\s+", "", text).rstrip(".").casefold()
+
+    counts = pc.value_counts(pc.drop_null(pc.utf8_trim_whitespace(_as_string(table, column)))).to_pylist()
+    wanted, exact = plain(positive), positive.strip()
+    near = {c["values"]: c["counts"] for c in counts
+            if c["values"] != exact and c["values"] and plain(c["values"]) == wanted}
+    if not near:
+        return None
+    return (f"label column '{column}' holds values that differ from its positive value {exact!r} only in case, spaces "
+            f"or a final period: {sorted(near)[:5]} ({sum(near.values()):,} rows), which would be read as 0; clean them "
+            "upstream, or name the exact value in positive:")
 
 
 def _not_0_1(values: pa.ChunkedArray, column: str) -> str | None:

@@ -30,3 +30,19 @@ def test_a_blank_text_label_is_no_label_not_a_negative():
     assert unlabeled_per_partition(table, ["churned"], "__partition") == {"dt=2019-03-01": 1, "dt=2019-03-02": 2}
     kept = drop_unlabeled(table, ["churned"])
     assert label_array(kept, "churned", binary=True, positive="Yes").tolist() == [1.0, 0.0, 0.0]
+
+
+def test_a_label_value_that_differs_from_positive_only_in_case_or_punctuation_is_refused():
+    """The Adult census table writes ' >50K' in one file and ' >50K.' in the other: with positive: '>50K' the
+    second kind trained as negatives without a word. A value that matches the positive one once case, spaces
+    and a final period are ignored is refused, naming both; a third, different class is a one-vs-rest label, allowed."""
+    from retrain.data.encoding import numeric_column_problem
+
+    income = pa.table({"income": [" >50K", " <=50K", " >50K.", " <=50K.", "  >50K", ">50k"]})
+    problem = numeric_column_problem(income, "income", binary=True, positive=">50K")
+    assert problem == (
+        "label column 'income' holds values that differ from its positive value '>50K' only in case, spaces or "
+        "a final period: ['>50K.', '>50k'] (2 rows), which would be read as 0; clean them upstream, or name the exact "
+        "value in positive:")
+    plans = pa.table({"plan": ["churned", "active", "paused", "churned"]})
+    assert numeric_column_problem(plans, "plan", binary=True, positive="churned") is None
