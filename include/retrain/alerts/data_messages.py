@@ -94,6 +94,11 @@ def _subject(report: FailureReport) -> str:
     return report.model_name or report.dag_id
 
 
+# What a blocked partition stops, by the task that checked it (batch scoring checks the partition it scores).
+_NOT_TRAINED = "the model is not retrained or promoted"
+_CONSEQUENCE = {"score_newest_partition": "no predictions landed for it (those already landed stay)"}
+
+
 def contract_failure_message(report: FailureReport, error: BaseException | ContractFailure) -> bk.AlertMessage:
     """Which expectations failed, on which columns, in which partition, with the Data Docs link if there is one."""
     contract = error if isinstance(error, ContractFailure) else ContractFailure.from_error(error)
@@ -104,7 +109,7 @@ def contract_failure_message(report: FailureReport, error: BaseException | Contr
 
     text_lines = [
         f"Data contract failed for {_subject(report)} on {partition}: "
-        f"{count or 'unknown number of'} blocking expectation(s); the model is not retrained or promoted.",
+        f"{count or 'unknown number of'} blocking expectation(s); {_CONSEQUENCE.get(report.task_id, _NOT_TRAINED)}.",
         _task_line(report),
     ]
     if columns:

@@ -415,3 +415,13 @@ def test_digest_carries_the_data_contracts_warnings_escaped() -> None:
     assert "412 of 9,000 rows have no 'store' value &lt;!channel&gt;" in blocks and "<!channel>" not in blocks
     _within_slack_limits(alert.blocks)
     assert "Data warning" not in digest_message(model_name="m", run_id="r", outcomes=_segments(20)).text
+
+
+def test_a_contract_failure_in_scoring_says_nothing_was_scored_not_that_training_stopped() -> None:
+    import dataclasses
+
+    scoring = dataclasses.replace(REPORT, dag_id="score_churn", task_id="score_newest_partition")
+    text = contract_failure_message(scoring, CONTRACT_ERROR).text
+    assert "no predictions landed for it (those already landed stay)" in text
+    assert "not retrained" not in text
+    assert "the model is not retrained or promoted" in contract_failure_message(REPORT, CONTRACT_ERROR).text
