@@ -172,6 +172,7 @@ def test_a_listed_segment_without_rows_fails_naming_the_list_and_the_window(tmp_
 def test_segment_values_written_as_numbers_select_the_rows_of_an_integer_column(tmp_path, monkeypatch):
     loaded = small_daily_model(tmp_path, monkeypatch, first=FIRST, days=2, window=2, rows=300)
     loaded = dataclasses.replace(loaded, spec=loaded.spec.model_validate({
-        **loaded.spec.model_dump(), "segments": {"column": "hour_of_day", "max_per_task": 5, "values": [20]}}))
+        **loaded.spec.model_dump(), "scoring": None,
+        "segments": {"column": "hour_of_day", "max_per_task": 5, "values": [20]}}))
     [outcome] = _chunk(loaded, FIRST + timedelta(days=1), "manual__numbers", loaded.spec.segments.values)
     assert outcome["segment"] == "20" and outcome["status"] in {"promoted", "rejected"}, outcome.get("error")
