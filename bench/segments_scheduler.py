@@ -34,7 +34,6 @@ def run(tmp: Path) -> list[Result]:
     spec["name"] = "bench_segments"
     spec["schedule"] = {"cron": None}
     spec["segments"] = {"column": "store_id", "max_per_task": 50}
-    spec.pop("scoring", None)  # segment specs do not batch-score
     spec["training"].update(epochs=3, batch_size=128, device="cpu")
     spec["architecture"]["hidden_units"] = [16]
     spec["data"]["freshness"] = {"max_age_hours": 72, "min_rows": 100}

@@ -222,8 +222,10 @@ def cmd_score(args: argparse.Namespace) -> int:
     if landed is None:
         print(f"Scored NOTHING: {args.model} has no champion yet (`retrain run {args.model}` trains one)")
         return 3
-    print(printable(f"Scored {landed['input']} ({landed['rows']:,} rows) with {loaded.spec.registered_model_name} "
-                    f"version {landed['champion_version']}"))
+    by = (f"{loaded.spec.registered_model_name} version {landed['champion_version']}" if "segments_scored" not in landed
+          else f"the champions of {landed['segments_scored']} segments ({landed['rows_unscored']:,} rows of segments "
+               "without one land unscored)")
+    print(printable(f"Scored {landed['input']} ({landed['rows']:,} rows) with {by}"))
     print(printable(f"Predictions: {landed['predictions']}"))
     return 0
 

@@ -460,10 +460,6 @@ class ModelSpec(_Strict):
         if keyed_on_labels:  # one label value, one side of the split: a holdout of one class
             raise ValueError(f"data.holdout_key: {keyed_on_labels} is a label; the holdout would hold rows by their "
                              "label's value. Key on an id (a user, a customer) or leave holdout_key empty")
-        if self.scoring is not None and self.segments is not None:  # its score_<name> DAG would skip forever
-            raise ValueError("scoring: batch scoring of segment models is not supported (each segment has its own "
-                             "champion, <name>__<value>, and score_<name> would find none to score with); remove "
-                             "scoring: or score from a spec without segments")
         unknown_slices = set(self.evaluation.slices) - set(self.features.categorical)
         if unknown_slices:
             raise ValueError(f"evaluation.slices: must be categorical features, got {sorted(unknown_slices)}")

@@ -222,14 +222,3 @@ def test_merge_keys_still_let_a_mapping_override_what_it_merges(tmp_path):
     path.write_text(text)
     training = load_spec(path).spec.training
     assert (training.epochs, training.weight_decay) == (4, 0.5)
-
-
-def test_scoring_a_segment_spec_is_refused_rather_than_skipped_forever(tmp_path):
-    """A segment spec's models are ``<name>__<value>``; its ``score_<name>`` DAG looked for a champion named
-    ``<name>``, found none, and skipped every run, green, having scored nothing."""
-    data = _demo_spec()
-    data["segments"] = {"column": "country"}
-    data["scoring"] = {"output": "predictions/esmm"}
-    with pytest.raises(SpecError, match=r"field 'scoring': batch scoring of segment models is not supported") as caught:
-        load_spec(_write(tmp_path, "segscore.yaml", data))
-    assert caught.value.fields == ["scoring"]

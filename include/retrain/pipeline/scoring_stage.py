@@ -21,16 +21,14 @@ log = logging.getLogger(__name__)
 
 
 def score_newest_partition(loaded: LoadedSpec) -> dict | None:
-    """Score the newest complete input partition with the current champion; land the predictions.
+    """Score the newest complete input partition with the current champion (a segment spec: each row with its
+    segment's champion); land the predictions.
 
-    Returns what landed (the partition day, rows, the champion version and the predictions folder), or None
-    when the model has no champion yet (nothing to score with; not an error)."""
-    import pyarrow as pa
-
+    Returns what landed (the partition day, rows, the champion version(s) and the predictions folder), or None
+    when there is no champion yet (nothing to score with; not an error)."""
     from retrain.data.landing import list_complete_partitions, partition_folder, write_partition
     from retrain.errors import RetrainError
     from retrain.tracking import mlflow_store
-    from retrain.tracking.artifacts import load_verified
 
     spec, settings = loaded.spec, get_settings()
     if spec.scoring is None:
@@ -42,17 +40,21 @@ def score_newest_partition(loaded: LoadedSpec) -> dict | None:
         raise DataReadError(f"{data.location}: no complete partition to score")
     newest = partitions[-1]
     client = mlflow_store.connect(settings)
-    champion = mlflow_store.champion_version(client, spec.registered_model_name)
-    if champion is None:
-        log.warning("%s has no champion yet: nothing to score with", spec.name)
-        return None
-    version = str(champion.version)
-    model = load_verified(client, spec.registered_model_name, version)  # one download: the files it checked
-    table = _read_checked_partition(loaded, newest)
-    predictions = model.predict(table.select(spec.features.columns).to_pandas())
-    out = table.select(spec.scoring.passthrough_columns)
-    for head in spec.heads:
-        out = out.append_column(f"{head.name}_prediction", pa.array(predictions[head.name].to_numpy(), pa.float64()))
+    if spec.segments is None:
+        champion = mlflow_store.champion_version(client, spec.registered_model_name)
+        if champion is None:
+            log.warning("%s has no champion yet: nothing to score with", spec.name)
+            return None
+        table = _read_checked_partition(loaded, newest)
+        version = str(champion.version)
+        out = _predicted(spec, table, client, spec.registered_model_name, version)
+        landed = {"champion_version": version}
+    else:
+        out, landed = _score_segments(loaded, client, _read_checked_partition(loaded, newest))
+        if out is None:
+            log.warning("%s: no segment of %s has a champion yet: nothing to score with", spec.name, newest.path.name)
+            return None
+        version = landed["champion_version"]
     scored_at = datetime.now(UTC).isoformat(timespec="seconds")
     out = out.replace_schema_metadata({"retrain.model": spec.name, "retrain.champion_version": version,
                                        "retrain.scored_at": scored_at})
@@ -60,8 +62,72 @@ def score_newest_partition(loaded: LoadedSpec) -> dict | None:
     _refuse_to_overwrite_data(partition_folder(target, newest.day), spec.name)
     folder = write_partition(out, target, newest.day)
     log.info("scored %s (%d rows) with %s version %s: %s", newest.path.name, out.num_rows, spec.name, version, folder)
-    return {"day": newest.day.isoformat(), "rows": out.num_rows, "champion_version": version,
-            "predictions": str(folder), "input": str(newest.path)}
+    return {"day": newest.day.isoformat(), "rows": out.num_rows, **landed, "predictions": str(folder),
+            "input": str(newest.path)}
+
+
+def _predicted(spec, table, client, name: str, version: str):
+    """The passthrough columns and one ``<head>_prediction`` column per head, from the verified version."""
+    import pyarrow as pa
+
+    from retrain.tracking.artifacts import load_verified
+
+    model = load_verified(client, name, version)  # one download: the files it checked
+    predictions = model.predict(table.select(spec.features.columns).to_pandas())
+    out = table.select(spec.scoring.passthrough_columns)
+    for head in spec.heads:
+        out = out.append_column(f"{head.name}_prediction", pa.array(predictions[head.name].to_numpy(), pa.float64()))
+    return out
+
+
+def _score_segments(loaded: LoadedSpec, client, table):
+    """Each segment's rows with that segment's champion (``<model>__<segment>``), verified like any champion.
+    Rows of a segment without a champion (or without a segment value) land with null predictions, counted.
+    The output adds the segment column and ``champion_version``. (None, ...) when no segment has a champion."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from retrain.data.loading import segment_keys
+    from retrain.pipeline.segment_stage import registered_name
+    from retrain.tracking import mlflow_store
+
+    spec = loaded.spec
+    column = spec.segments.column
+    keys = segment_keys(table.column(column))
+    values = [v for v in pc.unique(pc.drop_null(keys)).to_pylist()
+              if spec.segments.values is None or v in spec.segments.values]
+    parts, scored = [], []
+    for value in sorted(values):
+        name = registered_name(spec, value)
+        champion = mlflow_store.champion_version(client, name)
+        if champion is None:
+            continue
+        rows = table.filter(pc.equal(keys, value))
+        parts.append(_with_segment(_predicted(spec, rows, client, name, str(champion.version)), column,
+                                   rows.column(column), str(champion.version)))
+        scored.append(value)
+    if not parts:
+        return None, {}
+    unscored = table.filter(pc.invert(pc.fill_null(pc.is_in(keys, value_set=pa.array(scored, pa.string())), False)))
+    if unscored.num_rows:
+        log.warning("%s: %d rows of segments without a champion (or without a segment value) land unscored",
+                    spec.name, unscored.num_rows)
+        blank = unscored.select(spec.scoring.passthrough_columns)
+        for head in spec.heads:
+            blank = blank.append_column(f"{head.name}_prediction", pa.nulls(unscored.num_rows, pa.float64()))
+        parts.append(_with_segment(blank, column, unscored.column(column), None))
+    return pa.concat_tables(parts, promote_options="permissive"), {
+        "champion_version": f"per segment ({len(scored)} champions)", "segments_scored": len(scored),
+        "rows_unscored": unscored.num_rows}
+
+
+def _with_segment(out, column: str, segment_values, version: str | None):
+    """Predictions of one segment with its segment value (as in the data) and the champion version that made them."""
+    import pyarrow as pa
+
+    if column not in out.column_names:
+        out = out.append_column(column, segment_values)
+    return out.append_column("champion_version", pa.array([version] * out.num_rows, pa.string()))
 
 
 def _read_checked_partition(loaded: LoadedSpec, partition):
@@ -90,8 +156,9 @@ def _read_checked_partition(loaded: LoadedSpec, partition):
     suite = dataclasses.replace(suite, expectations=tuple(kept), checks=())
     present = set(pq.read_schema(files[0]).names)
     named = [c for e in kept for c in e.columns if c in present]
+    segment = [spec.segments.column] if spec.segments is not None else []
     table = read_table(files, columns=list(dict.fromkeys(
-        [*spec.features.columns, *spec.scoring.passthrough_columns, *named])))
+        [*spec.features.columns, *spec.scoring.passthrough_columns, *segment, *named])))
     problems = [ExpectationFailure("retrain_numeric_values", name, "block", problem, -1)
                 for name in spec.features.numeric if (problem := numeric_column_problem(table, name))]
     report = add_failures(validate_frame(contract_frame(table), suite, partition=label), problems)

@@ -196,3 +196,34 @@ def test_retrain_score_scores_from_the_terminal_what_the_dag_would(champion, tmp
     assert f"Predictions: {predictions}" in out and predictions.exists()
     assert main(["score", "no_such_model"]) == 2
     assert "no spec in" in capsys.readouterr().err
+
+
+def test_a_segment_spec_scores_each_row_with_its_own_segments_champion(champion) -> None:
+    """A segment spec's models are ``<name>__<value>``; its scoring DAG looked for a champion named ``<name>``,
+    found none and skipped every run, green, having scored nothing. Each row now gets its segment's champion
+    (verified like any champion); rows of a segment without one land with null predictions, counted."""
+    import dataclasses
+
+    import pyarrow.parquet as pq
+    from retrain.config import SegmentsSpec
+    from retrain.contracts import RunInfo
+    from retrain.pipeline import segment_stage
+
+    from tests.security.conftest import AS_OF
+
+    pipeline, _ = champion
+    loaded = dataclasses.replace(pipeline.loaded, spec=pipeline.loaded.spec.model_copy(update={
+        "segments": SegmentsSpec(column="country", max_per_task=2)}))
+    run = RunInfo(loaded.spec.dag_id, "scheduled__segments", 1, AS_OF)
+    trained = segment_stage.train_chunk(loaded, pipeline.snapshot, ["DE", "US"], run)
+    assert [o["status"] for o in trained] == ["promoted", "promoted"], trained
+    day, predictions = _land_next_day(pipeline, lambda frame: frame)
+
+    landed = score_newest_partition(loaded)
+
+    scored = pq.read_table(predictions).to_pandas()
+    assert landed["rows"] == len(scored) == 1000 and landed["segments_scored"] == 2
+    mine = scored["country"].isin(["DE", "US"])
+    assert scored.loc[mine, "dwell_prediction"].notna().all() and scored.loc[mine, "champion_version"].eq("1").all()
+    assert scored.loc[~mine, "dwell_prediction"].isna().all() and scored.loc[~mine, "champion_version"].isna().all()
+    assert landed["rows_unscored"] == int((~mine).sum()) > 0
