@@ -315,7 +315,7 @@ class SegmentsSpec(_Strict):
         if not isinstance(values, list):
             return values
         named = [_segment_name(v) for v in values]
-        twice = sorted({n for n in named if isinstance(n, str) and named.count(n) > 1})
+        twice = sorted(n for n, count in Counter(named).items() if isinstance(n, str) and count > 1)
         if twice:
             raise ValueError(f"lists {', '.join(repr(n) for n in twice)} twice (7 and 7.0 name one segment)")
         return named

@@ -50,10 +50,10 @@ class Settings:
     # Folders outside data_root / the suites folder that specs may name (RETRAIN_EXTRA_DATA_ROOTS,
     # RETRAIN_EXTRA_SUITE_ROOTS, os.pathsep-separated). Empty by default: specs stay inside their roots.
     extra_data_roots: tuple[Path, ...] = ()
+    extra_suite_roots: tuple[Path, ...] = ()
     # Rows a worker reads for one run's window (the files' metadata, checked before anything decodes): a few
     # kilobytes of parquet can hold a hundred million rows (RETRAIN_MAX_WINDOW_ROWS; docs/security.md D7).
     max_window_rows: int = 50_000_000
-    extra_suite_roots: tuple[Path, ...] = ()
     prices: PriceTable = field(default_factory=PriceTable)  # RETRAIN_PRICES, see retrain.training.usage
     spec_cache: Path | None = None  # validated specs by content (retrain.spec_cache); RETRAIN_SPEC_CACHE=off: none
     parse_shards: int = 1  # DAG files the model specs are split over (retrain.orchestration.parsing)

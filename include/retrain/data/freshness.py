@@ -12,7 +12,13 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 from retrain.config import DataSpec
-from retrain.data.landing import Partition, list_complete_partitions, partition_folder, read_manifest
+from retrain.data.landing import (
+    Partition,
+    list_complete_partitions,
+    named_day,
+    partition_folder,
+    read_manifest,
+)
 from retrain.errors import DataChangedError, DataReadError, StaleDataError
 
 
@@ -47,7 +53,8 @@ class DataSnapshot:
         return f"{self.dataset} {span}"
 
 
-def _row_count(path: Path) -> int:
+def row_count(path: Path) -> int:
+    """Rows in a parquet file, from its footer (a corrupt one is a DataReadError naming it)."""
     import pyarrow.parquet as pq
 
     try:
@@ -117,7 +124,7 @@ def _what_is_there(dataset_dir: Path, data: DataSpec) -> str:
     if not named:
         return (f"; it holds {len(folders)} folder(s) such as {folders[-1]!r} but none named "
                 f"'{data.partition_prefix}YYYY-MM-DD' (data.partition_prefix)")
-    undated = [f for f in named if not _names_a_day(f.removeprefix(data.partition_prefix))]
+    undated = [f for f in named if named_day(f.removeprefix(data.partition_prefix)) is None]
     if len(undated) == len(named):
         return (f"; its {len(named)} folder(s) such as {undated[-1]!r} do not name a day: a partition is one UTC day, "
                 f"'{data.partition_prefix}YYYY-MM-DD' (hourly or other layouts are not read)")
@@ -126,14 +133,6 @@ def _what_is_there(dataset_dir: Path, data: DataSpec) -> str:
         return ""
     return (f"; {len(unmarked)} of its {len(named)} partition folder(s) have no marker, e.g. {unmarked[-1]!r} "
             f"(an empty '{data.completion_marker}' file written once a partition is complete will do)")
-
-
-def _names_a_day(text: str) -> bool:
-    try:
-        date.fromisoformat(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _other_files(folder: Path, marker: str) -> str:
@@ -148,7 +147,7 @@ def partition_end(day: date) -> datetime:
 
 def _partition_rows(partition: Partition, marker: str) -> int:
     """Rows in a complete partition's files, checked against the row count its marker's manifest declares."""
-    rows = sum(_row_count(f) for f in partition.files)
+    rows = sum(row_count(f) for f in partition.files)
     declared = (read_manifest(partition.path, marker) or {}).get("rows")
     if isinstance(declared, int) and declared != rows:
         raise DataReadError(

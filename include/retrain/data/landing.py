@@ -103,11 +103,8 @@ def list_complete_partitions(
     for folder in root.iterdir():
         if not folder.is_dir() or not folder.name.startswith(prefix):
             continue
-        try:
-            day = date.fromisoformat(folder.name[len(prefix) :])
-        except ValueError:
-            continue
-        if not (folder / marker).exists():
+        day = named_day(folder.name[len(prefix):])
+        if day is None or not (folder / marker).exists():
             continue
         files = tuple(sorted(p for p in folder.glob("*.parquet") if not p.name.startswith(".")))
         _check_inside(folder, inside)
@@ -124,14 +121,16 @@ def misnamed_partitions(dataset_dir: str | Path, prefix: str = DEFAULT_PREFIX, m
     root = Path(dataset_dir)
     if not root.is_dir():
         return []
-    found = []
-    for folder in root.iterdir():
-        if folder.name.startswith(prefix) and folder.is_dir() and (folder / marker).exists():
-            try:
-                date.fromisoformat(folder.name[len(prefix):])
-            except ValueError:
-                found.append(folder.name)
-    return sorted(found)
+    return sorted(folder.name for folder in root.iterdir() if folder.name.startswith(prefix) and folder.is_dir()
+                  and named_day(folder.name[len(prefix):]) is None and (folder / marker).exists())
+
+
+def named_day(text: str) -> date | None:
+    """The day a partition folder's name names after its prefix (``2026-06-03``), or None."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
 
 
 def _check_inside(path: Path, dataset: Path, regular_file: bool = False) -> None:

@@ -188,7 +188,7 @@ def watched_columns(spec, suite) -> list[str] | None:
     return list(dict.fromkeys([*spec.columns_read, *(c for e in suite.expectations for c in e.columns)]))
 
 
-def _present(files: list[str], columns: list[str]) -> list[str]:
+def present_columns(files: list[str], columns: list[str]) -> list[str]:
     """``columns`` that the first file has (a missing one is reported by the schema and spec-column checks)."""
     import pyarrow.parquet as pq
 
@@ -256,7 +256,7 @@ def validate_data(loaded: LoadedSpec, snapshot: dict, *, reference: dict | None 
         except PartitionsIncompatibleError:  # maybe only in columns nothing reads: read what is read
             if watched is None:
                 raise
-            table = read_table(data.files, columns=_present(data.files, watched), partition_column=PARTITION_COLUMN)
+            table = read_table(data.files, columns=present_columns(data.files, watched), partition_column=PARTITION_COLUMN)
         verify_unchanged(data)  # the bytes just read are the ones check_freshness hashed
     except PartitionsIncompatibleError as exc:  # files that cannot be combined, e.g. a column whose type changed
         table, combine_error = None, str(exc)

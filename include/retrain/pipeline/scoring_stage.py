@@ -94,8 +94,8 @@ def _score_segments(loaded: LoadedSpec, client, table):
     spec = loaded.spec
     column = spec.segments.column
     keys = segment_keys(table.column(column))
-    values = [v for v in pc.unique(pc.drop_null(keys)).to_pylist()
-              if spec.segments.values is None or v in spec.segments.values]
+    listed = None if spec.segments.values is None else set(spec.segments.values)
+    values = [v for v in pc.unique(pc.drop_null(keys)).to_pylist() if listed is None or v in listed]
     parts, scored = [], []
     for value in sorted(values):
         name = registered_name(spec, value)
@@ -134,19 +134,18 @@ def _read_checked_partition(loaded: LoadedSpec, partition):
     """The partition's feature, passthrough and contract columns, once it has passed the spec's data contract
     without the expectations that read a label. Raises DataContractError (naming the partition, column and
     check; the report is kept like a training run's) or DataReadError (no rows)."""
-    import pyarrow.parquet as pq
-
     from retrain.data.encoding import numeric_column_problem
-    from retrain.data.freshness import check_window_size
+    from retrain.data.freshness import check_window_size, row_count
     from retrain.data.loading import read_table
     from retrain.links import data_docs_url, report_folder
+    from retrain.pipeline.data_stages import present_columns
     from retrain.validation import load_suite, validate_frame
     from retrain.validation.contract import ExpectationFailure, add_failures, contract_frame, write_report
 
     spec, settings = loaded.spec, get_settings()
     files = list(partition.files)
     label = f"{spec.data.location} {partition.path.name}"
-    rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    rows = sum(row_count(f) for f in files)
     if rows == 0:
         raise DataReadError(f"{spec.data.location}/{partition.path.name}: the partition has no rows: nothing to score")
     check_window_size([partition], {partition.path.name: rows}, partition.path.parent, "the partition to score")
@@ -154,8 +153,7 @@ def _read_checked_partition(loaded: LoadedSpec, partition):
     labels = {h.label for h in spec.heads}
     kept = [e for e in suite.expectations if e.columns and not labels.intersection(e.columns)]
     suite = dataclasses.replace(suite, expectations=tuple(kept), checks=())
-    present = set(pq.read_schema(files[0]).names)
-    named = [c for e in kept for c in e.columns if c in present]
+    named = present_columns(files, [c for e in kept for c in e.columns])
     segment = [spec.segments.column] if spec.segments is not None else []
     table = read_table(files, columns=list(dict.fromkeys(
         [*spec.features.columns, *spec.scoring.passthrough_columns, *segment, *named])))

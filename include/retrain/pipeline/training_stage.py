@@ -210,9 +210,8 @@ def train_candidate(loaded: LoadedSpec, snapshot_dict: dict, run: RunInfo, valid
         if validation is not None:
             validation = json.loads(json.dumps(validation, default=str))  # as the store will hold it
             digests[VALIDATION_PATH] = content_sha256(validation)
-        mlflow.set_tag(LINEAGE_DIGEST_TAG, json.dumps(digests))
-        if validation is not None:
             _log_validation(validation)
+        mlflow.set_tag(LINEAGE_DIGEST_TAG, json.dumps(digests))
 
         train_table, holdout_table = load_split(spec, snapshot)
         without_rows = partitions_without_rows([Path(p).name for p in snapshot.partitions], train_table, holdout_table)
