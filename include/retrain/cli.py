@@ -138,7 +138,8 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     print(f"{args.model}: champion moved back from version {move.from_version} to {move.to_version}")
     run_id = client.get_model_version(args.model, move.to_version).run_id
     try:
-        event = announce_rollback(args.model, move.to_version, move.from_version, run_id)
+        run_tags = client.get_run(run_id).data.tags if run_id else {}
+        event = announce_rollback(args.model, move.to_version, move.from_version, run_id, run_tags)
     except Exception as exc:  # the rollback itself is done and recorded; say what did not happen
         print(f"warning: the champion Asset event was not posted to Airflow: {exc}", file=sys.stderr)
         return 0

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import sqlite3
@@ -102,6 +103,7 @@ def test_a_segment_run_honours_the_trigger_form(home):
                              "--epochs", "2")
     assert code == 0, out[-4000:]
     assert "train_chunk=success" in out and "Segments:      2 trained" in out and "2 held (promote=never)" in out
+    assert "announce_champions=skipped" in out  # nothing moved: no champion Asset event for the scoring DAG
 
     client = _client(env)
     runs = client.search_runs([client.get_experiment_by_name("churn_by_country__segments").experiment_id])
@@ -114,6 +116,15 @@ def test_a_segment_run_honours_the_trigger_form(home):
         assert "champion" not in client.get_registered_model(name).aliases  # ... and promote=never held it
         [version] = client.search_model_versions(f"name = '{name}'")
         assert version.tags["retrain.promotion"].startswith("held: the run was triggered with promote=never")
+
+    # the same day with promote=auto: both segments promote, and one event on the spec's champion Asset wakes
+    # its scoring DAG (a segment champion used to move without one)
+    code, out = _retrain_run(env, "churn_by_country", "--as-of", "2013-06-10", "--epochs", "1")
+    assert code == 0 and "announce_champions=success" in out, out[-4000:]
+    with contextlib.closing(sqlite3.connect(Path(env["AIRFLOW_HOME"]) / "airflow.db")) as db:
+        events = [json.loads(extra) for uri, extra in db.execute(
+            "select a.uri, e.extra from asset_event e join asset a on a.id = e.asset_id") if "churn_by_country" in uri]
+    assert [(e["model"], e["promoted"], sorted(e["segments"])) for e in events] == [("churn_by_country", 2, ["DE", "US"])]
 
 
 def test_a_segment_run_whose_data_is_stale_ends_failed_not_green(home):

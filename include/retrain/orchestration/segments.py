@@ -1,6 +1,6 @@
 """The DAG of a spec with ``segments``: one model per segment value, fanned out over chunks.
 
-    check_freshness -> validate_data -> plan_chunks -> train_chunk.expand(chunk) -> report
+    check_freshness -> validate_data -> plan_chunks -> train_chunk.expand(chunk) -> report, announce_champions
 
 * The trigger form is the single-model DAG's (``run_params``): ``as_of``, ``retrain_seen_data`` and the wait
   act in ``check_freshness``; ``promote=never`` and the overrides in every ``train_chunk``. No approval step.
@@ -14,6 +14,8 @@
   than it has cores. ``max_active_tis_per_dagrun`` bounds one run's chunks the same way.
 * A failing segment is recorded and the chunk goes on; ``report`` runs after every chunk (all_done) and
   fails the run naming the failed segments, so the failure alert fires once, with the list.
+* ``announce_champions`` (all_done too) emits one event on the spec's champion Asset when any segment's
+  champion moved, so the scoring DAG rescores with the new champions; skipped when none moved.
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ def chunk_task_kwargs(loaded: LoadedSpec) -> dict:
 def build_segment_dag(loaded: LoadedSpec):
     from airflow.sdk import DAG, TriggerRule, get_current_context
 
+    from retrain.assets import model_asset
     from retrain.orchestration.dag_parts import _run_info, data_tasks, model_dag_kwargs, stage_task
+    from retrain.orchestration.retries import task_doc
 
     spec = loaded.spec
     with DAG(
@@ -86,8 +90,17 @@ def build_segment_dag(loaded: LoadedSpec):
             notify_digest(loaded, get_current_context()["run_id"], flat, data_warnings(validation or {}))
             return stage([flat], digest_sent=True)
 
+        @stage_task(outlets=[model_asset(spec.name)], trigger_rule=TriggerRule.ALL_DONE,
+                    doc_md=task_doc("announce_champions"))
+        def announce_champions(outcomes) -> dict:
+            from retrain.orchestration.champion_asset import announce_segments
+
+            return announce_segments(get_current_context(), spec.name, [from_xcom(o) for o in outcomes])
+
         snapshot = check_freshness.output
         validation = validate_data(snapshot)
         chunks = plan_chunks(snapshot, validation)
-        report(train_chunk.partial(snapshot=snapshot, validation=validation).expand(segments=chunks), chunks, validation)
+        outcomes = train_chunk.partial(snapshot=snapshot, validation=validation).expand(segments=chunks)
+        report(outcomes, chunks, validation)
+        announce_champions(outcomes)
     return dag

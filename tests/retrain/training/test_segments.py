@@ -92,6 +92,43 @@ def test_segment_dag_fans_out_over_chunks():
     assert sorted(t.task_id for t in dag.get_task("plan_chunks").upstream_list) == ["check_freshness", "validate_data"]
 
 
+def test_segment_promotions_move_the_models_champion_asset():
+    """The scoring DAG of a segment spec is scheduled on ``mlflow-model://<name>``: a segment champion that moves
+    must emit that event, as a single model's promotion does, or new champions score nothing until new data."""
+    from collections import defaultdict
+    from types import SimpleNamespace
+
+    from airflow.sdk.exceptions import AirflowSkipException
+    from retrain.assets import model_asset
+    from retrain.orchestration.champion_asset import announce_segments
+    from retrain.orchestration.segments import build_segment_dag
+
+    loaded = _loaded(max_per_task=3)
+    task = build_segment_dag(loaded).get_task("announce_champions")
+    assert [a.uri for a in task.outlets] == [model_asset(loaded.spec.name).uri]
+    assert task.trigger_rule == "all_done"  # a chunk that crashed must not hide the others' promotions
+    assert [t.task_id for t in task.upstream_list] == ["train_chunk"]
+
+    name = loaded.spec.name
+    chunks = [[{"segment": "DE", "status": "promoted", "version": "3", "run_id": "r1"},
+               {"segment": "FR", "status": "rejected", "version": "2", "run_id": "r2"}],
+              None,  # a chunk task that crashed
+              [{"segment": "US", "status": "promoted", "version": "1", "run_id": "r3"},
+               {"segment": "XX", "status": "failed", "version": None, "run_id": None}]]
+    context = {"outlet_events": defaultdict(SimpleNamespace)}
+    extra = announce_segments(context, name, chunks)
+    assert context["outlet_events"][model_asset(name)].extra == extra
+    assert extra["model"] == name and extra["reason"] == "promotion" and extra["promoted"] == 2
+    assert extra["segments"] == {"DE": "3", "US": "1"}
+    for nothing_moved in ([[{"segment": "FR", "status": "rejected", "version": "2"}]], [None], []):
+        with pytest.raises(AirflowSkipException, match="no segment champion moved"):
+            announce_segments({"outlet_events": defaultdict(SimpleNamespace)}, name, nothing_moved)
+
+    many = [[{"segment": f"s{i:04d}", "status": "promoted", "version": "1"} for i in range(5000)]]
+    extra = announce_segments({"outlet_events": defaultdict(SimpleNamespace)}, name, many)
+    assert extra["promoted"] == 5000 and len(extra["segments"]) == 100  # the event stays small
+
+
 def _store_with_data(tmp_path, monkeypatch):
     from retrain.pipeline.data_stages import check_freshness
     from retrain_demo.data import generate_demo_data
@@ -177,6 +214,15 @@ def test_segment_promotion_is_recorded_and_refused_on_a_tampered_artifact(tmp_pa
     assert second[0]["status"] == "failed" and "artifacts changed since training" in second[0]["error"]
     assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
     assert [m.to_version for m in registry.history(client, name)] == ["1"]
+
+    # `retrain rollback` of a segment model announces on the spec's Asset, the one its scoring DAG listens on
+    from retrain.orchestration.champion_asset import rollback_event
+
+    run_tags = client.get_run(first[0]["run_id"]).data.tags
+    asset_model, extra = rollback_event(name, "1", "2", first[0]["run_id"], run_tags)
+    assert asset_model == "ecommerce_dwell_time" and extra["segments"] == {"DE": "1"}
+    assert extra["reason"] == "rollback" and extra["model_uri"] == f"models:/{name}/1"
+    assert rollback_event("churn", "4", "5", "r", {"retrain.model": "churn"})[0] == "churn"  # a single model
 
 
 def test_segment_dag_has_the_trigger_form_without_approval():
