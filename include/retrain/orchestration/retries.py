@@ -312,12 +312,6 @@ TASK_FAILURES: dict[str, tuple[str, list[str], list[str]]] = {
         [],
         [],
     ),
-    "announce_champions": (
-        "A segment spec's run: one champion Asset event (`mlflow-model://<name>`, the segments that moved and "
-        "their versions in `extra`) when any segment's champion moved; skipped when none did.",
-        [],
-        [],
-    ),
     "promote": (
         "Verifies the challenger's files and moves the `champion` alias to it (check-and-set).",
         [

@@ -38,7 +38,6 @@ def build_segment_dag(loaded: LoadedSpec):
 
     from retrain.assets import model_asset
     from retrain.orchestration.dag_parts import _run_info, data_tasks, model_dag_kwargs, stage_task
-    from retrain.orchestration.retries import task_doc
 
     spec = loaded.spec
     with DAG(
@@ -91,7 +90,9 @@ def build_segment_dag(loaded: LoadedSpec):
             return stage([flat], digest_sent=True)
 
         @stage_task(outlets=[model_asset(spec.name)], trigger_rule=TriggerRule.ALL_DONE,
-                    doc_md=task_doc("announce_champions"))
+                    doc_md="### announce_champions\n\nOne champion Asset event (`mlflow-model://<name>`, the "
+                           "segments that moved and their versions in `extra`) when any segment's champion moved; "
+                           "skipped when none did.")
         def announce_champions(outcomes) -> dict:
             from retrain.orchestration.champion_asset import announce_segments
 
