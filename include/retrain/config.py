@@ -132,7 +132,8 @@ class DataSpec(_Strict):
     )
     holdout_newest_days: int = Field(default=0, ge=0, description="also hold out the window's newest N days whole")
     drop_unlabeled_rows: bool = Field(
-        default=False, description="drop rows with a null label (counted per partition); otherwise the contract rejects them"
+        default=False, description="drop rows with no label at all (counted per partition; a row missing some "
+                                   "heads' labels trains the others); otherwise the contract rejects them"
     )
     freshness: FreshnessRule
 

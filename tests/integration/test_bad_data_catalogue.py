@@ -306,15 +306,39 @@ def test_unlabeled_rows_are_dropped_and_counted_per_partition_when_the_spec_asks
 
     spec = loaded.spec.model_copy(update={"data": loaded.spec.data.model_copy(update={"drop_unlabeled_rows": True})})
     dropping = dataclasses.replace(loaded, spec=spec)
-    snapshot = _snapshot(loaded, env, _every_third(generate_day(NEW, ROWS), "add_to_cart", None, pa.int64()))
+    # every third row has no add_to_cart label; every sixth has neither label
+    day = _every_third(generate_day(NEW, ROWS), "add_to_cart", None, pa.int64())
+    conversion = day.column("conversion").to_pylist()
+    day = _set(day, "conversion", pa.array([None if i % 6 == 0 else v for i, v in enumerate(conversion)], pa.int64()))
+    snapshot = _snapshot(loaded, env, day)
 
     result = validate_data(dropping, snapshot, reference=reference)
 
-    assert result["success"] and result["unlabeled_rows"] == {"dt=2026-11-21": ROWS // 3}
+    assert result["success"] and result["unlabeled_rows"] == {"dt=2026-11-21": ROWS // 6}  # the rows with none
     assert result["unlabeled_rows_dropped"] is True
     train, holdout = load_split(spec, DataSnapshot.from_dict(snapshot))
-    assert train.num_rows + holdout.num_rows == 2 * ROWS - ROWS // 3
-    assert holdout.column("add_to_cart").null_count == train.column("add_to_cart").null_count == 0
+    assert train.num_rows + holdout.num_rows == 2 * ROWS - ROWS // 6
+    # a row without its add_to_cart label still trains the conversion head
+    assert holdout.column("add_to_cart").null_count + train.column("add_to_cart").null_count == ROWS // 3 - ROWS // 6
+    assert holdout.column("conversion").null_count == train.column("conversion").null_count == 0
+
+
+def test_a_check_across_two_labels_still_holds_on_the_rows_that_have_both(loaded, reference, env):
+    """With some labels missing, the suite's funnel check (add_to_cart >= conversion) skips the rows missing one,
+    and still fails on a row that has both and breaks it."""
+    spec = loaded.spec.model_copy(update={"data": loaded.spec.data.model_copy(update={"drop_unlabeled_rows": True})})
+    dropping = dataclasses.replace(loaded, spec=spec)
+    day = _every_third(generate_day(NEW, ROWS), "add_to_cart", None, pa.int64())
+    day = _set(day, "add_to_cart", pa.array([0 if i == 1 else v for i, v in enumerate(day.column("add_to_cart").to_pylist())],
+                                            pa.int64()))
+    day = _set(day, "conversion", pa.array([1 if i == 1 else v for i, v in enumerate(day.column("conversion").to_pylist())],
+                                           pa.int64()))
+    snapshot = _snapshot(dropping, env, day)
+    with pytest.raises(DataContractError) as caught:
+        validate_data(dropping, snapshot, reference=reference)
+    message = str(caught.value)
+    assert "column_pair_values_a_to_be_greater_than_b on columns 'add_to_cart' and 'conversion'" in message
+    assert "could not be evaluated" not in message
 
 
 def test_a_partition_re_landed_while_the_run_is_in_flight_is_neither_validated_nor_trained_on(loaded, reference, env):
@@ -359,7 +383,8 @@ def test_a_window_where_no_row_has_a_label_yet_is_a_contract_failure_naming_the_
         validate_data(dropping, snapshot, reference=reference)
     message = str(caught.value)
     assert "retrain_labeled_rows" in message
-    assert f"none of the window's {2 * ROWS:,} rows (2 partitions) has a value in every label column {labels}" in message
+    for label in labels:  # each head's label named
+        assert f"none of the window's {2 * ROWS:,} rows has a value in label column '{label}'" in message
     assert "dt=2026-11-20..dt=2026-11-21" in message and "wait for the labels to land" in message
 
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from retrain.alerts import blockkit as bk
+from retrain.training.metrics import NOT_SCORES
 
 DIGEST_LISTED = 10
 """How many failed (and how many rejected) segments a digest names; the rest are counted."""
@@ -67,7 +68,7 @@ def _metrics_table(evaluation: Mapping[str, Any] | None) -> str | None:
         if not isinstance(metrics, Mapping):
             continue
         for metric, value in metrics.items():
-            if metric == "positive_rate":
+            if metric in NOT_SCORES:
                 continue
             reference = (champion.get(head) or {}).get(metric) if isinstance(champion, Mapping) else None
             delta = (

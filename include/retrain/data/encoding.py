@@ -82,26 +82,29 @@ class FeatureEncoder:
         return cls(**data)
 
 
-def label_array(table: pa.Table, column: str, binary: bool = False, positive: str | None = None) -> np.ndarray:
-    """A target column as float32; nulls in a label are a data error, not something to impute, and so is a
-    ``binary`` label other than 0/1 (1/2 or -1/1 codes would otherwise reach the loss). With ``positive`` (a
-    binary head's ``positive:``), rows whose label is that text are 1 and the others 0."""
+def label_array(table: pa.Table, column: str, binary: bool = False, positive: str | None = None,
+                missing_ok: bool = False) -> np.ndarray:
+    """A target column as float32; nulls in a label are a data error, not something to impute (``missing_ok``:
+    NaN, a row this head neither learns from nor is judged on), and so is a ``binary`` label other than 0/1
+    (1/2 or -1/1 codes would otherwise reach the loss). With ``positive`` (a binary head's ``positive:``), rows
+    whose label is that text are 1 and the others 0."""
     values = _as_float(table, column) if positive is None else _is_positive(table, column, positive)
-    if values.null_count:
+    if values.null_count and not missing_ok:
         raise DataReadError(f"label column '{column}' has {values.null_count} null values")
     problem = _not_0_1(values, column) if binary and positive is None else None
     if problem:
         raise DataReadError(problem)
-    return values.to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+    return values.to_numpy(zero_copy_only=False).astype(np.float32, copy=False)  # null -> NaN
 
 
-def head_labels(table: pa.Table, heads) -> dict[str, np.ndarray]:
-    """Every head's target (``label_array``), by head name: what training, evaluation and scoring compare with."""
-    return {h.name: label_array(table, h.label, h.kind == "binary", h.positive) for h in heads}
+def head_labels(table: pa.Table, heads, missing_ok: bool = False) -> dict[str, np.ndarray]:
+    """Every head's target (``label_array``), by head name: what training, evaluation and scoring compare with.
+    ``missing_ok`` (``data.drop_unlabeled_rows``): a row missing one head's label is NaN for that head."""
+    return {h.name: label_array(table, h.label, h.kind == "binary", h.positive, missing_ok) for h in heads}
 
 
 def _is_positive(table: pa.Table, column: str, positive: str) -> pa.ChunkedArray:
-    text = pc.utf8_trim_whitespace(_as_string(table, column))
+    text = blank_text_as_null(_as_string(table, column))  # trimmed; blank is no label, as ``_no_label`` reads it
     return pc.cast(pc.equal(text, positive.strip()), pa.float64())
 
 

@@ -94,13 +94,15 @@ def segment_keys(column: pa.ChunkedArray) -> pa.ChunkedArray:
     return category_text(column)
 
 
-def _unlabeled_mask(table: pa.Table, labels: list[str]):
+def _unlabeled_mask(table: pa.Table, labels: list[str], *, every: bool = False):
+    """Rows missing any label, or with ``every`` the rows missing all of them."""
     present = [c for c in labels if c in table.column_names]
     if not present:
         return None
+    combine = pc.and_ if every else pc.or_
     missing = _no_label(table.column(present[0]))
     for name in present[1:]:
-        missing = pc.or_(missing, _no_label(table.column(name)))
+        missing = combine(missing, _no_label(table.column(name)))
     return missing
 
 
@@ -109,9 +111,11 @@ def _no_label(column: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.is_null(blank_text_as_null(column), nan_is_null=True)
 
 
-def unlabeled_per_partition(table: pa.Table, labels: list[str], partition_column: str) -> dict[str, int]:
-    """Rows with a null in any label column, per partition (``dt=...``); partitions without any are left out."""
-    missing = _unlabeled_mask(table, labels)
+def unlabeled_per_partition(table: pa.Table, labels: list[str], partition_column: str, *, every: bool = False
+                            ) -> dict[str, int]:
+    """Rows with a null in any label column (``every``: in all of them), per partition (``dt=...``); partitions
+    without any are left out."""
+    missing = _unlabeled_mask(table, labels, every=every)
     if missing is None or table.num_rows == 0:
         return {}
     counts = pc.value_counts(pc.filter(table.column(partition_column), missing)).to_pylist()
@@ -119,6 +123,7 @@ def unlabeled_per_partition(table: pa.Table, labels: list[str], partition_column
 
 
 def drop_unlabeled(table: pa.Table, labels: list[str]) -> pa.Table:
-    """Only the rows whose every label is present (``data.drop_unlabeled_rows``)."""
-    missing = _unlabeled_mask(table, labels)
+    """Only the rows with at least one label (``data.drop_unlabeled_rows``): a row missing some heads' labels
+    trains and judges the others (``encoding.head_labels(missing_ok=True)`` gives its missing ones as NaN)."""
+    missing = _unlabeled_mask(table, labels, every=True)
     return table if missing is None else table.filter(pc.invert(missing))

@@ -241,7 +241,12 @@ def validate_data(loaded: LoadedSpec, snapshot: dict, *, reference: dict | None 
         contract_frame,
         write_report,
     )
-    from retrain.validation.partitions import merge_window_and_partitions, new_partitions, validate_partitions
+    from retrain.validation.partitions import (
+        for_partial_labels,
+        merge_window_and_partitions,
+        new_partitions,
+        validate_partitions,
+    )
 
     data = DataSnapshot.from_dict(snapshot)
     label = _partition_label(loaded, data)
@@ -290,15 +295,19 @@ def validate_data(loaded: LoadedSpec, snapshot: dict, *, reference: dict | None 
     unlabeled = unlabeled_per_partition(table, labels, PARTITION_COLUMN)
     waiting_for_labels = None
     if spec.data.drop_unlabeled_rows and unlabeled:
-        log.warning("dropping rows without a label (data.drop_unlabeled_rows): %s", unlabeled)
+        # a row missing some labels trains and judges the other heads; a row with none is dropped
+        unlabeled = unlabeled_per_partition(table, labels, PARTITION_COLUMN, every=True)
+        log.warning("dropping rows without any label (data.drop_unlabeled_rows): %s", unlabeled)
         landed, table = table, drop_unlabeled(table, labels)
         waiting_for_labels = _waiting_for_labels(landed, partitions_without_rows(list(unlabeled), table))
-        if table.num_rows == 0:  # labels not landed yet: nothing to train or judge on
-            built_in_failures.append(ExpectationFailure(
-                "retrain_labeled_rows", ", ".join(labels), "block",
-                f"none of the window's {landed.num_rows:,} rows ({len(unlabeled)} partitions) has a value in every "
-                f"label column {labels}, so data.drop_unlabeled_rows leaves nothing to train or compare models on: "
-                f"wait for the labels to land, or widen data.training_window_days to reach labeled days", -1))
+        suite = for_partial_labels(suite, labels)
+        for column in dict.fromkeys(labels):  # labels not landed yet: nothing to train or judge this head on
+            if sum(unlabeled_per_partition(table, [column], PARTITION_COLUMN).values()) == table.num_rows:
+                built_in_failures.append(ExpectationFailure(
+                    "retrain_labeled_rows", column, "block",
+                    f"none of the window's {landed.num_rows:,} rows has a value in label column '{column}', so "
+                    f"data.drop_unlabeled_rows leaves nothing to train or compare models on: wait for the labels "
+                    f"to land, or widen data.training_window_days to reach labeled days", -1))
     binary = {h.label: h.positive for h in spec.heads if h.kind == "binary"}
     for name in dict.fromkeys([*spec.features.numeric, *labels]):
         problem = numeric_column_problem(table, name, binary=name in binary, positive=binary.get(name))

@@ -37,10 +37,13 @@ def _log_head_plots(spec: ModelSpec, labels: dict, predictions: dict) -> None:
     import mlflow
 
     from retrain.tracking.plots import binary_head_plots, regression_head_plots
+    from retrain.training.metrics import labeled_rows
 
     for head in spec.heads:
         plot = binary_head_plots if head.kind == "binary" else regression_head_plots
-        mlflow.log_figure(plot(head.name, labels[head.name], predictions[head.name]), f"plots/{head.name}.png")
+        labeled = labeled_rows(labels[head.name])
+        mlflow.log_figure(plot(head.name, labels[head.name][labeled], predictions[head.name][labeled]),
+                          f"plots/{head.name}.png")
 
 
 def evaluate(loaded: LoadedSpec, snapshot_dict: dict, trained: dict, *, holdout=None, plots: bool = True) -> dict:
@@ -70,7 +73,7 @@ def evaluate(loaded: LoadedSpec, snapshot_dict: dict, trained: dict, *, holdout=
     )
     if holdout is None:
         _, holdout = load_split(spec, DataSnapshot.from_dict(snapshot_dict))
-    labels = head_labels(holdout, spec.heads)
+    labels = head_labels(holdout, spec.heads, spec.data.drop_unlabeled_rows)
     candidate_pred = _predict(client, name, challenger, holdout, spec)
     candidate = _scores(spec, labels, candidate_pred)
     slices = _slice_scores(spec, holdout, labels, candidate_pred)

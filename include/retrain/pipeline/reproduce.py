@@ -90,7 +90,7 @@ def reproduce(client, run_id: str) -> Reproduction:
     bundle, _ = build_and_fit(spec, train, holdout, torch.device("cpu"))
     predictions = bundle.predict_table(holdout)
     reproduced, original = {}, {}
-    labels = head_labels(holdout, spec.heads)
+    labels = head_labels(holdout, spec.heads, spec.data.drop_unlabeled_rows)
     for head in spec.heads:
         for metric, value in head_metrics(head.kind, labels[head.name], predictions[head.name]).items():
             key = f"{head.name}.{metric}"

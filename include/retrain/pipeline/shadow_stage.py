@@ -68,7 +68,7 @@ def _score(spec, client, version: str, table, loaded_models: dict) -> dict:
     from retrain.data.encoding import head_labels
     from retrain.pipeline.scoring import head_scores, predict_version
 
-    labels = head_labels(table, spec.heads)
+    labels = head_labels(table, spec.heads, spec.data.drop_unlabeled_rows)
     return head_scores(spec, labels,
                        predict_version(client, spec.registered_model_name, version, table, spec, loaded_models))
 

@@ -9,11 +9,15 @@ def render_summary(loaded: LoadedSpec, run_id: str, trained: dict, evaluation: d
     spec = loaded.spec
     mlflow_run = (trained or {}).get("run_id") or "unknown"
     lines = [f"Retrained {spec.name} (Airflow run {run_id}, MLflow run {mlflow_run})"]
+    from retrain.training.metrics import NOT_SCORES
+
     for head, metrics in ((evaluation or {}).get("candidate") or {}).items():
-        shown = ", ".join(f"{m}={v:.4f}" for m, v in metrics.items() if m != "positive_rate")
+        shown = ", ".join(f"{m}={v:.4f}" for m, v in metrics.items() if m not in NOT_SCORES)
         champion = ((evaluation or {}).get("champion") or {}).get(head)
         if champion:
-            shown += " | champion: " + ", ".join(f"{m}={v:.4f}" for m, v in champion.items() if m != "positive_rate")
+            shown += " | champion: " + ", ".join(f"{m}={v:.4f}" for m, v in champion.items() if m not in NOT_SCORES)
+        if "labeled_rows" in metrics:
+            shown += f" (on the {int(metrics['labeled_rows']):,} holdout rows with its label)"
         lines.append(f"  {head}: {shown}")
     if (trained or {}).get("cost_usd") is not None:
         lines.append(cost_line(trained))

@@ -15,6 +15,7 @@ import numpy as np
 from retrain.config import LoadedSpec, ModelSpec
 from retrain.contracts import RunInfo
 from retrain.data.freshness import DataSnapshot
+from retrain.errors import DataReadError
 from retrain.settings import get_settings
 from retrain.tracking import tags
 
@@ -73,10 +74,16 @@ def build_and_fit(spec: ModelSpec, train_table, holdout_table, device, on_epoch=
     from retrain.training.trainer import TrainingData, fit, set_seed
 
     encoder = FeatureEncoder.fit(train_table, spec.features.numeric, spec.features.categorical)
-    train_labels, holdout_labels = head_labels(train_table, spec.heads), head_labels(holdout_table, spec.heads)
+    partial = spec.data.drop_unlabeled_rows  # a row may miss some heads' labels: NaN, left out of their loss
+    train_labels = head_labels(train_table, spec.heads, partial)
+    holdout_labels = head_labels(holdout_table, spec.heads, partial)
     heads = []
     for h in spec.heads:
         y = train_labels[h.name]
+        y = y[~np.isnan(y)] if partial else y
+        if not y.size:
+            raise DataReadError(f"head '{h.name}': no training row has a value in its label column '{h.label}' "
+                                "(the window's labeled rows all fell in the holdout); widen data.training_window_days")
         if h.kind == "regression":
             heads.append(HeadConfig(h.name, h.kind, float(np.mean(y)), float(np.std(y)) or 1.0))
         else:

@@ -42,7 +42,7 @@ def _score(spec: ModelSpec, bundle, history, validation_table) -> float:
     head_name, _, metric = spec.tuning.metric.partition(".")
     head = spec.head(head_name)
     predictions = bundle.predict_table(validation_table)
-    labels = head_labels(validation_table, [head])
+    labels = head_labels(validation_table, [head], spec.data.drop_unlabeled_rows)
     return float(head_metrics(head.kind, labels[head_name], predictions[head_name])[metric])
 
 

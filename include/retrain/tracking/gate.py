@@ -200,7 +200,9 @@ def decide(
 
 
 def _enough_examples(head: HeadSpec, rows: int, metrics: dict[str, float], minimum: int) -> GateCheck:
-    """Whether the holdout holds enough rows (of each class, for a binary head) to judge the head at all."""
+    """Whether the holdout holds enough rows (of each class, for a binary head) to judge the head at all: rows
+    with this head's label, when some have none (``labeled_rows``)."""
+    rows = int(metrics.get("labeled_rows", rows))
     if head.kind != "binary" or not _finite(metrics.get("positive_rate")):
         return GateCheck(head.name, "holdout_rows", "min_holdout_examples", float(rows), float(minimum),
                          rows >= minimum, note=f"{rows:,} rows")
@@ -227,9 +229,10 @@ def bootstrap_improvement(
     """
     import numpy as np
 
-    from retrain.training.metrics import head_metrics
+    from retrain.training.metrics import head_metrics, labeled_rows
 
-    y_true, candidate_pred, champion_pred = (np.asarray(a) for a in (y_true, candidate_pred, champion_pred))
+    labeled = labeled_rows(y_true)  # rows missing this head's label are not resampled
+    y_true, candidate_pred, champion_pred = (np.asarray(a)[labeled] for a in (y_true, candidate_pred, champion_pred))
     sign = 1.0 if METRIC_DIRECTIONS[kind][metric] == "higher" else -1.0  # type: ignore[index]
     rng = np.random.default_rng(seed)
     deltas = []

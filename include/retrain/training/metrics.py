@@ -78,8 +78,30 @@ METRICS: dict[str, dict[str, Metric]] = {
 LOSS_METRIC: dict[str, str] = {"binary": "log_loss", "regression": "rmse"}
 
 
+# Reported beside a head's scores, never gated or compared: the holdout's share of positives, and how many of its
+# rows had this head's label when some did not.
+NOT_SCORES = frozenset({"positive_rate", "labeled_rows"})
+
+
 def head_metrics(kind: str, y_true, y_pred) -> dict[str, float]:
-    scores = {name: metric.compute(y_true, y_pred) for name, metric in METRICS[kind].items()}
+    """Every metric of the head kind. Rows whose label is NaN (missing for this head, ``drop_unlabeled_rows``)
+    are left out, and then ``labeled_rows`` says on how many rows the head was judged."""
+    y_true, y_pred = _floats(y_true, y_pred)
+    labeled = labeled_rows(y_true)
+    partial = labeled.size and not labeled.all()
+    if partial:
+        y_true, y_pred = y_true[labeled], y_pred[labeled]
+    scores = {name: metric.compute(y_true, y_pred) if y_true.size else float("nan")
+              for name, metric in METRICS[kind].items()}
     if kind == "binary":  # shown next to the scores, never gated
-        scores["positive_rate"] = float(_floats(y_true)[0].mean())
+        scores["positive_rate"] = float(y_true.mean()) if y_true.size else float("nan")
+    if partial:
+        scores["labeled_rows"] = float(y_true.size)
     return scores
+
+
+def labeled_rows(y_true):
+    """Where a head's label is present (not NaN)."""
+    import numpy as np
+
+    return ~np.isnan(np.asarray(y_true, dtype=np.float64))

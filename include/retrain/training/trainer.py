@@ -14,7 +14,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -31,20 +31,26 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TrainingData:
-    """Model inputs and labels as tensors on one device."""
+    """Model inputs and labels as tensors on one device. ``labeled``: for a head whose label is missing (NaN)
+    on some rows, 1.0 where it is present; its loss counts only those rows (the missing ones are stored as 0)."""
 
     numeric: torch.Tensor
     categorical: torch.Tensor
     labels: dict[str, torch.Tensor]
+    labeled: dict[str, torch.Tensor] = field(default_factory=dict)
 
     @classmethod
     def from_arrays(
         cls, features: EncodedFeatures, labels: dict[str, np.ndarray], device: torch.device
     ) -> TrainingData:
+        labeled = {name: ~np.isnan(values) for name, values in labels.items()}
+        labeled = {name: present for name, present in labeled.items() if not present.all()}
         return cls(
             numeric=torch.from_numpy(features.numeric).to(device),
             categorical=torch.from_numpy(features.categorical).to(device),
-            labels={name: torch.from_numpy(values).to(device) for name, values in labels.items()},
+            labels={name: torch.from_numpy(np.nan_to_num(values) if name in labeled else values).to(device)
+                    for name, values in labels.items()},
+            labeled={name: torch.from_numpy(present.astype(np.float32)).to(device) for name, present in labeled.items()},
         )
 
     def __len__(self) -> int:
@@ -57,7 +63,12 @@ class TrainingData:
             numeric=self.numeric.index_select(0, order),
             categorical=self.categorical.index_select(0, order),
             labels={name: y.index_select(0, order) for name, y in self.labels.items()},
+            labeled={name: m.index_select(0, order) for name, m in self.labeled.items()},
         )
+
+    def batch(self, start: int, end: int) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """The labels and the labeled-row masks of rows ``start:end``."""
+        return ({k: v[start:end] for k, v in self.labels.items()}, {k: m[start:end] for k, m in self.labeled.items()})
 
 
 @dataclass(frozen=True)
@@ -74,19 +85,27 @@ def set_seed(seed: int) -> None:
     np.random.seed(seed % (2**32))
 
 
-def head_loss(head: HeadConfig, prediction: torch.Tensor, target: torch.Tensor, weight: float = 1.0) -> torch.Tensor:
+def head_loss(head: HeadConfig, prediction: torch.Tensor, target: torch.Tensor, weight: float = 1.0,
+              labeled: torch.Tensor | None = None) -> torch.Tensor:
+    """The head's mean loss over the batch, or with ``labeled`` over its labeled rows (0 when it has none)."""
     prediction = prediction.float()
+    reduction = "mean" if labeled is None else "none"
     if head.kind == "binary":
-        loss = F.binary_cross_entropy(prediction.clamp(1e-7, 1 - 1e-7), target)
+        loss = F.binary_cross_entropy(prediction.clamp(1e-7, 1 - 1e-7), target, reduction=reduction)
     else:
-        loss = F.mse_loss(prediction / head.label_std, target / head.label_std)
+        loss = F.mse_loss(prediction / head.label_std, target / head.label_std, reduction=reduction)
+    if labeled is not None:  # no host sync: an all-unlabeled batch gives 0 / 1
+        loss = (loss * labeled).sum() / labeled.sum().clamp_min(1.0)
     return loss if weight == 1.0 else weight * loss  # skip a no-op multiply per batch
 
 
 def total_loss(
-    heads: list[HeadConfig], outputs: dict[str, torch.Tensor], labels: dict[str, torch.Tensor], weights: dict[str, float]
+    heads: list[HeadConfig], outputs: dict[str, torch.Tensor], labels: dict[str, torch.Tensor], weights: dict[str, float],
+    labeled: dict[str, torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    losses = [head_loss(h, outputs[h.name], labels[h.name], weights.get(h.name, 1.0)) for h in heads]
+    labeled = labeled or {}
+    losses = [head_loss(h, outputs[h.name], labels[h.name], weights.get(h.name, 1.0), labeled.get(h.name))
+              for h in heads]
     total = losses[0]
     for loss in losses[1:]:
         total = total + loss
@@ -101,8 +120,8 @@ def evaluate_loss(model: nn.Module, heads: list[HeadConfig], data: TrainingData,
     for start in range(0, len(data), batch_size):
         end = min(start + batch_size, len(data))
         outputs = model(data.numeric[start:end], data.categorical[start:end])
-        batch_labels = {name: y[start:end] for name, y in data.labels.items()}
-        total += float(total_loss(heads, outputs, batch_labels, weights)) * (end - start)
+        labels, labeled = data.batch(start, end)
+        total += float(total_loss(heads, outputs, labels, weights, labeled)) * (end - start)
         count += end - start
     return total / max(count, 1)
 
@@ -171,14 +190,15 @@ def fit(
         # int32 permutations are about twice as fast to draw and hold the same values as int64 ones
         order = torch.randperm(n, generator=generator, dtype=torch.int32 if n < 2**31 else torch.int64)
         shuffled = train.gather(order.to(device))
-        numeric, categorical, labels = shuffled.numeric, shuffled.categorical, shuffled.labels
+        numeric, categorical = shuffled.numeric, shuffled.categorical
         running = torch.zeros((), device=device)
         for start in range(0, n, batch_size):
             end = min(start + batch_size, n)
             with autocast():
                 outputs = model(numeric[start:end], categorical[start:end])
             # Losses in fp32, outside autocast (binary_cross_entropy is not autocast-safe).
-            loss = total_loss(heads, outputs, {k: v[start:end] for k, v in labels.items()}, weights)
+            labels, labeled = shuffled.batch(start, end)
+            loss = total_loss(heads, outputs, labels, weights, labeled)
             optimizer.zero_grad(set_to_none=True)
             if scaler is not None:
                 scaler.scale(loss).backward()

@@ -66,6 +66,25 @@ def validate_partitions(
     return failures, summary
 
 
+def for_partial_labels(suite: ContractSuite, labels: Sequence[str]) -> ContractSuite:
+    """The suite for rows that may lack some heads' labels (``data.drop_unlabeled_rows``: those heads skip them):
+    no not-null expectation on a label column (the report counts the rows that lack every label), and checks of
+    a label against another column only on the rows where both are present."""
+    kept = []
+    for e in suite.expectations:
+        if not set(e.columns) & set(labels):
+            kept.append(e)
+        elif e.expect == "column_values_to_not_be_null":
+            continue
+        elif e.expect.startswith("column_pair_") or e.expect.startswith("multicolumn_") or e.expect.startswith(
+                "select_column_values_"):
+            missing = "either_value_is_missing" if e.expect.startswith("column_pair_") else "any_value_is_missing"
+            kept.append(replace(e, kwargs={"ignore_row_if": missing, **e.kwargs}))
+        else:
+            kept.append(e)
+    return replace(suite, expectations=tuple(kept))
+
+
 def _without_label_checks(suite: ContractSuite, labels: Sequence[str]) -> ContractSuite:
     return replace(suite, expectations=tuple(e for e in suite.expectations if not set(e.columns) & set(labels)))
 

@@ -1,4 +1,4 @@
-"""Rows without a label: counted per partition, dropped only when the spec asks."""
+"""Rows without a label: counted per partition, dropped only when the spec asks, and only when they have none."""
 
 import pyarrow as pa
 from retrain.data.loading import drop_unlabeled, unlabeled_per_partition
@@ -12,10 +12,27 @@ def test_unlabeled_rows_are_counted_per_partition_over_every_label():
     })
     assert unlabeled_per_partition(table, ["a", "b"], "__partition") == {
         "dt=2026-01-01": 1, "dt=2026-01-02": 1, "dt=2026-01-03": 1}
+    assert unlabeled_per_partition(table, ["a", "b"], "__partition", every=True) == {"dt=2026-01-03": 1}
+    # only a row with no label at all is dropped: the others train the heads whose labels they have
     kept = drop_unlabeled(table, ["a", "b"])
-    assert kept.column("a").to_pylist() == [1, 1] and kept.column("__partition").to_pylist() == [
-        "dt=2026-01-01", "dt=2026-01-02"]
-    assert unlabeled_per_partition(kept, ["a", "b"], "__partition") == {}
+    assert kept.column("a").to_pylist() == [1, None, 0, 1] and kept.column("b").to_pylist() == [0, 1, None, 1]
+    assert unlabeled_per_partition(kept, ["a", "b"], "__partition", every=True) == {}
+
+
+def test_a_row_missing_one_heads_label_is_nan_for_that_head_only_when_the_spec_drops_unlabeled_rows():
+    import math
+
+    import pytest
+    from retrain.data.encoding import label_array
+    from retrain.errors import DataReadError
+
+    table = pa.table({"churned": pa.array(["Yes", " ", None, "No"]), "spend": [1.5, None, 2.0, float("nan")]})
+    churned = label_array(table, "churned", binary=True, positive="Yes", missing_ok=True).tolist()
+    assert churned[0] == 1.0 and math.isnan(churned[1]) and math.isnan(churned[2]) and churned[3] == 0.0
+    spend = label_array(table, "spend", missing_ok=True).tolist()
+    assert spend[0] == 1.5 and math.isnan(spend[1]) and spend[2] == 2.0 and math.isnan(spend[3])
+    with pytest.raises(DataReadError, match="label column 'churned' has 2 null values"):
+        label_array(table, "churned", binary=True, positive="Yes")
 
 
 def test_a_blank_text_label_is_no_label_not_a_negative():

@@ -53,6 +53,39 @@ def test_metrics_match_known_values():
     assert r["mae"] == pytest.approx(2 / 3) and r["rmse"] == pytest.approx(np.sqrt(4 / 3)) and r["r2"] == pytest.approx(-1.0)
 
 
+def test_a_head_learns_only_from_the_rows_that_have_its_label():
+    """Rows whose label is missing (NaN) for one head add nothing to that head's loss, and metrics skip them."""
+    from retrain.training.trainer import head_loss, total_loss
+
+    features, labels = _problem(rows=2000)
+    partial = labels["y"].copy()
+    partial[::3] = np.nan  # a third of the rows without this head's label
+    data = TrainingData.from_arrays(features, {"y": labels["y"], "late": partial}, torch.device("cpu"))
+    assert set(data.labeled) == {"late"} and not torch.isnan(data.labels["late"]).any()
+    head = HeadConfig("late", "binary")
+    prediction = torch.full((2000,), 0.3)
+    have = ~np.isnan(partial)
+    expected = head_loss(head, prediction[have], torch.from_numpy(partial[have]))
+    assert float(head_loss(head, prediction, data.labels["late"], labeled=data.labeled["late"])) == pytest.approx(
+        float(expected))
+    none_labeled = torch.zeros(2000)
+    assert float(head_loss(head, prediction, data.labels["late"], labeled=none_labeled)) == 0.0
+
+    heads = [HeadConfig("y", "binary"), head]
+    set_seed(3)
+    model = build_model(ModelConfig("tabular_mlp", 2, [3], heads, hidden_units=[16]))
+    history = fit(model, heads, data, epochs=3, batch_size=256, learning_rate=0.01, holdout=data)
+    assert all(np.isfinite([h.train_loss, h.holdout_loss]).all() for h in history)
+    assert history[-1].train_loss < history[0].train_loss
+    with torch.no_grad():
+        assert float(total_loss(heads, model(data.numeric, data.categorical), data.labels, {}, data.labeled)) > 0
+    scores = predict(model, features, torch.device("cpu"))["late"]
+    metrics = head_metrics("binary", partial, scores)
+    assert metrics["labeled_rows"] == int(have.sum()) and metrics["roc_auc"] == pytest.approx(
+        roc_auc(partial[have], scores[have]))
+    assert "labeled_rows" not in head_metrics("binary", labels["y"], scores)
+
+
 def test_device_choice():
     assert resolve_device("cpu").type == "cpu"
     if not torch.cuda.is_available():
