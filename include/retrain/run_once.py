@@ -255,7 +255,9 @@ def print_summary(model_name: str, dag_id: str, started_ms: int) -> tuple[bool, 
         candidate = ", ".join(f"{m}={v:.4f}" for m, v in shown.items() if v is not None)
         champion = {m: metrics.get(f"champion.{head}.{m}") for m in shown}
         against = ", ".join(f"{m}={v:.4f}" for m, v in champion.items() if v is not None)
-        print(f"  head {head:<6} {candidate}" + (f"   (champion: {against})" if against else ""))
+        labeled = metrics.get(f"{head}.labeled_rows")  # some holdout rows had no label for this head
+        judged_on = f"   (on the {int(labeled):,} holdout rows with its label)" if labeled is not None else ""
+        print(f"  head {head:<6} {candidate}" + (f"   (champion: {against})" if against else "") + judged_on)
     print(f"Gate decision: {tags.get('retrain.gate_decision', 'none')}: {printable(tags.get('retrain.gate_reasons', ''))}")
     if tags.get(TRAINING_NOTE):
         print(f"Note:          {printable(tags[TRAINING_NOTE])}")

@@ -72,12 +72,14 @@ def test_the_summary_lists_heads_not_other_dotted_metrics(tmp_path, monkeypatch,
                                 "retrain.training_note": "the candidate took only 15 optimizer steps",
                                 "retrain.data_warnings": '["retrain_feature_has_values on wind: feature \'wind\' is null"]'}):
         mlflow.log_metrics({"churn.roc_auc": 0.71, "champion.churn.roc_auc": 0.73, "churn.mobile.roc_auc": 0.6,
-                            "gate.champion_seen_holdout_rows": 0, "resources.wall_seconds": 12.0})
+                            "gate.champion_seen_holdout_rows": 0, "resources.wall_seconds": 12.0,
+                            "ltv.rmse": 15.3, "ltv.labeled_rows": 2853.0})
     ok, run_id = print_summary("churn", "retrain_churn", 0)
     out = capsys.readouterr().out
     assert ok and run_id == "manual__1"
     assert "head churn  roc_auc=0.7100   (champion: roc_auc=0.7300)" in out
-    assert [line.split()[1] for line in out.splitlines() if line.strip().startswith("head ")] == ["churn"]
+    assert [line.split()[1] for line in out.splitlines() if line.strip().startswith("head ")] == ["churn", "ltv"]
+    assert "head ltv    rmse=15.3000   (on the 2,853 holdout rows with its label)" in out  # a head with late labels
     assert "Note:          the candidate took only 15 optimizer steps" in out  # why it may have learnt little
     assert "Data warning:  retrain_feature_has_values on wind: feature 'wind' is null" in out
 
