@@ -156,6 +156,27 @@ def _waiting_for_labels(landed, partitions: list[str]) -> dict:
             for name in partitions}
 
 
+def _identifiers_as_categories(table, categorical: list[str]) -> list:
+    """A warning per categorical feature with (nearly) a value per row: an id learns nothing that carries over."""
+    import pyarrow.compute as pc
+
+    from retrain.validation.contract import ExpectationFailure
+
+    found = []
+    for name in categorical:
+        column = table.column(name)
+        rows = len(column) - column.null_count
+        distinct = pc.count_distinct(column).as_py() if rows >= 100 else 0  # too few rows to tell
+        if distinct and distinct >= 0.9 * rows:
+            found.append(ExpectationFailure(
+                "retrain_categorical_not_an_id", name, "warn",
+                f"categorical feature '{name}' has {distinct:,} distinct values in {rows:,} rows: an identifier, "
+                "not a category. The model learns an embedding per value from about one row each, and nothing "
+                f"that carries over to new values; remove it from features.categorical (to keep each {name} on "
+                "one side of the holdout split, name it in data.holdout_key)", -1))
+    return found
+
+
 def _misnamed_partitions(loaded: LoadedSpec, data: DataSnapshot) -> list:
     """A warning naming the folders that look like complete partitions but do not name a day (not read)."""
     import contextlib
@@ -320,6 +341,7 @@ def validate_data(loaded: LoadedSpec, snapshot: dict, *, reference: dict | None 
                 "retrain_feature_has_values", name, "warn",
                 f"feature '{name}' is null in all {table.num_rows:,} rows of the window: the model learns nothing "
                 f"from it (the gate still compares the candidate with the champion)", -1))
+    built_in_failures.extend(_identifiers_as_categories(table, spec.features.categorical))
     built_in_failures.extend(_misnamed_partitions(loaded, data))
     segments = spec.segments
     if segments is not None and segments.values is None and table.num_rows:

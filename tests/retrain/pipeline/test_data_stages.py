@@ -30,3 +30,23 @@ def test_a_marked_partition_whose_name_is_not_a_day_is_a_data_warning(tmp_path, 
     assert warning["observed"] == (
         "1 folder(s) with a '_SUCCESS' marker do not name a day, so their rows are not read: 'dt=2026-6-3' "
         "(a partition is named dt=YYYY-MM-DD, e.g. dt=2026-06-03)")
+
+
+def test_an_identifier_listed_as_a_categorical_feature_is_a_data_warning(tmp_path, monkeypatch):
+    """A new user lists ``customer_id`` among the categoricals: one embedding per customer (the 10,000 most
+    frequent), learnt from one row each and useless for tomorrow's new ids. Training goes on; every run says so."""
+    import dataclasses
+
+    loaded = small_daily_model(tmp_path, monkeypatch, first=FIRST, days=2, window=3, rows=1500)
+    features = loaded.spec.features
+    with_id = dataclasses.replace(loaded, spec=loaded.spec.model_copy(update={"features": features.model_copy(
+        update={"categorical": [*features.categorical, "event_id"]})}))
+    as_of = datetime.combine(FIRST + timedelta(days=2), datetime.min.time(), tzinfo=UTC)
+
+    validation = validate_data(with_id, check_freshness(with_id, as_of))
+    [warning] = [w for w in validation["warnings"] if w["expectation"] == "retrain_categorical_not_an_id"]
+    assert warning["column"] == "event_id" and warning["observed"].startswith(
+        "categorical feature 'event_id' has 3,000 distinct values in 3,000 rows: an identifier, not a category")
+    assert "holdout_key" in warning["observed"]
+    assert not [w for w in validate_data(loaded, check_freshness(loaded, as_of))["warnings"]
+                if w["expectation"] == "retrain_categorical_not_an_id"]  # device, country, ... are categories
