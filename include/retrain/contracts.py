@@ -55,6 +55,7 @@ class Evaluation(StageResult):
     significance: dict = Field(default_factory=dict)
     slices: dict = Field(default_factory=dict)
     holdout_rows: int | None = None
+    notes: list[str] = Field(default_factory=list)  # shown beside the decision (summary, Slack)
 
 
 class Decision(StageResult):

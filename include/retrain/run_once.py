@@ -228,7 +228,7 @@ def fail_leftovers(dag_id: str, logical: datetime) -> int:
 def print_summary(model_name: str, dag_id: str, started_ms: int) -> tuple[bool, str | None]:
     from retrain.settings import get_settings
     from retrain.tracking import mlflow_store
-    from retrain.tracking.tags import DATA_WARNINGS, TRAINING_NOTE
+    from retrain.tracking.tags import DATA_WARNINGS, EVALUATION_NOTE, TRAINING_NOTE
 
     client = mlflow_store.connect(get_settings())
     experiment = client.get_experiment_by_name(model_name)
@@ -259,8 +259,9 @@ def print_summary(model_name: str, dag_id: str, started_ms: int) -> tuple[bool, 
         judged_on = f"   (on the {int(labeled):,} holdout rows with its label)" if labeled is not None else ""
         print(f"  head {head:<6} {candidate}" + (f"   (champion: {against})" if against else "") + judged_on)
     print(f"Gate decision: {tags.get('retrain.gate_decision', 'none')}: {printable(tags.get('retrain.gate_reasons', ''))}")
-    if tags.get(TRAINING_NOTE):
-        print(f"Note:          {printable(tags[TRAINING_NOTE])}")
+    for note in (tags.get(TRAINING_NOTE), tags.get(EVALUATION_NOTE)):
+        if note:
+            print(f"Note:          {printable(note)}")
     for line in _json_list(tags.get(DATA_WARNINGS)):
         print(f"Data warning:  {printable(line)}")
     champion = mlflow_store.champion_version(client, model_name)

@@ -98,6 +98,9 @@ def evaluate(loaded: LoadedSpec, snapshot_dict: dict, trained: dict, *, holdout=
     metrics = {f"{h}.{m}": v for h, ms in candidate.items() for m, v in ms.items()}
     metrics["gate.champion_seen_holdout_rows"] = seen.rows
     run_tags = {"retrain.challenger_version": challenger}
+    notes = _too_good_notes(spec, candidate)
+    if notes:
+        run_tags[tags.EVALUATION_NOTE] = " ".join(notes)[:4500]
     if unusable:
         run_tags["retrain.champion_unusable"] = unusable[:4500]
     if champion_scores:
@@ -127,7 +130,24 @@ def evaluate(loaded: LoadedSpec, snapshot_dict: dict, trained: dict, *, holdout=
         "same_spec_and_data_as_champion": same_spec_and_data(run.data.tags, champion_tags),
         "newest_partition": Path(snapshot_dict["partitions"][-1]).name,
         "shadow": shadow,
+        "notes": notes,
     }
+
+
+def _too_good_notes(spec: ModelSpec, candidate: dict) -> list[str]:
+    """A note per head whose holdout score is too good to be true: said, not gated (some problems are easy)."""
+    from retrain.training.metrics import too_good_to_be_true
+
+    notes = []
+    for head in spec.heads:
+        score = too_good_to_be_true(head.kind, candidate.get(head.name, {}))
+        if score:
+            notes.append(f"Too good to be true: head '{head.name}' scores {score} on the holdout. A feature may "
+                         f"carry the label '{head.label}' (a value set after the outcome: a refund flag, a "
+                         "cancellation date); check the features before trusting this model.")
+    if notes:
+        log.warning("%s", " ".join(notes))
+    return notes
 
 
 UNUSABLE_CHAMPION_RULE = (

@@ -10,3 +10,4 @@ CHALLENGER_VERSION = "retrain.challenger_version"
 SEGMENT = "retrain.segment"
 DATA_WARNINGS = "retrain.data_warnings"  # the data contract's warnings (JSON list of lines)
 TRAINING_NOTE = "retrain.training_note"  # why a candidate may have learnt little (too few optimizer steps)
+EVALUATION_NOTE = "retrain.evaluation_note"  # a holdout score too good to be true (a feature may carry the label)

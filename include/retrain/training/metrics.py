@@ -100,6 +100,19 @@ def head_metrics(kind: str, y_true, y_pred) -> dict[str, float]:
     return scores
 
 
+# A holdout score this good on a real table more often means a feature carries the label than a great model.
+TOO_GOOD: dict[str, dict[str, float]] = {"binary": {"roc_auc": 0.999}, "regression": {"r2": 0.999}}
+
+
+def too_good_to_be_true(kind: str, scores: dict[str, float]) -> str | None:
+    """``"roc_auc=1.0000"`` when a head's holdout score reaches ``TOO_GOOD``; None otherwise (NaN included)."""
+    for metric, limit in TOO_GOOD[kind].items():
+        value = scores.get(metric)
+        if value is not None and value >= limit:  # NaN compares False
+            return f"{metric}={value:.4f}"
+    return None
+
+
 def labeled_rows(y_true):
     """Where a head's label is present (not NaN)."""
     import numpy as np

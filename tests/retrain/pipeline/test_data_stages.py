@@ -50,3 +50,4 @@ def test_an_identifier_listed_as_a_categorical_feature_is_a_data_warning(tmp_pat
     assert "holdout_key" in warning["observed"]
     assert not [w for w in validate_data(loaded, check_freshness(loaded, as_of))["warnings"]
                 if w["expectation"] == "retrain_categorical_not_an_id"]  # device, country, ... are categories
+
