@@ -208,7 +208,19 @@ def _not_numbers(text: pa.ChunkedArray, name: str) -> str | None:
 
 
 def _as_string(table: pa.Table, name: str) -> pa.ChunkedArray:
+    problem = categorical_column_problem(table, name)
+    if problem:
+        raise DataReadError(problem)
     return category_text(_column(table, name))
+
+
+def categorical_column_problem(table: pa.Table, name: str) -> str | None:
+    """Why ``name`` cannot be read as categories (a list, struct or map per row), or None."""
+    kind = _column(table, name).type
+    if pa.types.is_nested(kind):
+        return (f"column '{name}' holds {kind} values, not categories: flatten it upstream (a column per field, "
+                "or the values joined into one string)")
+    return None
 
 
 def category_text(column: pa.ChunkedArray) -> pa.ChunkedArray:

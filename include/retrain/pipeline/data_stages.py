@@ -244,7 +244,7 @@ def validate_data(loaded: LoadedSpec, snapshot: dict, *, reference: dict | None 
     rejected partition's report is kept; the returned dict carries its paths and this data's
     ``reference_stats`` for the next run.
     """
-    from retrain.data.encoding import numeric_column_problem
+    from retrain.data.encoding import categorical_column_problem, numeric_column_problem
     from retrain.data.loading import drop_unlabeled, read_table, unlabeled_per_partition
     from retrain.data.split import (
         PARTITION_COLUMN,
@@ -341,7 +341,14 @@ def validate_data(loaded: LoadedSpec, snapshot: dict, *, reference: dict | None 
                 "retrain_feature_has_values", name, "warn",
                 f"feature '{name}' is null in all {table.num_rows:,} rows of the window: the model learns nothing "
                 f"from it (the gate still compares the candidate with the champion)", -1))
-    built_in_failures.extend(_identifiers_as_categories(table, spec.features.categorical))
+    categories = [c for c in dict.fromkeys([*spec.features.categorical, *([spec.segments.column] if spec.segments else [])])
+                  if c in table.column_names]
+    for name in categories:
+        problem = categorical_column_problem(table, name)
+        if problem:
+            built_in_failures.append(ExpectationFailure("retrain_categorical_values", name, "block", problem, -1))
+    built_in_failures.extend(_identifiers_as_categories(
+        table, [c for c in spec.features.categorical if not categorical_column_problem(table, c)]))
     built_in_failures.extend(_misnamed_partitions(loaded, data))
     segments = spec.segments
     if segments is not None and segments.values is None and table.num_rows:

@@ -51,3 +51,27 @@ def test_an_identifier_listed_as_a_categorical_feature_is_a_data_warning(tmp_pat
     assert not [w for w in validate_data(loaded, check_freshness(loaded, as_of))["warnings"]
                 if w["expectation"] == "retrain_categorical_not_an_id"]  # device, country, ... are categories
 
+
+
+def test_a_list_or_struct_column_listed_as_a_categorical_is_refused_by_the_contract_naming_it(tmp_path, monkeypatch):
+    """Tags exported as a list per row (``['new', 'sale']``): Arrow cannot turn a list into one category, and the
+    train task used to fail three times with ``ArrowNotImplementedError: Unsupported cast``, naming no column."""
+    import pyarrow as pa
+    import pytest
+    from retrain.data.landing import write_partition
+    from retrain.errors import DataContractError
+    from retrain_demo.data import generate_day
+
+    loaded = small_daily_model(tmp_path, monkeypatch, first=FIRST, days=2, window=2, rows=300)
+    dataset = tmp_path / "data" / loaded.spec.data.location
+    for offset in range(2):
+        day = generate_day(FIRST + timedelta(days=offset), 300)
+        device = pa.array([[d] for d in day.column("device").to_pylist()], pa.list_(pa.string()))
+        write_partition(day.set_column(day.schema.get_field_index("device"), "device", device), dataset,
+                        FIRST + timedelta(days=offset))
+    as_of = datetime.combine(FIRST + timedelta(days=2), datetime.min.time(), tzinfo=UTC)
+
+    with pytest.raises(DataContractError) as caught:
+        validate_data(loaded, check_freshness(loaded, as_of))
+    assert "retrain_categorical_values on column 'device': column 'device' holds list<" in str(caught.value)
+    assert "values, not categories: flatten it upstream" in str(caught.value)

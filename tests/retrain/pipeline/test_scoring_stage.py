@@ -148,6 +148,20 @@ def test_a_feature_held_as_text_is_refused_naming_the_partition_and_column(champ
     assert not predictions.exists()
 
 
+def test_a_categorical_held_as_a_list_is_refused_naming_the_partition_and_column(champion) -> None:
+    pipeline, _ = champion
+
+    def device_as_a_list(frame):
+        frame["device"] = [[d] for d in frame["device"]]
+        return frame
+
+    day, predictions = _land_next_day(pipeline, device_as_a_list)
+    with pytest.raises(RetrainError, match=rf"ecommerce/impressions {day}.*retrain_categorical_values on column "
+                                           r"'device'.*not categories"):
+        score_newest_partition(pipeline.loaded)
+    assert not predictions.exists()
+
+
 def test_an_empty_partition_is_refused_by_name(champion) -> None:
     pipeline, _ = champion
     day, predictions = _land_next_day(pipeline, lambda frame: frame.iloc[:0])
