@@ -46,7 +46,7 @@ def announce_segments(context, model_name: str, chunks: list) -> dict:
     if not moved:
         raise AirflowSkipException(f"{model_name}: no segment champion moved in this run; no asset event")
     extra = {"model": model_name, "reason": "promotion", "promoted": len(moved),
-             "segments": dict(moved[:SEGMENTS_LISTED])}
+             "segments": {segment[:200]: version for segment, version in moved[:SEGMENTS_LISTED]}}
     context["outlet_events"][model_asset(model_name)].extra = extra
     return extra
 

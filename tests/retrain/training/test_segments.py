@@ -127,6 +127,8 @@ def test_segment_promotions_move_the_models_champion_asset():
     many = [[{"segment": f"s{i:04d}", "status": "promoted", "version": "1"} for i in range(5000)]]
     extra = announce_segments({"outlet_events": defaultdict(SimpleNamespace)}, name, many)
     assert extra["promoted"] == 5000 and len(extra["segments"]) == 100  # the event stays small
+    long = [[{"segment": "x" * 5000, "status": "promoted", "version": "1"}]]
+    assert list(announce_segments({"outlet_events": defaultdict(SimpleNamespace)}, name, long)["segments"]) == ["x" * 200]
 
 
 def _store_with_data(tmp_path, monkeypatch):
