@@ -320,6 +320,11 @@ def print_segment_summary(model: str, dag_id: str, started_ms: int) -> bool:
     if noted:
         print(f"Note:          {len(noted)} of {len(runs)} segments took few optimizer steps, e.g. {noted[0][0]}: "
               f"{noted[0][1]}")
+    too_good = sorted((_segment_of(r), r.data.tags[tags.EVALUATION_NOTE]) for r in runs
+                      if tags.EVALUATION_NOTE in r.data.tags)
+    if too_good:
+        print(f"Note:          {len(too_good)} of {len(runs)} segments scored too well to be true, e.g. "
+              f"{printable(too_good[0][0])}: {printable(too_good[0][1])}")
     return bool(runs)
 
 

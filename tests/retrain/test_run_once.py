@@ -178,9 +178,11 @@ def test_a_segment_summary_says_why_segments_were_rejected(tmp_path, monkeypatch
     for value, decision, why in [("travel", "reject", "fraud: the holdout holds 1 positive and 79 negative rows"),
                                  ("fuel", "reject", "fraud.roc_auc: 0.5100 >= 0.6000 FAILED"),
                                  ("grocery", "promote", "all thresholds met")]:
+        perfect = {"retrain.evaluation_note": "Too good to be true: head 'fraud' scores roc_auc=1.0000"} if (
+            value == "grocery") else {}
         with mlflow.start_run(tags={"airflow.dag_id": "retrain_fraud", "retrain.segment": value,
                                     "retrain.gate_decision": decision, "retrain.gate_reasons": why,
-                                    "retrain.training_note": few}):
+                                    "retrain.training_note": few, **perfect}):
             pass
     assert print_segment_summary("fraud", "retrain_fraud", 0)
     out = capsys.readouterr().out
@@ -188,6 +190,8 @@ def test_a_segment_summary_says_why_segments_were_rejected(tmp_path, monkeypatch
     assert "  rejected fuel: fraud.roc_auc: 0.5100 >= 0.6000 FAILED" in out
     assert "  rejected travel: fraud: the holdout holds 1 positive and 79 negative rows" in out
     assert f"Note:          3 of 3 segments took few optimizer steps, e.g. fuel: {few}" in out
+    assert ("Note:          1 of 3 segments scored too well to be true, e.g. grocery: Too good to be true: head "
+            "'fraud' scores roc_auc=1.0000") in out
 
 
 def test_the_log_tail_of_a_failed_run_never_sends_control_characters_to_the_terminal() -> None:
