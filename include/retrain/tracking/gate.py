@@ -153,7 +153,8 @@ def decide(
         if rules is None:
             continue
         directions = METRIC_DIRECTIONS[head.kind]
-        if holdout_rows is not None and gate.heads:
+        partly_labeled = "labeled_rows" in candidate.get(head.name, {})  # judged on the rows with its label
+        if holdout_rows is not None and (gate.heads or partly_labeled):
             checks.append(_enough_examples(head, holdout_rows, candidate.get(head.name, {}), gate.min_holdout_examples))
         for metric, bound in rules.thresholds.items():
             value = candidate.get(head.name, {}).get(metric, float("nan"))
@@ -202,10 +203,14 @@ def decide(
 def _enough_examples(head: HeadSpec, rows: int, metrics: dict[str, float], minimum: int) -> GateCheck:
     """Whether the holdout holds enough rows (of each class, for a binary head) to judge the head at all: rows
     with this head's label, when some have none (``labeled_rows``)."""
-    rows = int(metrics.get("labeled_rows", rows))
+    labeled = metrics.get("labeled_rows")
+    if labeled is not None:
+        rows, labeled_note = int(labeled), f" of {rows:,} rows with this head's label"
+    else:
+        labeled_note = " rows"
     if head.kind != "binary" or not _finite(metrics.get("positive_rate")):
         return GateCheck(head.name, "holdout_rows", "min_holdout_examples", float(rows), float(minimum),
-                         rows >= minimum, note=f"{rows:,} rows")
+                         rows >= minimum, note=f"{rows:,}{labeled_note}")
     positives = round(metrics["positive_rate"] * rows)
     fewest = min(positives, rows - positives)
     return GateCheck(head.name, "holdout_rows_per_class", "min_holdout_examples", float(fewest), float(minimum),

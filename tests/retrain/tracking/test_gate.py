@@ -182,3 +182,23 @@ def test_a_first_model_that_clears_its_thresholds_does_not_claim_a_comparison_it
     assert first.promote and first.reasons == ["all thresholds met (no champion yet to compare with)"]
     later = decide(gate, HEADS, {"atc": {"roc_auc": 0.7}}, {"atc": {"roc_auc": 0.65}}, "1")
     assert later.promote and later.reasons == ["all thresholds met and no regression against the champion"]
+
+
+def test_a_head_judged_on_too_few_of_its_own_labels_is_not_promoted_on_even_without_a_gate():
+    """With ``drop_unlabeled_rows`` a head is scored on the holdout rows that have its label (``labeled_rows``).
+    A head none or few of them label was judged on nothing: a spec without a gate used to skip it silently (the
+    champion's loss on no rows is NaN, so there was nothing to compare) and promote."""
+    ungated = GateSpec()
+    champion = {"atc": {"log_loss": 0.40}, "dwell": {"rmse": float("nan"), "labeled_rows": 0.0}}
+    scores = {"atc": {"log_loss": 0.39}, "dwell": {"rmse": float("nan"), "labeled_rows": 0.0}}
+    decision = decide(ungated, HEADS, scores, champion, "3", holdout_rows=900)
+    assert not decision.promote
+    assert decision.reasons == [
+        "dwell: the holdout holds 0 of 900 rows with this head's label; its metrics are judged on at least 20 rows "
+        "(gate.min_holdout_examples), as fewer move too much by chance; a longer data.training_window_days or a "
+        "larger data.holdout_fraction gives more FAILED"]
+    labeled = {"atc": {"log_loss": 0.39}, "dwell": {"rmse": 3.0, "labeled_rows": 450.0}}
+    assert decide(ungated, HEADS, labeled, {**champion, "dwell": {"rmse": 3.1, "labeled_rows": 450.0}}, "3",
+                  holdout_rows=900).promote
+    assert decide(ungated, HEADS, {"atc": {"log_loss": 0.39}, "dwell": {"rmse": 3.0}}, None,
+                  holdout_rows=5).promote  # every row labeled: an ungated spec keeps its old rule
