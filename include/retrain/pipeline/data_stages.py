@@ -156,6 +156,17 @@ def _waiting_for_labels(landed, partitions: list[str]) -> dict:
             for name in partitions}
 
 
+def categorical_failures(table, columns: list[str]) -> list:
+    """A blocking ``retrain_categorical_values`` per column read as categories (a categorical feature, a segment
+    column) that holds a list, struct or map per row; training and scoring check the same."""
+    from retrain.data.encoding import categorical_column_problem
+    from retrain.validation.contract import ExpectationFailure
+
+    return [ExpectationFailure("retrain_categorical_values", name, "block", problem, -1)
+            for name in dict.fromkeys(columns)
+            if name in table.column_names and (problem := categorical_column_problem(table, name))]
+
+
 def _identifiers_as_categories(table, categorical: list[str]) -> list:
     """A warning per categorical feature with (nearly) a value per row: an id learns nothing that carries over."""
     import pyarrow.compute as pc
@@ -244,7 +255,7 @@ def validate_data(loaded: LoadedSpec, snapshot: dict, *, reference: dict | None 
     rejected partition's report is kept; the returned dict carries its paths and this data's
     ``reference_stats`` for the next run.
     """
-    from retrain.data.encoding import categorical_column_problem, numeric_column_problem
+    from retrain.data.encoding import numeric_column_problem
     from retrain.data.loading import drop_unlabeled, read_table, unlabeled_per_partition
     from retrain.data.split import (
         PARTITION_COLUMN,
@@ -341,14 +352,10 @@ def validate_data(loaded: LoadedSpec, snapshot: dict, *, reference: dict | None 
                 "retrain_feature_has_values", name, "warn",
                 f"feature '{name}' is null in all {table.num_rows:,} rows of the window: the model learns nothing "
                 f"from it (the gate still compares the candidate with the champion)", -1))
-    categories = [c for c in dict.fromkeys([*spec.features.categorical, *([spec.segments.column] if spec.segments else [])])
-                  if c in table.column_names]
-    for name in categories:
-        problem = categorical_column_problem(table, name)
-        if problem:
-            built_in_failures.append(ExpectationFailure("retrain_categorical_values", name, "block", problem, -1))
+    refused = categorical_failures(table, [*spec.features.categorical, *([spec.segments.column] if spec.segments else [])])
+    built_in_failures.extend(refused)
     built_in_failures.extend(_identifiers_as_categories(
-        table, [c for c in spec.features.categorical if not categorical_column_problem(table, c)]))
+        table, [c for c in spec.features.categorical if c not in {f.column for f in refused}]))
     built_in_failures.extend(_misnamed_partitions(loaded, data))
     segments = spec.segments
     if segments is not None and segments.values is None and table.num_rows:

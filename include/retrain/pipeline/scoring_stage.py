@@ -134,11 +134,11 @@ def _read_checked_partition(loaded: LoadedSpec, partition):
     """The partition's feature, passthrough and contract columns, once it has passed the spec's data contract
     without the expectations that read a label. Raises DataContractError (naming the partition, column and
     check; the report is kept like a training run's) or DataReadError (no rows)."""
-    from retrain.data.encoding import categorical_column_problem, numeric_column_problem
+    from retrain.data.encoding import numeric_column_problem
     from retrain.data.freshness import check_window_size, row_count
     from retrain.data.loading import read_table
     from retrain.links import data_docs_url, report_folder
-    from retrain.pipeline.data_stages import present_columns
+    from retrain.pipeline.data_stages import categorical_failures, present_columns
     from retrain.validation import load_suite, validate_frame
     from retrain.validation.contract import ExpectationFailure, add_failures, contract_frame, write_report
 
@@ -159,9 +159,7 @@ def _read_checked_partition(loaded: LoadedSpec, partition):
         [*spec.features.columns, *spec.scoring.passthrough_columns, *segment, *named])))
     problems = [ExpectationFailure("retrain_numeric_values", name, "block", problem, -1)
                 for name in spec.features.numeric if (problem := numeric_column_problem(table, name))]
-    problems += [ExpectationFailure("retrain_categorical_values", name, "block", problem, -1)
-                 for name in dict.fromkeys([*spec.features.categorical, *segment])
-                 if (problem := categorical_column_problem(table, name))]
+    problems += categorical_failures(table, [*spec.features.categorical, *segment])
     report = add_failures(validate_frame(contract_frame(table), suite, partition=label), problems)
     for warning in report.warnings:
         log.warning("data contract warning on %s: %s", label, warning)
