@@ -24,7 +24,7 @@ from retrain.training.metrics import METRICS
 if TYPE_CHECKING:
     from retrain.settings import Settings
 
-HeadKind = Literal["binary", "regression"]
+HeadKind = Literal["binary", "multiclass", "regression"]
 
 # Metrics each head kind reports, and whether a larger value is better (retrain.training.metrics.METRICS).
 METRIC_DIRECTIONS: dict[HeadKind, dict[str, Literal["higher", "lower"]]] = {
@@ -45,6 +45,8 @@ CRON_PRESETS = {
 MAX_SPEC_BYTES = 256 * 1024
 # YAML aliases can make a small file expand to billions of nodes ("billion laughs") during validation.
 MAX_SPEC_NODES = 20_000
+# A multiclass head's output layer has one unit per class; more classes than this is an id, not a label.
+MAX_CLASSES = 1_000
 
 
 class _Strict(BaseModel):
@@ -199,6 +201,10 @@ class HeadSpec(_Strict):
         default=None, description="binary heads whose label is text or a code: the value that means 1 ('yes', "
         "'>50K', 2), compared as trimmed text; every other value means 0. Without it the label must be 0/1")
 
+    classes: list[str] | None = Field(
+        default=None, min_length=2, max_length=MAX_CLASSES, description="multiclass heads: every value the label "
+        "takes, compared as trimmed text (codes 1, 2, 3 as '1', '2', '3'); a label outside them is refused")
+
     @field_validator("positive", mode="before")
     @classmethod
     def _positive_as_text(cls, value: object) -> object:
@@ -207,10 +213,27 @@ class HeadSpec(_Strict):
                              "a boolean, not as the text in your column")
         return str(value) if isinstance(value, int | float) else value
 
+    @field_validator("classes", mode="before")
+    @classmethod
+    def _classes_as_text(cls, value: object) -> object:
+        if not isinstance(value, list):
+            return value
+        if any(isinstance(v, bool) for v in value):
+            raise ValueError('write yes/no/true/false in quotes ("yes"): YAML reads them unquoted as booleans')
+        return [str(v).strip() if isinstance(v, str | int | float) else v for v in value]
+
     @model_validator(mode="after")
-    def _positive_for_binary(self) -> HeadSpec:
+    def _kind_fields(self) -> HeadSpec:
         if self.positive is not None and self.kind != "binary":
             raise ValueError(f"head '{self.name}': only a binary head has a positive value")
+        if (self.classes is not None) != (self.kind == "multiclass"):
+            raise ValueError(f"head '{self.name}': a multiclass head lists its label's values in classes: "
+                             "[...], and only a multiclass head has classes")
+        if self.classes is not None:
+            repeated = sorted({c for c in self.classes if self.classes.count(c) > 1})
+            if repeated or "" in self.classes:
+                raise ValueError(f"head '{self.name}': classes must be distinct and not blank; "
+                                 + (f"listed twice (as trimmed text): {repeated}" if repeated else "one is blank"))
         return self
 
 

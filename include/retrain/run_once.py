@@ -20,6 +20,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from retrain.training.metrics import HEADLINE_METRICS
+
 if TYPE_CHECKING:
     from retrain.config import LoadedSpec, ModelSpec
 
@@ -248,7 +250,7 @@ def print_summary(model_name: str, dag_id: str, started_ms: int) -> tuple[bool, 
     airflow_run_id = tags.get("airflow.run_id")
     print(f"\nAirflow run:   {airflow_run_id}")
     print(f"MLflow run:    {run.info.run_id}")
-    names = ("roc_auc", "log_loss", "rmse", "r2")
+    names = HEADLINE_METRICS
     heads = sorted({key.split(".")[0] for key in metrics if key.count(".") == 1 and key.split(".")[1] in names})
     for head in heads:
         shown = {m: metrics.get(f"{head}.{m}") for m in names}

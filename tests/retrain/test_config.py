@@ -119,6 +119,35 @@ def test_a_positive_label_value_is_text_and_only_for_binary_heads(tmp_path):
         load_spec(_write(tmp_path, "regression.yaml", data))
 
 
+def test_a_multiclass_head_lists_its_classes_as_text(tmp_path):
+    data = yaml.safe_load((SPECS / "ecommerce_dwell_time.yaml").read_text())
+    data["gate"]["heads"].pop(data["heads"][0]["name"], None)
+    data.pop("tuning", None)
+    data["heads"][0] = {"name": "tier", "label": "plan", "kind": "multiclass", "classes": [1, " 2", "gold"]}
+    data["gate"]["heads"]["tier"] = {"thresholds": {"macro_f1": {"min": 0.3}}, "max_regression": {"log_loss": 0.01}}
+    head = load_spec(_write(tmp_path, "tier.yaml", data)).spec.heads[0]
+    assert head.classes == ["1", "2", "gold"]  # compared as trimmed text, as the label column is read
+    for classes, message in ((None, "a multiclass head lists its label's values in classes"),
+                             (["a", "a ", "b"], r"listed twice \(as trimmed text\): \['a'\]"),
+                             (["a", " "], "one is blank"),
+                             (["only"], "at least 2 items"),
+                             (["a", True], "write yes/no/true/false in quotes")):
+        data["heads"][0]["classes"] = classes
+        with pytest.raises(SpecError, match=r"field 'heads\[0\]"):
+            load_spec(_write(tmp_path, "tier.yaml", data))
+        with pytest.raises(SpecError, match=message):
+            load_spec(_write(tmp_path, "tier.yaml", data))
+    data["heads"][0]["classes"] = ["a", "b", "c"]
+    data["gate"]["heads"]["tier"] = {"thresholds": {"roc_auc": {"min": 0.7}}}
+    with pytest.raises(SpecError, match=r"unknown metric 'roc_auc' for a multiclass head \(known: \['accuracy', "
+                                        r"'log_loss', 'macro_f1'\]\)"):
+        load_spec(_write(tmp_path, "tier.yaml", data))
+    data = _demo_spec()
+    data["heads"][0]["classes"] = ["0", "1"]  # a binary head
+    with pytest.raises(SpecError, match="only a multiclass head has classes"):
+        load_spec(_write(tmp_path, "binary.yaml", data))
+
+
 def test_typo_in_key_is_rejected(tmp_path):
     data = _demo_spec()
     data["trainig"] = data.pop("training")

@@ -83,12 +83,20 @@ class FeatureEncoder:
 
 
 def label_array(table: pa.Table, column: str, binary: bool = False, positive: str | None = None,
-                missing_ok: bool = False) -> np.ndarray:
+                missing_ok: bool = False, classes: list[str] | None = None) -> np.ndarray:
     """A target column as float32; nulls in a label are a data error, not something to impute (``missing_ok``:
     NaN, a row this head neither learns from nor is judged on), and so is a ``binary`` label other than 0/1
     (1/2 or -1/1 codes would otherwise reach the loss). With ``positive`` (a binary head's ``positive:``), rows
-    whose label is that text are 1 and the others 0."""
-    values = _as_float(table, column) if positive is None else _is_positive(table, column, positive)
+    whose label is that text are 1 and the others 0. With ``classes`` (a multiclass head), the index of the
+    row's value among them; a value that is none of them is a data error."""
+    if classes is not None:
+        problem = class_label_problem(table, column, classes)
+        if problem:
+            raise DataReadError(problem)
+        text = blank_text_as_null(_as_string(table, column))
+        values = pc.cast(pc.index_in(text, value_set=pa.array(classes, text.type)), pa.float64())
+    else:
+        values = _as_float(table, column) if positive is None else _is_positive(table, column, positive)
     if values.null_count and not missing_ok:
         raise DataReadError(f"label column '{column}' has {values.null_count} null values")
     problem = _not_0_1(values, column) if binary and positive is None else None
@@ -100,7 +108,20 @@ def label_array(table: pa.Table, column: str, binary: bool = False, positive: st
 def head_labels(table: pa.Table, heads, missing_ok: bool = False) -> dict[str, np.ndarray]:
     """Every head's target (``label_array``), by head name: what training, evaluation and scoring compare with.
     ``missing_ok`` (``data.drop_unlabeled_rows``): a row missing one head's label is NaN for that head."""
-    return {h.name: label_array(table, h.label, h.kind == "binary", h.positive, missing_ok) for h in heads}
+    return {h.name: label_array(table, h.label, h.kind == "binary", h.positive, missing_ok, h.classes) for h in heads}
+
+
+def class_label_problem(table: pa.Table, column: str, classes: list[str]) -> str | None:
+    """Why a multiclass head's label column holds values outside its ``classes`` (as trimmed text), or None."""
+    text = blank_text_as_null(_as_string(table, column))
+    outside = pc.drop_null(pc.filter(text, pc.invert(pc.is_in(text, value_set=pa.array(classes, text.type)))))
+    if len(outside) == 0:
+        return None
+    counts = sorted(pc.value_counts(outside).to_pylist(), key=lambda c: -c["counts"])
+    rows = f"{len(outside):,} row{'s' if len(outside) != 1 else ''}"
+    return (f"label column '{column}' holds {rows} whose value is not one of the head's classes "
+            f"{classes[:10]}{'...' if len(classes) > 10 else ''}: e.g. {[c['values'] for c in counts[:5]]}; add "
+            "them to classes: (a new class needs a new model), or clean them upstream")
 
 
 def _is_positive(table: pa.Table, column: str, positive: str) -> pa.ChunkedArray:

@@ -30,9 +30,35 @@ ARCHITECTURES: dict[str, Architecture] = {
 @dataclass(frozen=True)
 class HeadConfig:
     name: str
-    kind: str  # "binary" or "regression"
+    kind: str  # "binary", "multiclass" or "regression"
     label_mean: float = 0.0  # regression heads predict in label units: z * label_std + label_mean
     label_std: float = 1.0
+    classes: list[str] | None = None  # multiclass heads: one output (a probability) per class, in this order
+
+    @property
+    def outputs(self) -> int:
+        return len(self.classes) if self.classes else 1
+
+
+def probability_column(head: str, class_name: str) -> str:
+    """The column of a served prediction that holds a multiclass head's probability of one class."""
+    return f"{head}_probability_{class_name}"
+
+
+def served_columns(heads: list[HeadConfig], predictions: dict) -> dict:
+    """What a served model returns, from the model's outputs: a column per head; for a multiclass head its
+    likeliest class, and a ``probability_column`` per class."""
+    import numpy as np
+
+    out = {}
+    for head in heads:
+        values = predictions[head.name]
+        if head.classes:
+            out[head.name] = np.asarray(head.classes, dtype=object)[values.argmax(axis=1)]
+            out.update({probability_column(head.name, c): values[:, i] for i, c in enumerate(head.classes)})
+        else:
+            out[head.name] = values
+    return out
 
 
 @dataclass(frozen=True)

@@ -14,20 +14,25 @@ if TYPE_CHECKING:
 
 
 class TabularMLP(nn.Module):
-    """Works on any table a spec describes. Binary heads output probabilities, regression heads label units."""
+    """Works on any table a spec describes. Binary heads output probabilities, multiclass heads one probability
+    per class, regression heads label units."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
         self.inputs = CategoricalEmbeddings(config.cardinalities, config.embedding_dim, config.n_numeric)
         self.body, width = mlp(self.inputs.output_dim, config.hidden_units, config.dropout)
-        self.outputs = nn.ModuleDict({head.name: nn.Linear(width, 1) for head in config.heads})
+        self.outputs = nn.ModuleDict({head.name: nn.Linear(width, head.outputs) for head in config.heads})
 
     def forward(self, numeric: torch.Tensor, categorical: torch.Tensor) -> dict[str, torch.Tensor]:
         hidden = self.body(self.inputs(numeric, categorical))
         predictions = {}
         for head in self.config.heads:
-            raw = self.outputs[head.name](hidden).squeeze(-1)
+            raw = self.outputs[head.name](hidden)
+            if head.kind == "multiclass":
+                predictions[head.name] = torch.softmax(raw, dim=-1)
+                continue
+            raw = raw.squeeze(-1)
             if head.kind == "binary":
                 predictions[head.name] = torch.sigmoid(raw)
             else:

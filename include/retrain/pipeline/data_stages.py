@@ -255,7 +255,7 @@ def validate_data(loaded: LoadedSpec, snapshot: dict, *, reference: dict | None 
     rejected partition's report is kept; the returned dict carries its paths and this data's
     ``reference_stats`` for the next run.
     """
-    from retrain.data.encoding import numeric_column_problem
+    from retrain.data.encoding import class_label_problem, numeric_column_problem
     from retrain.data.loading import drop_unlabeled, read_table, unlabeled_per_partition
     from retrain.data.split import (
         PARTITION_COLUMN,
@@ -341,7 +341,11 @@ def validate_data(loaded: LoadedSpec, snapshot: dict, *, reference: dict | None 
                     f"data.drop_unlabeled_rows leaves nothing to train or compare models on: wait for the labels "
                     f"to land, or widen data.training_window_days to reach labeled days", -1))
     binary = {h.label: h.positive for h in spec.heads if h.kind == "binary"}
-    for name in dict.fromkeys([*spec.features.numeric, *labels]):
+    classes = {h.label: h.classes for h in spec.heads if h.kind == "multiclass"}
+    for name, values in classes.items():
+        if problem := class_label_problem(table, name, values):
+            built_in_failures.append(ExpectationFailure("retrain_label_in_classes", name, "block", problem, -1))
+    for name in dict.fromkeys([*spec.features.numeric, *(c for c in labels if c not in classes)]):
         problem = numeric_column_problem(table, name, binary=name in binary, positive=binary.get(name))
         if problem:
             check = "retrain_binary_label_0_1" if name in binary else "retrain_numeric_values"

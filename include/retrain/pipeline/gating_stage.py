@@ -36,14 +36,16 @@ def _slice_scores(spec: ModelSpec, holdout_table, labels: dict, predictions: dic
 def _log_head_plots(spec: ModelSpec, labels: dict, predictions: dict) -> None:
     import mlflow
 
-    from retrain.tracking.plots import binary_head_plots, regression_head_plots
+    from retrain.tracking.plots import binary_head_plots, multiclass_head_plots, regression_head_plots
     from retrain.training.metrics import labeled_rows
 
     for head in spec.heads:
-        plot = binary_head_plots if head.kind == "binary" else regression_head_plots
         labeled = labeled_rows(labels[head.name])
-        mlflow.log_figure(plot(head.name, labels[head.name][labeled], predictions[head.name][labeled]),
-                          f"plots/{head.name}.png")
+        y_true, y_pred = labels[head.name][labeled], predictions[head.name][labeled]
+        figure = (binary_head_plots(head.name, y_true, y_pred) if head.kind == "binary"
+                  else multiclass_head_plots(head.name, y_true, y_pred, head.classes) if head.kind == "multiclass"
+                  else regression_head_plots(head.name, y_true, y_pred))
+        mlflow.log_figure(figure, f"plots/{head.name}.png")
 
 
 def evaluate(loaded: LoadedSpec, snapshot_dict: dict, trained: dict, *, holdout=None, plots: bool = True) -> dict:

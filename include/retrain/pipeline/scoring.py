@@ -16,7 +16,23 @@ def predict_version(client, name: str, version: str, table, spec: ModelSpec, loa
         if loaded_models is not None:
             loaded_models[version] = model
     predictions = model.predict(table.select(spec.features.columns).to_pandas())
-    return {head.name: predictions[head.name].to_numpy() for head in spec.heads}
+    return {head.name: class_probabilities(predictions, head, version) if head.kind == "multiclass"
+            else predictions[head.name].to_numpy() for head in spec.heads}
+
+
+def class_probabilities(predictions, head, version: str):
+    """A multiclass head's (rows, classes) probabilities, in the order of the spec's classes."""
+    import numpy as np
+
+    from retrain.errors import UnusableModelError
+    from retrain.models.base import probability_column
+
+    columns = [probability_column(head.name, c) for c in head.classes]
+    missing = [c for c, column in zip(head.classes, columns, strict=True) if column not in predictions.columns]
+    if missing:  # trained before the spec's classes changed: it cannot be scored on the same terms
+        raise UnusableModelError(f"version {version} predicts no probability for the classes {missing[:10]} of "
+                                 f"head '{head.name}' (it was trained with other classes)")
+    return np.column_stack([predictions[column].to_numpy(np.float64) for column in columns])
 
 
 def head_scores(spec: ModelSpec, labels: dict, predictions: dict) -> dict[str, dict[str, float]]:

@@ -67,17 +67,35 @@ def score_newest_partition(loaded: LoadedSpec) -> dict | None:
 
 
 def _predicted(spec, table, client, name: str, version: str):
-    """The passthrough columns and one ``<head>_prediction`` column per head, from the verified version."""
-    import pyarrow as pa
-
+    """The passthrough columns and the ``_prediction_columns`` of every head, from the verified version."""
     from retrain.tracking.artifacts import load_verified
 
     model = load_verified(client, name, version)  # one download: the files it checked
     predictions = model.predict(table.select(spec.features.columns).to_pandas())
     out = table.select(spec.scoring.passthrough_columns)
-    for head in spec.heads:
-        out = out.append_column(f"{head.name}_prediction", pa.array(predictions[head.name].to_numpy(), pa.float64()))
+    for column, values in _prediction_columns(spec, predictions, version, table.num_rows):
+        out = out.append_column(column, values)
     return out
+
+
+def _prediction_columns(spec, predictions, version: str | None, rows: int) -> list:
+    """``<head>_prediction`` per head (a probability, a value, or a multiclass head's likeliest class) and a
+    multiclass head's ``<head>_probability_<class>``; null when ``predictions`` is None (rows not scored)."""
+    import pyarrow as pa
+
+    from retrain.models.base import probability_column
+    from retrain.pipeline.scoring import class_probabilities
+
+    columns = []
+    for head in spec.heads:
+        kind = pa.string() if head.kind == "multiclass" else pa.float64()
+        columns.append((f"{head.name}_prediction", pa.nulls(rows, kind) if predictions is None
+                        else pa.array(predictions[head.name].to_numpy(), kind)))
+        if head.kind == "multiclass":
+            probabilities = None if predictions is None else class_probabilities(predictions, head, version)
+            columns.extend((probability_column(head.name, c), pa.nulls(rows, pa.float64()) if probabilities is None
+                            else pa.array(probabilities[:, i], pa.float64())) for i, c in enumerate(head.classes))
+    return columns
 
 
 def _score_segments(loaded: LoadedSpec, client, table):
@@ -113,8 +131,8 @@ def _score_segments(loaded: LoadedSpec, client, table):
         log.warning("%s: %d rows of segments without a champion (or without a segment value) land unscored",
                     spec.name, unscored.num_rows)
         blank = unscored.select(spec.scoring.passthrough_columns)
-        for head in spec.heads:
-            blank = blank.append_column(f"{head.name}_prediction", pa.nulls(unscored.num_rows, pa.float64()))
+        for name, values in _prediction_columns(spec, None, None, unscored.num_rows):
+            blank = blank.append_column(name, values)
         parts.append(_with_segment(blank, column, unscored.column(column), None))
     return pa.concat_tables(parts, promote_options="permissive"), {
         "champion_version": f"per segment ({len(scored)} champions)", "segments_scored": len(scored),

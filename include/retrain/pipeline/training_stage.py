@@ -86,6 +86,8 @@ def build_and_fit(spec: ModelSpec, train_table, holdout_table, device, on_epoch=
                                 "(the window's labeled rows all fell in the holdout); widen data.training_window_days")
         if h.kind == "regression":
             heads.append(HeadConfig(h.name, h.kind, float(np.mean(y)), float(np.std(y)) or 1.0))
+        elif h.kind == "multiclass":
+            heads.append(HeadConfig(h.name, h.kind, classes=list(h.classes)))
         else:
             heads.append(HeadConfig(h.name, h.kind))
     config = ModelConfig(
@@ -348,7 +350,8 @@ def _log_dataset_inputs(spec: ModelSpec, snapshot: DataSnapshot, train_table, ho
 
 
 def _signature(spec: ModelSpec):
-    """Every feature by name, optional and of MLflow's ``Any`` type; one double output per head.
+    """Every feature by name, optional and of MLflow's ``Any`` type; one output per head (and a multiclass
+    head's class probabilities).
 
     MLflow's column types cannot say "a number, maybe null": its enforcement refuses pandas' nullable ``Int64``
     for both ``long`` and ``double``, ``int64`` for ``double``, and ``bool`` or integer codes for ``string``, all
@@ -359,8 +362,13 @@ def _signature(spec: ModelSpec):
     from mlflow.types import ColSpec, Schema
     from mlflow.types.schema import AnyType
 
+    from retrain.models.base import probability_column
+
     inputs = [ColSpec(AnyType(), name, required=False) for name in spec.features.columns]
-    outputs = [ColSpec("double", head.name) for head in spec.heads]
+    outputs = []
+    for head in spec.heads:  # a multiclass head: its likeliest class, then each class's probability
+        outputs.append(ColSpec("string" if head.kind == "multiclass" else "double", head.name))
+        outputs.extend(ColSpec("double", probability_column(head.name, c)) for c in head.classes or [])
     return ModelSignature(inputs=Schema(inputs), outputs=Schema(outputs))
 
 

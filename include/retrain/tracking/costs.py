@@ -233,7 +233,7 @@ def default_metric(spec: ModelSpec) -> str:
         for metric in [*rules.max_regression, *rules.thresholds]:
             return f"{head}.{metric}"
     head = spec.heads[0]
-    return f"{head.name}.{'roc_auc' if head.kind == 'binary' else 'rmse'}"
+    return f"{head.name}.{ {'binary': 'roc_auc', 'multiclass': 'macro_f1'}.get(head.kind, 'rmse')}"
 
 
 def higher_is_better(metric: str) -> bool:

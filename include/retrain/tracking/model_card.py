@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from retrain.config import ModelSpec
+from retrain.training.metrics import HEADLINE_METRICS, RANKING_METRICS
 
 # MLflow keeps a version's description in a String(5000) column, which PostgreSQL enforces: a longer card failed
 # the promotion itself (docs/evaluation.md). The description holds what fits; the run's model_card.md all of it.
@@ -52,7 +53,7 @@ def _slice_table(slices: dict) -> list[str]:
                 if head == "rows":
                     continue
                 for metric, v in metrics.items():
-                    if metric in ("roc_auc", "log_loss", "rmse", "r2"):
+                    if metric in HEADLINE_METRICS:
                         rows.append(f"| {column}={value} | {scores['rows']} | {head} | {metric} | {v:.4f} |")
     return [*rows, ""]
 
@@ -70,7 +71,7 @@ def describe(shadow: dict) -> list[str]:
     for partition, scores in sorted(shadow.get("scores", {}).items()):
         parts = []
         for head, metrics in scores["shadow"].items():
-            for metric in ("roc_auc", "rmse"):
+            for metric in RANKING_METRICS:
                 if metric in metrics:
                     parts.append(f"{head}.{metric} {metrics[metric]:.4f} vs {scores['champion'][head][metric]:.4f}")
         lines.append(f"{partition} ({scores['rows']} rows): " + ", ".join(parts))
@@ -121,7 +122,9 @@ def render_model_card(
     hyperparameters: dict | None = None,
 ) -> str:
     heads = ", ".join(f"`{h.name}` ({h.kind}, label `{h.label}`"
-                      + (f", 1 where it is `{h.positive}`)" if h.positive is not None else ")") for h in spec.heads)
+                      + (f", 1 where it is `{h.positive}`" if h.positive is not None else "")
+                      + (f", classes {', '.join(f'`{c}`' for c in h.classes[:20])}" if h.classes else "") + ")"
+                      for h in spec.heads)
     data = manifest["data"]
     verdict = "promoted to champion" if decision["promote"] else "not promoted"
     if decision.get("shadow"):

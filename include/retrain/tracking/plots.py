@@ -1,4 +1,4 @@
-"""Plots people look at before trusting a model: loss curves, ROC/PR/calibration, residuals."""
+"""Plots people look at before trusting a model: loss curves, ROC/PR/calibration, confusion, residuals."""
 
 from __future__ import annotations
 
@@ -49,6 +49,27 @@ def binary_head_plots(head: str, y_true: np.ndarray, y_prob: np.ndarray):
     top = max(max(mean_pred, default=1), max(mean_true, default=1))
     axes[2].plot([0, top], [0, top], linestyle="--", color="grey")
     axes[2].set(xlabel="mean predicted", ylabel="observed rate", title=f"{head}: calibration (deciles)")
+    fig.tight_layout()
+    return fig
+
+
+def multiclass_head_plots(head: str, y_true: np.ndarray, y_prob: np.ndarray, classes: list[str]):
+    """The confusion matrix of one multiclass head, each row (true class) as shares of its rows."""
+    k = len(classes)
+    counts = np.zeros((k, k))
+    np.add.at(counts, (np.asarray(y_true).astype(int), np.asarray(y_prob).argmax(axis=1)), 1)
+    shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    fig = _figure((max(4.5, 0.5 * k + 2.5), max(4.0, 0.5 * k + 2)))
+    ax = fig.subplots()
+    image = ax.imshow(shares, vmin=0, vmax=1, cmap="Blues")
+    shown = [c[:20] for c in classes]
+    ax.set_xticks(range(k), shown, rotation=45, ha="right")
+    ax.set_yticks(range(k), shown)
+    if k <= 20:
+        for (i, j), share in np.ndenumerate(shares):
+            ax.text(j, i, f"{share:.2f}", ha="center", va="center", fontsize=7)
+    ax.set(xlabel="predicted", ylabel="true (each row: shares of its rows)", title=f"{head}: confusion")
+    fig.colorbar(image, ax=ax)
     fig.tight_layout()
     return fig
 

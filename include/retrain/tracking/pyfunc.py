@@ -16,7 +16,8 @@ log = logging.getLogger(__name__)
 
 
 class BundlePredictor:
-    """``predict(frame)`` returns one column per head, indexed like the input."""
+    """``predict(frame)`` returns one column per head, indexed like the input; a multiclass head's column is its
+    likeliest class, beside ``<head>_probability_<class>`` columns."""
 
     def __init__(self, bundle) -> None:
         self.bundle = bundle
@@ -25,9 +26,12 @@ class BundlePredictor:
         import pandas as pd
         import pyarrow as pa
 
+        from retrain.models.base import served_columns
+
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
         table = pa.Table.from_pandas(frame[self.bundle.feature_columns], preserve_index=False)
-        return pd.DataFrame(self.bundle.predict_table(table), index=frame.index)
+        return pd.DataFrame(served_columns(self.bundle.config.heads, self.bundle.predict_table(table)),
+                            index=frame.index)
 
 
 def _model_root(data_path: Path) -> Path:

@@ -43,6 +43,40 @@ def accuracy(y_true, y_prob) -> float:
     return float(((p >= 0.5) == y.astype(bool)).mean())
 
 
+def _class_probabilities(y_true, y_prob):
+    """Labels as class indices and an (n, classes) probability matrix."""
+    import numpy as np
+
+    y, p = _floats(y_true, y_prob)
+    return y.astype(np.int64), p.reshape(len(y), -1)
+
+
+def multiclass_log_loss(y_true, y_prob) -> float:
+    import numpy as np
+
+    y, p = _class_probabilities(y_true, y_prob)
+    return float(-np.log(p[np.arange(len(y)), y].clip(_EPS, 1.0)).mean())
+
+
+def multiclass_accuracy(y_true, y_prob) -> float:
+    y, p = _class_probabilities(y_true, y_prob)
+    return float((p.argmax(axis=1) == y).mean())
+
+
+def macro_f1(y_true, y_prob) -> float:
+    """The mean F1 over the classes that occur in the labels or the predictions (a rare class counts as much as
+    a common one: accuracy alone rewards a model that never predicts it)."""
+    import numpy as np
+
+    y, p = _class_probabilities(y_true, y_prob)
+    predicted = p.argmax(axis=1)
+    scores = []
+    for k in np.union1d(y, predicted):
+        tp = float(((predicted == k) & (y == k)).sum())
+        scores.append(2 * tp / float((predicted == k).sum() + (y == k).sum()))
+    return float(np.mean(scores))
+
+
 def rmse(y_true, y_pred) -> float:
     y, p = _floats(y_true, y_pred)
     return float(((p - y) ** 2).mean() ** 0.5)
@@ -71,12 +105,20 @@ class Metric:
 METRICS: dict[str, dict[str, Metric]] = {
     "binary": {"roc_auc": Metric(roc_auc, "higher", high=1.0), "log_loss": Metric(log_loss, "lower"),
                "accuracy": Metric(accuracy, "higher", high=1.0)},
+    "multiclass": {"log_loss": Metric(multiclass_log_loss, "lower"),
+                   "accuracy": Metric(multiclass_accuracy, "higher", high=1.0),
+                   "macro_f1": Metric(macro_f1, "higher", high=1.0)},
     "regression": {"rmse": Metric(rmse, "lower"), "mae": Metric(mae, "lower"),
                    "r2": Metric(r2, "higher", low=float("-inf"), high=1.0)},
 }
 # The metric of the loss each head kind trains on; defined on any holdout, so the gate's default comparison.
-LOSS_METRIC: dict[str, str] = {"binary": "log_loss", "regression": "rmse"}
+LOSS_METRIC: dict[str, str] = {"binary": "log_loss", "multiclass": "log_loss", "regression": "rmse"}
 
+
+# The scores a one-line summary shows (a head has those of its kind), in this order; the first of each kind
+# is its ranking score (shadow comparisons), the others its loss and fit.
+HEADLINE_METRICS = ("roc_auc", "macro_f1", "log_loss", "rmse", "r2")
+RANKING_METRICS = ("roc_auc", "macro_f1", "rmse")
 
 # Reported beside a head's scores, never gated or compared: the holdout's share of positives, and how many of its
 # rows had this head's label when some did not.
@@ -101,7 +143,8 @@ def head_metrics(kind: str, y_true, y_pred) -> dict[str, float]:
 
 
 # A holdout score this good on a real table more often means a feature carries the label than a great model.
-TOO_GOOD: dict[str, dict[str, float]] = {"binary": {"roc_auc": 0.999}, "regression": {"r2": 0.999}}
+TOO_GOOD: dict[str, dict[str, float]] = {"binary": {"roc_auc": 0.999}, "multiclass": {"accuracy": 0.999},
+                                         "regression": {"r2": 0.999}}
 
 
 def too_good_to_be_true(kind: str, scores: dict[str, float]) -> str | None:

@@ -92,6 +92,8 @@ def head_loss(head: HeadConfig, prediction: torch.Tensor, target: torch.Tensor, 
     reduction = "mean" if labeled is None else "none"
     if head.kind == "binary":
         loss = F.binary_cross_entropy(prediction.clamp(1e-7, 1 - 1e-7), target, reduction=reduction)
+    elif head.kind == "multiclass":  # the class index; an unlabeled row's (0, see TrainingData) is masked below
+        loss = F.nll_loss(prediction.clamp_min(1e-7).log(), target.long(), reduction=reduction)
     else:
         loss = F.mse_loss(prediction / head.label_std, target / head.label_std, reduction=reduction)
     if labeled is not None:  # no host sync: an all-unlabeled batch gives 0 / 1

@@ -51,8 +51,10 @@ def test_every_registered_metric_is_reported_and_gated_in_its_direction(kind, na
     from retrain.config import GateSpec, HeadGate, HeadSpec
 
     labels, predictions = np.array([0.0, 1.0, 1.0, 0.0, 1.0]), np.array([0.2, 0.9, 0.6, 0.4, 0.3])
+    if kind == "multiclass":  # one probability per class
+        predictions = np.column_stack([1 - predictions, predictions])
     assert np.isfinite(head_metrics(kind, labels, predictions)[name])
-    head = HeadSpec(name="hd", label="y", kind=kind)
+    head = HeadSpec(name="hd", label="y", kind=kind, classes=["no", "yes"] if kind == "multiclass" else None)
     gate = GateSpec(heads={"hd": HeadGate(max_regression={name: 0.0})})
     better = 1.0 if METRICS[kind][name].direction == "higher" else -1.0
     champion = {"hd": {name: 0.5}}

@@ -86,6 +86,37 @@ def test_a_head_learns_only_from_the_rows_that_have_its_label():
     assert "labeled_rows" not in head_metrics("binary", labels["y"], scores)
 
 
+def test_multiclass_metrics_on_rows_a_person_can_check():
+    from retrain.training.metrics import too_good_to_be_true
+
+    labels = np.array([0, 1, 2, 2, np.nan])  # the last row has no label: left out
+    probabilities = np.array([[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.1, 0.2, 0.7], [0.6, 0.3, 0.1], [1, 0, 0]])
+    scores = head_metrics("multiclass", labels, probabilities)
+    assert scores["accuracy"] == pytest.approx(0.75)
+    assert scores["log_loss"] == pytest.approx(-np.log([0.8, 0.7, 0.7, 0.1]).mean())
+    # F1: class 0 (1 right of 2 predicted, 1 true) 2/3, class 1 1.0, class 2 (1 right of 1 predicted, 2 true) 2/3
+    assert scores["macro_f1"] == pytest.approx((2 / 3 + 1 + 2 / 3) / 3)
+    assert scores["labeled_rows"] == 4
+    assert too_good_to_be_true("multiclass", {"accuracy": 1.0, "macro_f1": 1.0}) == "accuracy=1.0000"
+
+
+def test_a_multiclass_head_learns_its_classes_beside_a_binary_head_with_missing_labels():
+    """One probability per class, summing to 1; rows without the multiclass label train only the binary head."""
+    features, labels = _problem(rows=3000)
+    tier = np.digitize(features.numeric[:, 1], [-0.5, 0.5]).astype(np.float32)  # 3 classes from a feature
+    tier[::4] = np.nan
+    heads = [HeadConfig("y", "binary"), HeadConfig("tier", "multiclass", classes=["a", "b", "c"])]
+    data = TrainingData.from_arrays(features, {"y": labels["y"], "tier": tier}, torch.device("cpu"))
+    set_seed(2)
+    model = build_model(ModelConfig("tabular_mlp", 2, [3], heads, hidden_units=[16]))
+    history = fit(model, heads, data, epochs=4, batch_size=256, learning_rate=0.02, holdout=data)
+    assert history[-1].train_loss < history[0].train_loss and np.isfinite(history[-1].holdout_loss)
+    probabilities = predict(model, features, torch.device("cpu"))["tier"]
+    assert probabilities.shape == (3000, 3) and np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    scores = head_metrics("multiclass", tier, probabilities)
+    assert scores["labeled_rows"] == int((~np.isnan(tier)).sum()) and scores["accuracy"] > 0.8, scores
+
+
 def test_device_choice():
     assert resolve_device("cpu").type == "cpu"
     if not torch.cuda.is_available():
