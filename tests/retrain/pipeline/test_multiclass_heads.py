@@ -68,6 +68,7 @@ def test_a_multiclass_head_trains_gates_serves_and_scores(loaded, tmp_path):
     import dataclasses
 
     import mlflow
+    from retrain.errors import UnusableModelError
     from retrain.pipeline.scoring_stage import score_newest_partition
 
     first = run_day(loaded, FIRST + timedelta(days=1), "manual__first")
@@ -105,6 +106,10 @@ def test_a_multiclass_head_trains_gates_serves_and_scores(loaded, tmp_path):
     # terms. It is set aside as an unusable champion is (said, alerted; the candidate faces the thresholds alone).
     head = loaded.spec.heads[0].model_copy(update={"classes": [*CLASSES, "urgent"]})
     widened = dataclasses.replace(loaded, spec=loaded.spec.model_copy(update={"heads": [head]}))
+    champion_now = mlflow.MlflowClient().get_model_version_by_alias(NAME, "champion").version
+    with pytest.raises(UnusableModelError, match=rf"version {champion_now} predicts no probability for the classes "
+                                                 r"\['urgent'\]"):
+        score_newest_partition(widened)  # nothing lands without the new class's probabilities
     third = run_day(widened, FIRST + timedelta(days=2), "manual__widened")
     assert "predicts no probability for the classes ['urgent'] of head 'priority'" in third["evaluation"][
         "champion_unusable"]
