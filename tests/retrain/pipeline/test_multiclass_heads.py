@@ -57,7 +57,9 @@ def loaded(tmp_path, monkeypatch):
         "training": {"epochs": 8, "batch_size": 64, "learning_rate": 0.01, "device": "cpu"},
         "validation": {"suite": str(tmp_path / "suites" / "tickets.yaml")},
         "gate": {"heads": {"priority": {"thresholds": {"macro_f1": {"min": 0.5}},
-                                        "max_regression": {"log_loss": 0.5}}}},
+                                        "max_regression": {"log_loss": 0.5},
+                                        "require_significant_improvement": ["macro_f1"]}}},
+        "evaluation": {"slices": ["channel"]},
         "scoring": {"output": "predictions/tickets", "passthrough_columns": ["ticket_id"]},
     }
     (tmp_path / f"{NAME}.yaml").write_text(yaml.safe_dump(spec))
@@ -95,6 +97,10 @@ def test_a_multiclass_head_trains_gates_serves_and_scores(loaded, tmp_path):
     champion = second["evaluation"]["champion"]["priority"]
     assert second["evaluation"]["champion_version"] == "1" and set(champion) >= {"log_loss", "macro_f1"}
     compared = [c for c in second["decision"]["checks"] if c["rule"] == "no_regression"]
+    interval = second["evaluation"]["significance"]["priority"]["macro_f1"]  # bootstrap on the shared rows
+    assert interval["low"] <= interval["high"] and np.isfinite([interval["low"], interval["high"]]).all()
+    by_channel = second["evaluation"]["slices"]["channel"]
+    assert set(by_channel) == {"chat", "email", "phone"} and "macro_f1" in by_channel["phone"]["priority"]
     assert {c["metric"] for c in compared} == {"macro_f1", "log_loss"}  # the threshold metric, and the named one
 
     landed = score_newest_partition(loaded)
