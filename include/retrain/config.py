@@ -230,6 +230,10 @@ class HeadSpec(_Strict):
             raise ValueError(f"head '{self.name}': a multiclass head lists its label's values in classes: "
                              "[...], and only a multiclass head has classes")
         if self.classes is not None:
+            odd = [c for c in self.classes if len(c) > 200 or not c.isprintable()]
+            if odd:  # they name output columns and appear in the model card and messages
+                raise ValueError(f"head '{self.name}': a class is printable text of at most 200 characters, got "
+                                 f"{[c[:40] for c in odd[:3]]}")
             repeated = sorted({c for c in self.classes if self.classes.count(c) > 1})
             if repeated or "" in self.classes:
                 raise ValueError(f"head '{self.name}': classes must be distinct and not blank; "

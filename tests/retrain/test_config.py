@@ -130,6 +130,7 @@ def test_a_multiclass_head_lists_its_classes_as_text(tmp_path):
     for classes, message in ((None, "a multiclass head lists its label's values in classes"),
                              (["a", "a ", "b"], r"listed twice \(as trimmed text\): \['a'\]"),
                              (["a", " "], "one is blank"),
+                             (["a", "b\x1b[2J"], "printable text of at most 200 characters"),
                              (["only"], "at least 2 items"),
                              (["a", True], "write yes/no/true/false in quotes")):
         data["heads"][0]["classes"] = classes
