@@ -497,8 +497,13 @@ class ModelSpec(_Strict):
             if kind is None or metric not in METRIC_DIRECTIONS[kind]:
                 raise ValueError(f"tuning.metric: {self.tuning.metric!r} is neither 'holdout_loss' nor "
                                  f"'<head>.<metric>' of a head (heads: {head_names})")
-        from retrain.models.base import ARCHITECTURES
+        from retrain.models.base import ARCHITECTURES, probability_column
 
+        served = [*head_names, *(probability_column(h.name, c) for h in self.heads for c in h.classes or [])]
+        clashing = sorted({c for c in served if served.count(c) > 1})
+        if clashing:  # a served prediction frame holds one column per head and per multiclass probability
+            raise ValueError(f"heads: the served predictions would hold {clashing} twice (a head's name equals "
+                             "another head's <head>_probability_<class> column); rename the head")
         architecture = ARCHITECTURES.get(self.architecture.type)
         if architecture is None:
             raise ValueError(f"architecture.type: unknown {self.architecture.type!r} (known: {sorted(ARCHITECTURES)})")

@@ -143,6 +143,10 @@ def test_a_multiclass_head_lists_its_classes_as_text(tmp_path):
     with pytest.raises(SpecError, match=r"unknown metric 'roc_auc' for a multiclass head \(known: \['accuracy', "
                                         r"'log_loss', 'macro_f1'\]\)"):
         load_spec(_write(tmp_path, "tier.yaml", data))
+    data["gate"]["heads"] = {}
+    data["heads"][1] = {"name": "tier_probability_a", "label": "click", "kind": "binary"}
+    with pytest.raises(SpecError, match=r"served predictions would hold \['tier_probability_a'\] twice"):
+        load_spec(_write(tmp_path, "tier.yaml", data))
     data = _demo_spec()
     data["heads"][0]["classes"] = ["0", "1"]  # a binary head
     with pytest.raises(SpecError, match="only a multiclass head has classes"):

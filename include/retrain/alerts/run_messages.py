@@ -67,6 +67,10 @@ def _metrics_table(evaluation: Mapping[str, Any] | None) -> str | None:
     for head, metrics in evaluation["candidate"].items():
         if not isinstance(metrics, Mapping):
             continue
+        labeled = metrics.get("labeled_rows")
+        if isinstance(labeled, int | float) and labeled == labeled:  # some holdout rows lacked this head's label
+            shown = f"{int(labeled):,}"  # both models are judged on these same rows
+            rows.append((f"{head}.labeled_rows", shown, shown if champion.get(head) else "—", "—"))
         for metric, value in metrics.items():
             if metric in NOT_SCORES:
                 continue

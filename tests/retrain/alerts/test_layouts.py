@@ -302,6 +302,19 @@ def test_a_rejection_for_too_few_holdout_rows_shows_the_counts() -> None:
     assert "✅ fraud.roc_auc: 0.8000 (threshold &gt;= 0.6000)" in blocks  # the metric passed; the rows did not
 
 
+def test_a_head_judged_on_its_labeled_rows_says_how_many() -> None:
+    """A head whose label lands late is judged on the holdout rows that have it: the table says on how many."""
+    evaluation = {"candidate": {"churn": {"roc_auc": 0.81, "labeled_rows": 1234.0}, "spend": {"rmse": 3.0}},
+                  "champion": {"churn": {"roc_auc": 0.80, "labeled_rows": 1234.0}, "spend": {"rmse": 3.1}},
+                  "champion_version": "3"}
+    alert = decision_message(model_name="churn", run_id="r1", outcome={"promoted": False, "version": "3"},
+                             decision=DECISION, evaluation=evaluation)
+    table = next(b["text"]["text"] for b in alert.blocks if "Holdout metrics" in b.get("text", {}).get("text", ""))
+    [line] = [row for row in table.splitlines() if row.startswith("churn.labeled_rows")]
+    assert line.split() == ["churn.labeled_rows", "1,234", "1,234", "—"]
+    assert "spend.labeled_rows" not in table  # every holdout row had that head's label
+
+
 def test_first_promotion_without_champion() -> None:
     alert = decision_message(
         model_name="churn", run_id="r1", outcome={"promoted": True, "version": "1", "previous_champion": None},
