@@ -70,7 +70,8 @@ def _metrics_table(evaluation: Mapping[str, Any] | None) -> str | None:
         labeled = metrics.get("labeled_rows")
         if isinstance(labeled, int | float) and labeled == labeled:  # some holdout rows lacked this head's label
             shown = f"{int(labeled):,}"  # both models are judged on these same rows
-            rows.append((f"{head}.labeled_rows", shown, shown if champion.get(head) else "—", "—"))
+            judged = isinstance(champion, Mapping) and champion.get(head)
+            rows.append((f"{head}.labeled_rows", shown, shown if judged else "—", "—"))
         for metric, value in metrics.items():
             if metric in NOT_SCORES:
                 continue
