@@ -90,11 +90,10 @@ def label_array(table: pa.Table, column: str, binary: bool = False, positive: st
     whose label is that text are 1 and the others 0. With ``classes`` (a multiclass head), the index of the
     row's value among them; a value that is none of them is a data error."""
     if classes is not None:
-        problem = class_label_problem(table, column, classes)
+        indices, problem = _class_indices(table, column, classes)
         if problem:
             raise DataReadError(problem)
-        text = blank_text_as_null(_as_string(table, column))
-        values = pc.cast(pc.index_in(text, value_set=pa.array(classes, text.type)), pa.float64())
+        values = pc.cast(indices, pa.float64())
     else:
         values = _as_float(table, column) if positive is None else _is_positive(table, column, positive)
     if values.null_count and not missing_ok:
@@ -113,15 +112,21 @@ def head_labels(table: pa.Table, heads, missing_ok: bool = False) -> dict[str, n
 
 def class_label_problem(table: pa.Table, column: str, classes: list[str]) -> str | None:
     """Why a multiclass head's label column holds values outside its ``classes`` (as trimmed text), or None."""
+    return _class_indices(table, column, classes)[1]
+
+
+def _class_indices(table: pa.Table, column: str, classes: list[str]) -> tuple[pa.ChunkedArray, str | None]:
+    """Each row's index among ``classes`` (null: no label, or a value outside them), and ``class_label_problem``."""
     text = blank_text_as_null(_as_string(table, column))
-    outside = pc.drop_null(pc.filter(text, pc.invert(pc.is_in(text, value_set=pa.array(classes, text.type)))))
+    indices = pc.index_in(text, value_set=pa.array(classes, text.type))
+    outside = pc.filter(text, pc.and_(pc.is_null(indices), pc.is_valid(text)))
     if len(outside) == 0:
-        return None
+        return indices, None
     counts = sorted(pc.value_counts(outside).to_pylist(), key=lambda c: -c["counts"])
     rows = f"{len(outside):,} row{'s' if len(outside) != 1 else ''}"
-    return (f"label column '{column}' holds {rows} whose value is not one of the head's classes "
-            f"{classes[:10]}{'...' if len(classes) > 10 else ''}: e.g. {[c['values'] for c in counts[:5]]}; add "
-            "them to classes: (a new class needs a new model), or clean them upstream")
+    return indices, (f"label column '{column}' holds {rows} whose value is not one of the head's classes "
+                     f"{classes[:10]}{'...' if len(classes) > 10 else ''}: e.g. {[c['values'] for c in counts[:5]]}; "
+                     "add them to classes: (a new class needs a new model), or clean them upstream")
 
 
 def _is_positive(table: pa.Table, column: str, positive: str) -> pa.ChunkedArray:

@@ -86,10 +86,8 @@ def build_and_fit(spec: ModelSpec, train_table, holdout_table, device, on_epoch=
                                 "(the window's labeled rows all fell in the holdout); widen data.training_window_days")
         if h.kind == "regression":
             heads.append(HeadConfig(h.name, h.kind, float(np.mean(y)), float(np.std(y)) or 1.0))
-        elif h.kind == "multiclass":
-            heads.append(HeadConfig(h.name, h.kind, classes=list(h.classes)))
-        else:
-            heads.append(HeadConfig(h.name, h.kind))
+        else:  # binary (no classes) or multiclass
+            heads.append(HeadConfig(h.name, h.kind, classes=h.classes))
     config = ModelConfig(
         architecture=spec.architecture.type,
         n_numeric=len(spec.features.numeric),

@@ -228,12 +228,14 @@ class LeaderRow:
 
 def default_metric(spec: ModelSpec) -> str:
     """The gate's metric for a model: the first metric its spec's gate compares with the champion (else its
-    first threshold, else its first head's roc_auc or rmse)."""
+    first threshold, else its first head's ``RANKING_METRIC``: roc_auc, macro_f1 or rmse)."""
+    from retrain.training.metrics import RANKING_METRIC
+
     for head, rules in spec.gate.heads.items():
         for metric in [*rules.max_regression, *rules.thresholds]:
             return f"{head}.{metric}"
     head = spec.heads[0]
-    return f"{head.name}.{ {'binary': 'roc_auc', 'multiclass': 'macro_f1'}.get(head.kind, 'rmse')}"
+    return f"{head.name}.{RANKING_METRIC[head.kind]}"
 
 
 def higher_is_better(metric: str) -> bool:

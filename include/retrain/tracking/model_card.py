@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from retrain.config import ModelSpec
-from retrain.training.metrics import HEADLINE_METRICS, RANKING_METRICS
+from retrain.training.metrics import HEADLINE_METRICS, RANKING_METRIC
 
 # MLflow keeps a version's description in a String(5000) column, which PostgreSQL enforces: a longer card failed
 # the promotion itself (docs/evaluation.md). The description holds what fits; the run's model_card.md all of it.
@@ -71,7 +71,7 @@ def describe(shadow: dict) -> list[str]:
     for partition, scores in sorted(shadow.get("scores", {}).items()):
         parts = []
         for head, metrics in scores["shadow"].items():
-            for metric in RANKING_METRICS:
+            for metric in RANKING_METRIC.values():
                 if metric in metrics:
                     parts.append(f"{head}.{metric} {metrics[metric]:.4f} vs {scores['champion'][head][metric]:.4f}")
         lines.append(f"{partition} ({scores['rows']} rows): " + ", ".join(parts))

@@ -43,7 +43,7 @@ def accuracy(y_true, y_prob) -> float:
     return float(((p >= 0.5) == y.astype(bool)).mean())
 
 
-def _class_probabilities(y_true, y_prob):
+def _classes_and_probabilities(y_true, y_prob):
     """Labels as class indices and an (n, classes) probability matrix."""
     import numpy as np
 
@@ -54,12 +54,12 @@ def _class_probabilities(y_true, y_prob):
 def multiclass_log_loss(y_true, y_prob) -> float:
     import numpy as np
 
-    y, p = _class_probabilities(y_true, y_prob)
+    y, p = _classes_and_probabilities(y_true, y_prob)
     return float(-np.log(p[np.arange(len(y)), y].clip(_EPS, 1.0)).mean())
 
 
 def multiclass_accuracy(y_true, y_prob) -> float:
-    y, p = _class_probabilities(y_true, y_prob)
+    y, p = _classes_and_probabilities(y_true, y_prob)
     return float((p.argmax(axis=1) == y).mean())
 
 
@@ -68,7 +68,7 @@ def macro_f1(y_true, y_prob) -> float:
     a common one: accuracy alone rewards a model that never predicts it)."""
     import numpy as np
 
-    y, p = _class_probabilities(y_true, y_prob)
+    y, p = _classes_and_probabilities(y_true, y_prob)
     predicted = p.argmax(axis=1)
     scores = []
     for k in np.union1d(y, predicted):
@@ -115,10 +115,10 @@ METRICS: dict[str, dict[str, Metric]] = {
 LOSS_METRIC: dict[str, str] = {"binary": "log_loss", "multiclass": "log_loss", "regression": "rmse"}
 
 
-# The scores a one-line summary shows (a head has those of its kind), in this order; the first of each kind
-# is its ranking score (shadow comparisons), the others its loss and fit.
+# The scores a one-line summary shows (a head has those of its kind), in this order.
 HEADLINE_METRICS = ("roc_auc", "macro_f1", "log_loss", "rmse", "r2")
-RANKING_METRICS = ("roc_auc", "macro_f1", "rmse")
+# Each kind's score of record: what a shadow comparison shows and a leaderboard sorts by without a gate metric.
+RANKING_METRIC: dict[str, str] = {"binary": "roc_auc", "multiclass": "macro_f1", "regression": "rmse"}
 
 # Reported beside a head's scores, never gated or compared: the holdout's share of positives, and how many of its
 # rows had this head's label when some did not.
